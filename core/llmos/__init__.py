@@ -1,0 +1,47 @@
+"""llmos: an operating system for LLM agents.
+
+Claude is the CPU, this kernel is the motherboard, tokens are the battery. The package
+root stays cheap to import (``llmos --version`` must be fast): heavier names are loaded
+on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+__version__ = "0.1.0"
+
+hookimpl = pluggy.HookimplMarker("llmos")
+"""Decorator for plugin hook implementations: ``@llmos.hookimpl``."""
+
+_LAZY = {
+    "Kernel": "llmos.kernel",
+    "Tool": "llmos.tools",
+    "ToolMeta": "llmos.tools",
+    "ToolCall": "llmos.calls",
+    "ToolResult": "llmos.calls",
+    "CallContext": "llmos.calls",
+    "Decision": "llmos.calls",
+    "LowBatteryError": "llmos.economy",
+    "ConfigError": "llmos.config",
+}
+
+__all__ = ["__version__", "hookimpl", *_LAZY]
+
+if TYPE_CHECKING:
+    from llmos.calls import CallContext, Decision, ToolCall, ToolResult
+    from llmos.config import ConfigError
+    from llmos.economy import LowBatteryError
+    from llmos.kernel import Kernel
+    from llmos.tools import Tool, ToolMeta
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmos' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,93 @@
+"""The ``llmos`` command line. Thin: every command calls the kernel's API.
+
+Start-up stays cheap: subcommand modules, the kernel and rich are imported only when a
+command runs, and plugin commands are looked up only for names that are not built in.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from llmos import __version__
+
+# name -> "module:attribute"
+BUILTIN_COMMANDS = {
+    "plugins": "llmos.cli.plugins:plugins",
+    "tools": "llmos.cli.tools:tools",
+    "config": "llmos.cli.config:config",
+    "budget": "llmos.cli.budget:budget",
+}
+
+
+class LlmosGroup(click.Group):
+    """Loads built-in subcommands lazily and plugin subcommands on demand, and turns the
+    kernel's errors into clear messages with the documented exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*BUILTIN_COMMANDS, *super().list_commands(ctx), *self._plugin_commands()})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in BUILTIN_COMMANDS:
+            module, _, attr = BUILTIN_COMMANDS[name].partition(":")
+            return getattr(importlib.import_module(module), attr)
+        command = super().get_command(ctx, name)
+        if command is None:
+            command = self._plugin_commands().get(name)
+        return command
+
+    def _plugin_commands(self) -> dict[str, click.Command]:
+        if not hasattr(self, "_from_plugins"):
+            from llmos.plugins import build_plugin_manager
+
+            group = click.Group()
+            pm, _ = build_plugin_manager()
+            try:
+                pm.hook.llmos_register_commands(cli=group)
+            except Exception as exc:
+                click.echo(f"warning: a plugin failed to add its commands: {exc}", err=True)
+            self._from_plugins = dict(group.commands)
+        return self._from_plugins
+
+    def invoke(self, ctx: click.Context):
+        from llmos.errors import exit_code_for
+
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            code = exit_code_for(exc)
+            if code is None:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(code)
+
+
+@click.group(cls=LlmosGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="llmos")
+@click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False),
+    envvar="LLMOS_WORKSPACE",
+    help="Workspace directory (default: LLMOS_WORKSPACE or a per-user data directory).",
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Override a config key for this command (highest precedence). Repeatable.",
+)
+@click.pass_context
+def cli(ctx: click.Context, workspace: str | None, settings: tuple[str, ...]) -> None:
+    """llmos: an operating system for LLM agents that get cheaper every time they run."""
+    ctx.obj = {"workspace": workspace, "settings": list(settings)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console-script entry point."""
+    sys.exit(cli.main(args=argv, prog_name="llmos"))

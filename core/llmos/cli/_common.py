@@ -1,0 +1,42 @@
+"""Helpers the subcommands share: opening a kernel, printing JSON or rich output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from llmos.kernel import Kernel
+
+T = TypeVar("T")
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print machine-readable JSON (a stable format)."
+)
+
+
+def kernel_from(ctx: click.Context) -> Kernel:
+    from llmos.kernel import Kernel
+
+    obj = ctx.find_root().obj or {}
+    return Kernel(obj.get("workspace"), flags=obj.get("settings"))
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)

@@ -1,0 +1,56 @@
+"""``llmos budget``: the battery — balance, top-ups and the ledger."""
+
+from __future__ import annotations
+
+import click
+
+from llmos.cli._common import console, emit_json, json_option, kernel_from
+
+
+@click.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+def budget(ctx: click.Context, as_json: bool) -> None:
+    """Show the balance. JSON: {balance_usd, reserved_usd, available_usd,
+    balance_micro, reserved_micro}."""
+    if ctx.invoked_subcommand is not None:
+        return
+    status = kernel_from(ctx).economy.status()
+    if as_json:
+        emit_json(status)
+        return
+    console().print(
+        f"balance ${status['balance_usd']:.4f}  reserved ${status['reserved_usd']:.4f}  "
+        f"available ${status['available_usd']:.4f}"
+    )
+
+
+@budget.command("set")
+@click.argument("usd", type=float)
+@click.pass_context
+def set_budget(ctx: click.Context, usd: float) -> None:
+    """Set the balance to USD dollars."""
+    if usd < 0:
+        raise click.BadParameter("a budget cannot be negative", param_hint="USD")
+    kernel_from(ctx).economy.set_balance(usd)
+    click.echo(f"budget set to ${usd:.4f}")
+
+
+@budget.command("history")
+@click.option("--limit", default=50, show_default=True, help="How many ledger entries.")
+@json_option
+@click.pass_context
+def history(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """The ledger, newest first. JSON: a list of {id, ts, kind, amount_usd, balance_usd,
+    run_id, description, input_tokens, output_tokens}."""
+    entries = kernel_from(ctx).economy.history(limit)
+    if as_json:
+        emit_json(entries)
+        return
+    from rich.table import Table
+
+    table = Table("when", "kind", "amount", "balance", "run", "what")
+    for e in entries:
+        table.add_row(e["ts"], e["kind"], f"${e['amount_usd']:.6f}", f"${e['balance_usd']:.4f}",
+                      e["run_id"] or "", e["description"] or "")
+    console().print(table)

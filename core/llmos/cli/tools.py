@@ -1,0 +1,86 @@
+"""``llmos tools``: list the registered tools, or call one through the kernel's gate."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from llmos.cli._common import console, emit_json, json_option, kernel_from, run
+
+
+@click.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+def tools(ctx: click.Context, as_json: bool) -> None:
+    """List tools: name, plugin, description, input schema, side effects.
+
+    JSON: a list of {name, plugin, description, input_schema, side_effects,
+    cost_hint_usd, latency_hint_s, error_modes}.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    kernel = kernel_from(ctx)
+    described = [tool.describe() for tool in kernel.tools]
+    if as_json:
+        emit_json(described)
+        return
+    from rich.table import Table
+
+    table = Table("tool", "plugin", "side effects", "description")
+    for item in described:
+        table.add_row(item["name"], item["plugin"], item["side_effects"], item["description"])
+    console().print(table)
+
+
+@tools.command("call")
+@click.argument("name")
+@click.option("--input", "input_json", default="{}", help="The tool's input as a JSON object.")
+@json_option
+@click.pass_context
+def call(ctx: click.Context, name: str, input_json: str, as_json: bool) -> None:
+    """Run one tool through the kernel's gate (validation, policy, watchdog, hooks).
+
+    JSON: {tool, ok, output, error, decision: {verdict, rule, reason}, duration_s}.
+    Exit codes: 0 ok, 1 the tool failed, 2 bad input, 4 refused by policy.
+    """
+    try:
+        data = json.loads(input_json)
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"--input is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise click.UsageError("--input must be a JSON object, for example --input '{\"a\": 1}'")
+    kernel = kernel_from(ctx)
+
+    async def go():
+        async with kernel:
+            return await kernel.call_tool(name, data)
+
+    result = run(go())
+    decision = result.decision
+    refused = decision is not None and decision.verdict != "allow"
+    if as_json:
+        emit_json(
+            {
+                "tool": name,
+                "ok": not result.is_error,
+                "output": result.output,
+                "error": result.error or None,
+                "decision": {
+                    "verdict": decision.verdict,
+                    "rule": decision.rule,
+                    "reason": decision.reason,
+                }
+                if decision
+                else None,
+                "duration_s": round(result.duration_s, 6),
+            }
+        )
+    elif result.is_error:
+        console(stderr=True).print(f"[red]error:[/red] {result.error}", markup=True)
+    else:
+        click.echo(result.text)
+    if refused:
+        ctx.exit(4)
+    if result.is_error:
+        ctx.exit(1)

@@ -1,0 +1,266 @@
+"""Typed configuration, merged from layers: defaults < user file < workspace file < env < flags.
+
+Each section is a pydantic model with ``extra="forbid"``; plugins contribute sections
+through ``llmos_register_config``. Errors name the source (file, variable or flag), the
+key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+ENV_PREFIX = "LLMOS_"
+# Variables that are not config keys (the workspace and plugin selection are read earlier).
+RESERVED_ENV = {"LLMOS_WORKSPACE", "LLMOS_LOAD_PLUGINS", "LLMOS_DISABLE_PLUGINS"}
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the source, the key and the fix."""
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class BudgetConfig(Section):
+    run_cap_usd: float = Field(1.0, ge=0, description="Most a single paid run may spend.")
+    low_balance_usd: float = Field(
+        0.5, ge=0, description="Below this balance the dispatcher prefers free modes."
+    )
+
+
+class CortexConfig(Section):
+    model: str | None = Field(None, description="Claude model; None uses the CLI's default.")
+    fallback_model: str | None = None
+    max_turns: int = Field(30, ge=1)
+    system_prompt: str | None = Field(None, description="Appended to Claude Code's prompt.")
+    load_user_settings: bool = Field(
+        False, description="Load Claude Code's own user/project settings files."
+    )
+    timeout_s: float = Field(900.0, gt=0, description="Watchdog deadline for one run.")
+
+
+class MemoryConfig(Section):
+    backend: str = Field("sqlite", description="Named memory driver.")
+    inject_max_chars: int = Field(2000, ge=0, description="Most memory text added to a goal.")
+
+
+class SecurityConfig(Section):
+    backend: str = Field("layered", description="Named policy driver.")
+    allowed_hosts: list[str] = Field(default_factory=list)
+    denied_hosts: list[str] = Field(default_factory=list)
+    sandbox_network: bool = Field(False, description="Let sandboxed commands use the network.")
+
+
+class DispatchConfig(Section):
+    follower_threshold: float = Field(0.92, ge=0, le=1)
+    mixed_threshold: float = Field(0.75, ge=0, le=1)
+
+
+class KernelConfig(Section):
+    tool_timeout_s: float = Field(300.0, gt=0, description="Watchdog deadline for one tool call.")
+    event_queue_size: int = Field(10_000, ge=1)
+    interactive: Literal["auto", "always", "never"] = Field(
+        "auto", description="Whether 'ask' verdicts prompt a human (auto: when stdin is a tty)."
+    )
+
+
+CORE_SECTIONS: dict[str, type[Section]] = {
+    "kernel": KernelConfig,
+    "budget": BudgetConfig,
+    "cortex": CortexConfig,
+    "memory": MemoryConfig,
+    "security": SecurityConfig,
+    "dispatch": DispatchConfig,
+}
+
+
+@dataclass
+class Layer:
+    """One source of settings: a nested dict and where each value came from."""
+
+    name: str
+    values: dict[str, Any]
+    origins: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+
+def user_config_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("llmos")) / "config.toml"
+
+
+def read_toml_layer(path: Path) -> Layer | None:
+    """A config file as a layer, or None when it does not exist."""
+    if not path.is_file():
+        return None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    layer = Layer(str(path), data)
+    _record_origins(layer, data, (), str(path))
+    return layer
+
+
+def _record_origins(layer: Layer, data: Mapping[str, Any], prefix: tuple[str, ...], src: str):
+    for key, value in data.items():
+        path = (*prefix, key)
+        layer.origins[path] = src
+        if isinstance(value, Mapping) and len(path) < 2:
+            _record_origins(layer, value, path, src)
+
+
+def _parse_scalar(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def env_layer(environ: Mapping[str, str]) -> Layer:
+    """``LLMOS_SECTION__KEY=value`` variables (values parsed as JSON when they parse)."""
+    layer = Layer("environment", {})
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        layer.values.setdefault(section, {})[key] = _parse_scalar(raw)
+        layer.origins[(section, key)] = f"environment variable {name}"
+        layer.origins.setdefault((section,), f"environment variable {name}")
+    return layer
+
+
+def flags_layer(assignments: list[str]) -> Layer:
+    """``--set section.key=value`` flags."""
+    layer = Layer("command line", {})
+    for item in assignments:
+        dotted, sep, raw = item.partition("=")
+        section, dot, key = dotted.strip().partition(".")
+        if not sep or not dot or not section or not key:
+            raise ConfigError(
+                f"--set {item!r}: expected SECTION.KEY=VALUE, for example --set memory.backend=sqlite"
+            )
+        layer.values.setdefault(section, {})[key] = _parse_scalar(raw)
+        layer.origins[(section, key)] = f"--set {item}"
+        layer.origins.setdefault((section,), f"--set {item}")
+    return layer
+
+
+class Config:
+    """The validated configuration: core sections as attributes, plugin sections by name."""
+
+    def __init__(self, sections: dict[str, BaseModel], origins: dict[tuple[str, ...], str]):
+        self._sections = sections
+        self.origins = origins
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_sections"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def section(self, name: str) -> Any:
+        """A section's model instance, core or contributed by a plugin."""
+        return self._sections[name]
+
+    def origin(self, *key: str) -> str:
+        """Where a key's value came from ('defaults' when nobody set it)."""
+        return self.origins.get(key) or self.origins.get(key[:1]) or "defaults"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: model.model_dump(mode="json") for name, model in self._sections.items()}
+
+
+def _merge(into: dict[str, Any], values: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+def _describe_allowed(model: type[BaseModel]) -> str:
+    return ", ".join(sorted(model.model_fields))
+
+
+def build_config(layers: list[Layer], sections: Mapping[str, type[BaseModel]]) -> Config:
+    """Merge the layers in order and validate each section; raise ConfigError on problems."""
+    merged: dict[str, Any] = {}
+    origins: dict[tuple[str, ...], str] = {}
+    for layer in layers:
+        _merge(merged, layer.values)
+        origins.update(layer.origins)
+
+    unknown = sorted(set(merged) - set(sections))
+    if unknown:
+        name = unknown[0]
+        raise ConfigError(
+            f"{origins.get((name,), 'config')}: unknown section [{name}]; "
+            f"known sections: {', '.join(sorted(sections))}"
+        )
+    values: dict[str, BaseModel] = {}
+    for name, model in sections.items():
+        raw = merged.get(name, {})
+        if not isinstance(raw, Mapping):
+            raise ConfigError(
+                f"{origins.get((name,), 'config')}: [{name}] must be a table of keys "
+                f"({_describe_allowed(model)}), not {type(raw).__name__}"
+            )
+        try:
+            values[name] = model.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc, name, model, origins)) from None
+    return Config(values, origins)
+
+
+def _explain(
+    exc: ValidationError, section: str, model: type[BaseModel], origins: dict[tuple[str, ...], str]
+) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = f"{section}.{'.'.join(loc)}" if loc else section
+        src = origins.get((section, loc[0]) if loc else (section,), "defaults")
+        if err["type"] == "extra_forbidden":
+            lines.append(
+                f"{src}: unknown key {key}; allowed keys in [{section}]: {_describe_allowed(model)}"
+            )
+        else:
+            given = err.get("input")
+            lines.append(f"{src}: {key} = {given!r} is invalid: {err['msg']}")
+    return "\n".join(lines)
+
+
+def section_model_for(sections: Mapping[str, type[BaseModel]]) -> type[BaseModel]:
+    """One pydantic model of the whole file (for documentation and JSON Schema)."""
+    return create_model(  # type: ignore[call-overload]
+        "LlmosConfig",
+        __config__=ConfigDict(extra="forbid"),
+        **{name: (model, model()) for name, model in sections.items()},
+    )
+
+
+def load_layers(workspace_root: Path, flags: list[str] | None, environ=None) -> list[Layer]:
+    """The standard layers, in precedence order (lowest first)."""
+    environ = os.environ if environ is None else environ
+    layers: list[Layer] = []
+    for path in (user_config_path(), workspace_root / "llmos.toml"):
+        layer = read_toml_layer(path)
+        if layer:
+            layers.append(layer)
+    layers.append(env_layer(environ))
+    layers.append(flags_layer(flags or []))
+    return layers

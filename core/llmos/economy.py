@@ -1,0 +1,254 @@
+"""The token economy: a durable budget in integer micro-dollars.
+
+Before a paid step the worst case is reserved (``LowBatteryError`` when it does not fit);
+afterwards the reservation is committed with the real cost or released. Every change is
+one ``BEGIN IMMEDIATE`` transaction, so concurrent runs, in one process or several,
+can never overspend.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from llmos.storage import Migrations, immediate
+
+MICRO = 1_000_000
+
+migrations = Migrations("economy")
+
+
+@migrations
+def m001_account_and_ledger(db: sqlite_utils.Database) -> None:
+    db["economy_account"].create(
+        {"id": int, "balance_micro": int, "reserved_micro": int}, pk="id"
+    )
+    db["economy_account"].insert({"id": 1, "balance_micro": 0, "reserved_micro": 0})
+    db["economy_reservations"].create(
+        {
+            "id": str,
+            "amount_micro": int,
+            "status": str,
+            "run_id": str,
+            "description": str,
+            "owner": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db["economy_ledger"].create(
+        {
+            "id": int,
+            "ts": str,
+            "kind": str,
+            "amount_micro": int,
+            "balance_micro": int,
+            "reservation_id": str,
+            "run_id": str,
+            "description": str,
+            "input_tokens": int,
+            "output_tokens": int,
+        },
+        pk="id",
+    )
+
+
+class LowBatteryError(Exception):
+    """A paid step does not fit in what is left of the budget."""
+
+    def __init__(self, needed_micro: int, available_micro: int, what: str = "this step") -> None:
+        super().__init__(
+            f"low battery: {what} needs up to ${needed_micro / MICRO:.4f} but only "
+            f"${available_micro / MICRO:.4f} is available; raise it with `llmos budget set USD`"
+        )
+        self.needed_micro = needed_micro
+        self.available_micro = available_micro
+
+
+def to_micro(usd: float) -> int:
+    return round(usd * MICRO)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: str
+    amount_micro: int
+    run_id: str | None
+
+
+class TokenEconomy:
+    """The battery. All amounts are integer micro-dollars; USD helpers convert at the edge."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        migrations.apply(db)
+        self._owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    def _account(self) -> tuple[int, int]:
+        row = self.db.execute(
+            "SELECT balance_micro, reserved_micro FROM economy_account WHERE id = 1"
+        ).fetchone()
+        return row[0], row[1]
+
+    def _log(self, kind: str, amount: int, balance: int, **extra: Any) -> None:
+        self.db.execute(
+            "INSERT INTO economy_ledger (ts, kind, amount_micro, balance_micro, reservation_id,"
+            " run_id, description, input_tokens, output_tokens)"
+            " VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kind,
+                amount,
+                balance,
+                extra.get("reservation_id"),
+                extra.get("run_id"),
+                extra.get("description", ""),
+                extra.get("input_tokens"),
+                extra.get("output_tokens"),
+            ),
+        )
+
+    @property
+    def balance_micro(self) -> int:
+        """What is left, not counting open reservations."""
+        return self._account()[0]
+
+    @property
+    def available_micro(self) -> int:
+        """What a new reservation may still take."""
+        balance, reserved = self._account()
+        return balance - reserved
+
+    def status(self) -> dict[str, Any]:
+        balance, reserved = self._account()
+        return {
+            "balance_usd": balance / MICRO,
+            "reserved_usd": reserved / MICRO,
+            "available_usd": (balance - reserved) / MICRO,
+            "balance_micro": balance,
+            "reserved_micro": reserved,
+        }
+
+    def set_balance(self, usd: float, description: str = "budget set") -> None:
+        if usd < 0:
+            raise ValueError("a budget cannot be negative")
+        amount = to_micro(usd)
+        with immediate(self.db):
+            self.db.execute("UPDATE economy_account SET balance_micro = ? WHERE id = 1", (amount,))
+            self._log("set", amount, amount, description=description)
+
+    def reserve(self, usd: float, *, run_id: str | None = None, what: str = "run") -> Reservation:
+        amount = to_micro(usd)
+        with immediate(self.db):
+            balance, reserved = self._account()
+            if amount > balance - reserved:
+                raise LowBatteryError(amount, balance - reserved, what)
+            rid = uuid.uuid4().hex
+            self.db.execute(
+                "UPDATE economy_account SET reserved_micro = reserved_micro + ? WHERE id = 1",
+                (amount,),
+            )
+            self.db.execute(
+                "INSERT INTO economy_reservations VALUES (?, ?, 'open', ?, ?, ?,"
+                " strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                (rid, amount, run_id, what, self._owner),
+            )
+            self._log("reserve", amount, balance, reservation_id=rid, run_id=run_id,
+                      description=what)
+        return Reservation(rid, amount, run_id)
+
+    def _close(self, reservation: Reservation, status: str) -> int:
+        row = self.db.execute(
+            "SELECT amount_micro, status FROM economy_reservations WHERE id = ?",
+            (reservation.id,),
+        ).fetchone()
+        if row is None or row[1] != "open":
+            raise ValueError(f"reservation {reservation.id} is not open")
+        self.db.execute(
+            "UPDATE economy_reservations SET status = ? WHERE id = ?", (status, reservation.id)
+        )
+        self.db.execute(
+            "UPDATE economy_account SET reserved_micro = reserved_micro - ? WHERE id = 1",
+            (row[0],),
+        )
+        return row[0]
+
+    def commit(
+        self,
+        reservation: Reservation,
+        cost_usd: float,
+        *,
+        description: str = "",
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+    ) -> None:
+        """Settle a reservation with the real cost (which may exceed it: the truth is kept)."""
+        cost = to_micro(cost_usd)
+        with immediate(self.db):
+            self._close(reservation, "committed")
+            self.db.execute(
+                "UPDATE economy_account SET balance_micro = balance_micro - ? WHERE id = 1",
+                (cost,),
+            )
+            self._log("commit", cost, self._account()[0], reservation_id=reservation.id,
+                      run_id=reservation.run_id, description=description,
+                      input_tokens=input_tokens, output_tokens=output_tokens)
+
+    def release(self, reservation: Reservation, description: str = "released") -> None:
+        with immediate(self.db):
+            amount = self._close(reservation, "released")
+            self._log("release", amount, self._account()[0], reservation_id=reservation.id,
+                      run_id=reservation.run_id, description=description)
+
+    def release_stale(self, alive=None) -> int:
+        """Release open reservations whose owning process on this host has died."""
+        host = socket.gethostname()
+        alive = alive or _pid_alive
+        rows = self.db.execute(
+            "SELECT id, amount_micro, run_id, owner FROM economy_reservations WHERE status='open'"
+        ).fetchall()
+        released = 0
+        for rid, amount, run_id, owner in rows:
+            owner_host, _, pid = (owner or "").rpartition(":")
+            if owner_host == host and pid.isdigit() and not alive(int(pid)):
+                try:
+                    self.release(Reservation(rid, amount, run_id), "owner process died")
+                    released += 1
+                except ValueError:
+                    pass
+        return released
+
+    def history(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT id, ts, kind, amount_micro, balance_micro, run_id, description,"
+            " input_tokens, output_tokens FROM economy_ledger ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            {
+                "id": r[0],
+                "ts": r[1],
+                "kind": r[2],
+                "amount_usd": r[3] / MICRO,
+                "balance_usd": r[4] / MICRO,
+                "run_id": r[5],
+                "description": r[6],
+                "input_tokens": r[7],
+                "output_tokens": r[8],
+            }
+            for r in rows
+        ]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,158 @@
+"""The tool gateway: the one gate every tool call passes, whoever makes it.
+
+validate input → security backend + ``llmos_pre_tool_use`` hooks (deny wins) → resolve
+``ask`` with a human or deny → run under the watchdog → ``llmos_post_tool_use`` hooks →
+events. Calls the model makes to Claude Code's own tools use ``resolve`` and ``observe``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from llmos.calls import CallContext, Decision, ToolCall, ToolResult, strictest
+from llmos.tools import ToolError, ToolInputError
+from llmos.watchdog import DeadlineExceeded, watch
+
+if TYPE_CHECKING:
+    from llmos.kernel import Kernel
+
+Asker = Callable[[ToolCall, Decision], Awaitable[str] | str]
+"""Asks a human about a call; answers "once", "run" (allow for this run) or "deny"."""
+
+
+class UnknownTool(LookupError):
+    pass
+
+
+def input_digest(data: Any) -> str:
+    """A short, stable digest of a tool input, for audit records."""
+    blob = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+class ToolGateway:
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.asker: Asker | None = None
+
+    async def decide(self, call: ToolCall, context: CallContext) -> Decision:
+        """The strictest verdict of the security backend and every pre_tool_use hook."""
+        decisions: list[Decision] = []
+        try:
+            backend = self.kernel.security
+            decisions.append(await _maybe_await(backend.decide(call, context)))
+        except Exception as exc:  # a policy that cannot decide must not allow
+            decisions.append(
+                Decision.deny(f"security backend failed: {type(exc).__name__}: {exc}",
+                              "security.error")
+            )
+        try:
+            results = self.kernel.pm.hook.llmos_pre_tool_use(call=call, context=context)
+            for result in results:
+                result = await _maybe_await(result)
+                if result is not None:
+                    decisions.append(result)
+        except Exception as exc:
+            decisions.append(
+                Decision.deny(f"a pre_tool_use hook failed: {type(exc).__name__}: {exc}",
+                              "hook.error")
+            )
+        decision = strictest(decisions) or Decision.deny("no policy decided", "policy.none")
+        self.kernel.bus.publish(
+            "policy.decision",
+            run_id=context.run_id,
+            tool=call.tool,
+            source=call.source,
+            input_digest=input_digest(call.input),
+            decision=decision.verdict,
+            rule=decision.rule,
+            reason=decision.reason,
+        )
+        return decision
+
+    async def resolve(self, call: ToolCall, context: CallContext) -> Decision:
+        """``decide``, then turn ``ask`` into allow or deny: a human answers, or nobody can."""
+        decision = await self.decide(call, context)
+        if decision.verdict != "ask":
+            return decision
+        approved: set[str] = context.extra.setdefault("approved_tools", set())
+        if call.tool in approved:
+            return Decision.allow(f"approved for this run ({decision.reason})", decision.rule)
+        if not context.interactive or self.asker is None:
+            return Decision.deny(
+                f"needs approval ({decision.reason}) but nobody is there to approve it; "
+                "run interactively or change the security policy",
+                decision.rule,
+            )
+        answer = await _maybe_await(self.asker(call, decision))
+        if answer == "run":
+            approved.add(call.tool)
+        if answer in ("once", "run"):
+            return Decision.allow(f"approved by the user ({decision.reason})", decision.rule)
+        return Decision.deny(f"refused by the user ({decision.reason})", decision.rule)
+
+    async def observe(self, call: ToolCall, result: ToolResult, context: CallContext) -> None:
+        """Run the post_tool_use hooks and publish the outcome."""
+        try:
+            self.kernel.pm.hook.llmos_post_tool_use(call=call, result=result, context=context)
+        except Exception as exc:
+            result.metadata["post_hook_error"] = f"{type(exc).__name__}: {exc}"
+        self.kernel.bus.publish(
+            "tool.finished",
+            run_id=context.run_id,
+            tool=call.tool,
+            source=call.source,
+            call_id=call.call_id,
+            is_error=result.is_error,
+            duration_s=result.duration_s,
+        )
+
+    async def call(self, call: ToolCall, context: CallContext) -> ToolResult:
+        """Run a registered tool through the whole gate. Never raises for tool failures."""
+        tool = self.kernel.tools.get(call.tool)
+        if tool is None:
+            known = ", ".join(t.name for t in self.kernel.tools) or "none"
+            raise UnknownTool(f"no tool named {call.tool!r}; registered tools: {known}")
+        args = tool.validate(call.input)  # raises ToolInputError before anything runs
+        decision = await self.resolve(call, context)
+        if decision.verdict != "allow":
+            result = ToolResult(
+                is_error=True,
+                error=f"refused by policy ({decision.rule or 'policy'}): {decision.reason}",
+                decision=decision,
+            )
+            await self.observe(call, result, context)
+            return result
+        self.kernel.bus.publish(
+            "tool.started", run_id=context.run_id, tool=call.tool, call_id=call.call_id
+        )
+        started = time.perf_counter()
+        try:
+            output = await watch(
+                tool.func(args, context),
+                seconds=self.kernel.config.kernel.tool_timeout_s,
+                what=f"tool {call.tool}",
+            )
+            result = ToolResult(output=output, decision=decision)
+        except (ToolError, DeadlineExceeded) as exc:
+            result = ToolResult(is_error=True, error=str(exc), decision=decision)
+        except Exception as exc:  # a crashing tool is a failed call, not a crashed kernel
+            result = ToolResult(
+                is_error=True, error=f"tool {call.tool} crashed: {type(exc).__name__}: {exc}",
+                decision=decision,
+            )
+        result.duration_s = time.perf_counter() - started
+        await self.observe(call, result, context)
+        return result
+
+
+__all__ = ["Asker", "ToolGateway", "ToolInputError", "UnknownTool", "input_digest"]

@@ -1,0 +1,206 @@
+"""The kernel: plugins, config, workspace, storage, economy, event bus and the tool gateway.
+
+Build one with ``Kernel(workspace=...)`` (cheap: plugins and config only) and use it as an
+async context manager to start it (``llmos_startup``) and shut it down.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import cached_property, partial
+from pathlib import Path
+from typing import Any
+
+import pluggy
+from pydantic import BaseModel
+
+from llmos.calls import CallContext, ToolCall, ToolResult
+from llmos.config import CORE_SECTIONS, Config, ConfigError, build_config, load_layers
+from llmos.events import EventBus
+from llmos.gateway import ToolGateway
+from llmos.plugins import PluginInfo, build_plugin_manager
+from llmos.registry import NamedRegistry, RegistrationError
+from llmos.tools import Tool, ToolRegistry
+from llmos.workspace import Workspace
+
+DriverFactory = Callable[["Kernel"], Any]
+
+
+class Kernel:
+    def __init__(
+        self,
+        workspace: Path | str | None = None,
+        *,
+        flags: list[str] | None = None,
+        load_entry_points: bool = True,
+        interactive: bool | None = None,
+        environ: dict[str, str] | None = None,
+        plugins: dict[str, object] | None = None,
+    ) -> None:
+        """``plugins`` registers extra plugin objects by name (embedding and tests)."""
+        self.pm: pluggy.PluginManager
+        self.pm, self.plugins = build_plugin_manager(
+            load_entry_points=load_entry_points, extra=plugins
+        )
+        self.workspace = Workspace.open(workspace)
+        self.tools = ToolRegistry()
+        self.memory_backends: NamedRegistry[DriverFactory] = NamedRegistry("memory backend")
+        self.security_backends: NamedRegistry[DriverFactory] = NamedRegistry("security backend")
+        self.dispatch_modes: NamedRegistry[Any] = NamedRegistry("dispatch mode")
+        self.crystallizers: NamedRegistry[Any] = NamedRegistry("crystallizer")
+        self.agents: list[Any] = []
+        self.config_sections: dict[str, type[BaseModel]] = dict(CORE_SECTIONS)
+        self._collect()
+        self.config: Config = build_config(
+            load_layers(self.workspace.root, flags, environ), self.config_sections
+        )
+        self._check_backend("memory", self.memory_backends)
+        self._check_backend("security", self.security_backends)
+        self.bus = EventBus(self.config.kernel.event_queue_size)
+        self.gateway = ToolGateway(self)
+        mode = self.config.kernel.interactive
+        self.interactive = (
+            interactive
+            if interactive is not None
+            else (mode == "always" or (mode == "auto" and sys.stdin.isatty()))
+        )
+        self._started = False
+
+    # -- plugin collection -------------------------------------------------------------
+
+    def _collect_from(self, hook: str, add: Callable[..., None]) -> None:
+        """Call a register hook one plugin at a time, so that each registration is
+        attributed to its plugin and a failing plugin is recorded, never fatal."""
+        everyone = [plugin for _, plugin in self.pm.list_name_plugin()]
+        for name, plugin in self.pm.list_name_plugin():
+            if not any(impl.plugin is plugin for impl in getattr(self.pm.hook, hook).get_hookimpls()):
+                continue
+            caller = self.pm.subset_hook_caller(
+                hook, remove_plugins=[p for p in everyone if p is not plugin]
+            )
+            try:
+                caller(register=partial(add, plugin=name))
+            except Exception as exc:
+                info = self.plugins.setdefault(name, PluginInfo(name))
+                message = f"{hook}: {type(exc).__name__}: {exc}"
+                info.error = f"{info.error}; {message}" if info.error else message
+
+    def _collect(self) -> None:
+        def add_tool(tool: Tool, plugin: str) -> None:
+            self.tools.add(tool, plugin)
+
+        def add_section(name: str, model: type[BaseModel], plugin: str) -> None:
+            if name in self.config_sections:
+                raise RegistrationError(
+                    f"plugin {plugin!r} registered config section [{name}], which already exists"
+                )
+            self.config_sections[name] = model
+
+        def driver_adder(registry: NamedRegistry[Any]) -> Callable[..., None]:
+            def add(name: str, factory: Any, plugin: str, description: str = "") -> None:
+                registry.add(name, factory, plugin, description)
+
+            return add
+
+        def add_named(registry: NamedRegistry[Any]) -> Callable[..., None]:
+            def add(obj: Any, plugin: str) -> None:
+                registry.add(getattr(obj, "name", ""), obj, plugin,
+                             getattr(obj, "description", ""))
+
+            return add
+
+        def add_agent(item: Any, plugin: str) -> None:
+            self.agents.append(item)
+
+        self._collect_from("llmos_register_tools", add_tool)
+        self._collect_from("llmos_register_config", add_section)
+        self._collect_from("llmos_register_memory_backends", driver_adder(self.memory_backends))
+        self._collect_from(
+            "llmos_register_security_backends", driver_adder(self.security_backends)
+        )
+        self._collect_from("llmos_register_dispatch_modes", add_named(self.dispatch_modes))
+        self._collect_from("llmos_register_crystallizers", add_named(self.crystallizers))
+        self._collect_from("llmos_register_agents", add_agent)
+
+    def _check_backend(self, slot: str, registry: NamedRegistry[Any]) -> None:
+        name = self.config.section(slot).backend
+        if name not in registry:
+            raise ConfigError(
+                f"{self.config.origin(slot, 'backend')}: {slot}.backend = {name!r} is not a "
+                f"known {registry.kind}; available: {', '.join(registry.names()) or 'none'}"
+            )
+
+    # -- services, created on first use ----------------------------------------------------
+
+    @cached_property
+    def db(self):
+        from llmos.storage import open_database
+
+        return open_database(self.workspace.database_path)
+
+    @cached_property
+    def economy(self):
+        from llmos.economy import TokenEconomy
+
+        economy = TokenEconomy(self.db)
+        economy.release_stale()
+        return economy
+
+    def _driver(self, slot: str, registry: NamedRegistry[DriverFactory]) -> Any:
+        entry = registry.get(self.config.section(slot).backend)
+        assert entry is not None  # checked in __init__
+        return entry.value(self)
+
+    @cached_property
+    def security(self) -> Any:
+        """The security backend chosen by ``security.backend``."""
+        return self._driver("security", self.security_backends)
+
+    @cached_property
+    def memory(self) -> Any:
+        """The memory backend chosen by ``memory.backend``."""
+        return self._driver("memory", self.memory_backends)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> Kernel:
+        if not self._started:
+            self._started = True
+            self.pm.hook.llmos_startup(kernel=self)
+        return self
+
+    async def aclose(self) -> None:
+        if self._started:
+            self._started = False
+            self.pm.hook.llmos_shutdown(kernel=self)
+        await self.bus.close()
+        if "db" in self.__dict__:
+            self.db.conn.close()
+            del self.__dict__["db"]
+
+    async def __aenter__(self) -> Kernel:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- the API the CLI and the modes use ----------------------------------------------
+
+    def context(self, run_id: str | None = None, **extra: Any) -> CallContext:
+        return CallContext(self, run_id=run_id, interactive=self.interactive, extra=extra)
+
+    async def call_tool(
+        self,
+        name: str,
+        data: dict[str, Any],
+        *,
+        context: CallContext | None = None,
+        source: str = "cli",
+    ) -> ToolResult:
+        """Run one tool through the gate (validation, policy, watchdog, hooks, events)."""
+        call = ToolCall(name, data, source=source)  # type: ignore[arg-type]
+        return await self.gateway.call(call, context or self.context())
+
+    def plugin_list(self) -> list[PluginInfo]:
+        return sorted(self.plugins.values(), key=lambda p: (not p.builtin, p.name))
