@@ -28,7 +28,19 @@ _LAZY = {
     "ConfigError": "llmos.config",
 }
 
-__all__ = ["__version__", "hookimpl", *_LAZY]
+__all__ = [
+    "CallContext",
+    "ConfigError",
+    "Decision",
+    "Kernel",
+    "LowBatteryError",
+    "Tool",
+    "ToolCall",
+    "ToolMeta",
+    "ToolResult",
+    "__version__",
+    "hookimpl",
+]
 
 if TYPE_CHECKING:
     from llmos.calls import CallContext, Decision, ToolCall, ToolResult

@@ -124,10 +124,14 @@ def _record_origins(layer: Layer, data: Mapping[str, Any], prefix: tuple[str, ..
 
 
 def _parse_scalar(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
+    """JSON for lists, tables and quoted strings; anything else stays a string that the
+    section's model coerces ("9" → 9, "true" → True) or rejects with a clear message."""
+    if raw.strip()[:1] in ("[", "{", '"'):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
 
 
 def env_layer(environ: Mapping[str, str]) -> Layer:
@@ -151,7 +155,8 @@ def flags_layer(assignments: list[str]) -> Layer:
         section, dot, key = dotted.strip().partition(".")
         if not sep or not dot or not section or not key:
             raise ConfigError(
-                f"--set {item!r}: expected SECTION.KEY=VALUE, for example --set memory.backend=sqlite"
+                f"--set {item!r}: expected SECTION.KEY=VALUE, "
+                "for example --set memory.backend=sqlite"
             )
         layer.values.setdefault(section, {})[key] = _parse_scalar(raw)
         layer.origins[(section, key)] = f"--set {item}"

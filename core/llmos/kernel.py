@@ -74,7 +74,8 @@ class Kernel:
         attributed to its plugin and a failing plugin is recorded, never fatal."""
         everyone = [plugin for _, plugin in self.pm.list_name_plugin()]
         for name, plugin in self.pm.list_name_plugin():
-            if not any(impl.plugin is plugin for impl in getattr(self.pm.hook, hook).get_hookimpls()):
+            impls = getattr(self.pm.hook, hook).get_hookimpls()
+            if not any(impl.plugin is plugin for impl in impls):
                 continue
             caller = self.pm.subset_hook_caller(
                 hook, remove_plugins=[p for p in everyone if p is not plugin]

@@ -62,7 +62,7 @@ def _selected(name: str, load: set[str] | None, disable: set[str]) -> bool:
 def build_plugin_manager(
     *,
     load_entry_points: bool = True,
-    builtins: tuple[str, ...] = DEFAULT_PLUGINS,
+    builtins: tuple[str, ...] | None = None,
     extra: dict[str, object] | None = None,
 ) -> tuple[pluggy.PluginManager, dict[str, PluginInfo]]:
     """A fresh manager with the built-ins and the selected entry-point plugins registered.
@@ -79,7 +79,7 @@ def build_plugin_manager(
 
     from llmos import __version__
 
-    for module_name in builtins:
+    for module_name in DEFAULT_PLUGINS if builtins is None else builtins:
         if module_name in disable:
             continue
         info = PluginInfo(module_name, "llmos", __version__, builtin=True)

@@ -75,7 +75,8 @@ class Migrations:
                 if not done:
                     fn(db)
                     db.execute(
-                        f"INSERT INTO {MIGRATIONS_TABLE} (namespace, number, name) VALUES (?, ?, ?)",
+                        f"INSERT INTO {MIGRATIONS_TABLE} (namespace, number, name)"
+                        " VALUES (?, ?, ?)",
                         (self.namespace, number, name),
                     )
                     applied.append(name)
