@@ -4,6 +4,9 @@
 - ``llmos_workspace``: a fresh workspace directory.
 - ``llmos_kernel``: a started kernel on that workspace (async fixture).
 - ``llmos_cli``: run the ``llmos`` command line in-process against that workspace.
+- ``llmos_model_server``: a scripted Messages-API server on 127.0.0.1 (see
+  ``llmos.testing.model_server``); its ``env()`` is applied to the test's environment so
+  the real Claude Code CLI talks to it.
 
 Nothing heavy is imported here: this module is loaded by every pytest session.
 """
@@ -75,3 +78,14 @@ def llmos_cli(
         )
 
     return invoke
+
+
+@pytest.fixture
+def llmos_model_server(llmos_env: Path, monkeypatch: pytest.MonkeyPatch):
+    """A scripted model server; add turns to ``server.script`` before the run."""
+    from llmos.testing.model_server import ScriptedModelServer
+
+    with ScriptedModelServer() as server:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        yield server
