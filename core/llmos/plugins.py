@@ -21,6 +21,11 @@ ENTRY_POINT_GROUP = "llmos"
 # Built-in features register through the same hooks as third-party packs.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "llmos.builtins.policies",
+    "llmos.builtins.claude_tools",
+    "llmos.modes.learner",
+    "llmos.memory.backends",
+    "llmos.memory.capture",
+    "llmos.memory.inject",
 )
 
 
@@ -134,11 +139,11 @@ def _load_entry_points(
     )
     for ext in manager:
         dist = getattr(ext.entry_point, "dist", None)
-        info = PluginInfo(
-            ext.name,
-            dist.name if dist else None,
-            dist.version if dist else None,
+        # stevedore's cached entry points carry no distribution: look it up by name
+        dist_name, dist_version = (
+            (dist.name, dist.version) if dist is not None else _distribution_of(ext.name)
         )
+        info = PluginInfo(ext.name, dist_name, dist_version)
         try:
             if ext.name in infos or pm.has_plugin(ext.name):
                 raise ValueError(f"plugin name {ext.name!r} is already taken")
