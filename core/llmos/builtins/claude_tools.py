@@ -1,0 +1,202 @@
+"""Local implementations of Claude Code's built-in tools, for replays.
+
+A FOLLOWER replay re-runs a trace's tool calls without the model: these tools take the
+same names and inputs as Claude Code's (Write, Edit, Read, Glob, Grep, Bash), so a
+recorded call replays as it was made — through the same gate, so policy applies to every
+replayed call. They are not offered to the model, which has Claude Code's own.
+
+Paths resolve beneath the workspace without following symlinks out; Bash runs in the
+OS sandbox.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import llmos
+from llmos.calls import CallContext
+from llmos.tools import Tool, ToolError, ToolMeta
+
+GREP_MAX_FILE_BYTES = 2_000_000
+
+
+class _Input(BaseModel):
+    # Claude Code adds fields over time (descriptions, flags); unknown ones are ignored.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class WriteInput(_Input):
+    file_path: str
+    content: str
+
+
+class EditInput(_Input):
+    file_path: str
+    old_string: str
+    new_string: str
+    replace_all: bool = False
+
+
+class ReadInput(_Input):
+    file_path: str
+    offset: int | None = Field(None, ge=0)
+    limit: int | None = Field(None, ge=1)
+
+
+class GlobInput(_Input):
+    pattern: str
+    path: str | None = None
+
+
+class GrepInput(_Input):
+    pattern: str
+    path: str | None = None
+    glob: str | None = None
+    output_mode: Literal["content", "files_with_matches", "count"] = "files_with_matches"
+    case_insensitive: bool = Field(False, alias="-i")
+    line_numbers: bool = Field(False, alias="-n")
+    head_limit: int | None = Field(None, ge=1)
+
+
+def _resolve(context: CallContext, user_path: str, *, write: bool) -> Path:
+    from llmos.security.paths import PathDenied, resolve_beneath
+
+    try:
+        return resolve_beneath(context.workspace, user_path, for_write=write)
+    except PathDenied as denied:
+        raise ToolError(f"path refused: {denied}") from None
+
+
+def _rel(context: CallContext, path: Path) -> str:
+    return str(path.relative_to(Path(os.path.realpath(context.workspace))))
+
+
+def _atomic_write(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+async def write(args: WriteInput, context: CallContext) -> dict[str, Any]:
+    path = _resolve(context, args.file_path, write=True)
+    existed = path.exists()
+    _atomic_write(path, args.content)
+    return {"type": "update" if existed else "create", "filePath": str(path),
+            "bytes": len(args.content.encode())}
+
+
+async def edit(args: EditInput, context: CallContext) -> dict[str, Any]:
+    path = _resolve(context, args.file_path, write=True)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ToolError(f"file not found: {args.file_path}") from None
+    count = text.count(args.old_string)
+    if not args.old_string or count == 0:
+        raise ToolError(f"old_string not found in {args.file_path}")
+    if count > 1 and not args.replace_all:
+        raise ToolError(
+            f"old_string occurs {count} times in {args.file_path}; set replace_all or give "
+            "more context"
+        )
+    updated = text.replace(args.old_string, args.new_string, -1 if args.replace_all else 1)
+    _atomic_write(path, updated)
+    return {"filePath": str(path), "replacements": count if args.replace_all else 1}
+
+
+async def read(args: ReadInput, context: CallContext) -> str:
+    path = _resolve(context, args.file_path, write=False)
+    if path.is_dir():
+        raise ToolError(f"{args.file_path} is a directory")
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        raise ToolError(f"file not found: {args.file_path}") from None
+    start = args.offset or 0
+    chosen = lines[start : start + args.limit if args.limit else None]
+    return "\n".join(f"{start + i + 1:>6}\t{line}" for i, line in enumerate(chosen))
+
+
+def _walk(root: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in (".git", ".llmos"))
+        found.extend(Path(dirpath) / name for name in sorted(filenames))
+    return found
+
+
+async def glob(args: GlobInput, context: CallContext) -> list[str]:
+    base = _resolve(context, args.path or ".", write=False)
+    matches = [
+        p for p in _walk(base)
+        if fnmatch.fnmatch(str(p.relative_to(base)), args.pattern)
+        or fnmatch.fnmatch(p.name, args.pattern)
+    ]
+    matches.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    return [_rel(context, p) for p in matches]
+
+
+async def grep(args: GrepInput, context: CallContext) -> Any:
+    try:
+        regex = re.compile(args.pattern, re.IGNORECASE if args.case_insensitive else 0)
+    except re.error as exc:
+        raise ToolError(f"invalid regular expression {args.pattern!r}: {exc}") from None
+    base = _resolve(context, args.path or ".", write=False)
+    files = [base] if base.is_file() else _walk(base)
+    results: list[str] = []
+    counts: dict[str, int] = {}
+    for path in files:
+        if args.glob and not fnmatch.fnmatch(path.name, args.glob):
+            continue
+        if path.is_symlink() or path.stat().st_size > GREP_MAX_FILE_BYTES:
+            continue
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (UnicodeDecodeError, OSError):
+            continue
+        rel = _rel(context, path)
+        for number, line in enumerate(lines, start=1):
+            if regex.search(line):
+                counts[rel] = counts.get(rel, 0) + 1
+                if args.output_mode == "content":
+                    prefix = f"{rel}:{number}:" if args.line_numbers else f"{rel}:"
+                    results.append(prefix + line)
+    if args.output_mode == "count":
+        return {name: n for name, n in counts.items()}
+    listing = results if args.output_mode == "content" else list(counts)
+    return listing[: args.head_limit] if args.head_limit else listing
+
+
+FILE_TOOLS = (
+    Tool("Write", "Write a file in the workspace (replay of Claude Code's Write).", WriteInput,
+         write, ToolMeta("idempotent", offer_to_model=False, error_modes=("path refused",))),
+    Tool("Edit", "Replace text in a workspace file (replay of Claude Code's Edit).", EditInput,
+         edit, ToolMeta("mutating", offer_to_model=False,
+                        error_modes=("path refused", "old_string not found"))),
+    Tool("Read", "Read a workspace file with line numbers (replay of Claude Code's Read).",
+         ReadInput, read, ToolMeta("read-only", offer_to_model=False,
+                                   error_modes=("file not found",))),
+    Tool("Glob", "Find workspace files by glob pattern (replay of Claude Code's Glob).",
+         GlobInput, glob, ToolMeta("read-only", offer_to_model=False)),
+    Tool("Grep", "Search workspace files by regular expression (replay of Claude Code's Grep).",
+         GrepInput, grep, ToolMeta("read-only", offer_to_model=False)),
+)
+
+
+@llmos.hookimpl
+def llmos_register_tools(register) -> None:
+    for tool in FILE_TOOLS:
+        register(tool)

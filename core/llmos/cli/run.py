@@ -1,0 +1,98 @@
+"""``llmos run "GOAL"``: carry out a goal, showing each tool call as it happens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import click
+
+from llmos.cli._common import console, emit_json, json_option, kernel_from, run as run_async
+
+
+def _terminal_asker(out):
+    async def ask(call, decision) -> str:
+        from rich.prompt import Prompt
+
+        out.print(f"\n[yellow]approval needed[/yellow] for [bold]{call.tool}[/bold]: "
+                  f"{decision.reason}")
+        out.print(json.dumps(call.input, ensure_ascii=False)[:500], markup=False)
+        answer = await asyncio.to_thread(
+            Prompt.ask, "allow [o]nce, allow for this [r]un, or [d]eny?",
+            choices=["o", "r", "d"], default="d", console=out,
+        )
+        return {"o": "once", "r": "run"}.get(answer, "deny")
+
+    return ask
+
+
+class LiveProgress:
+    """Prints tool calls and streamed text as the run goes."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+        self.in_text = False
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "text":
+            self.out.print(data["text"], end="", markup=False, highlight=False)
+            self.in_text = True
+            return
+        if self.in_text:
+            self.out.print()
+            self.in_text = False
+        if kind == "tool":
+            summary = json.dumps(data["input"], ensure_ascii=False)
+            summary = summary if len(summary) <= 160 else summary[:157] + "..."
+            style = "green" if data["verdict"] == "allow" else "red"
+            self.out.print(f"[{style}]●[/{style}] [bold]{data['tool']}[/bold] ", end="")
+            self.out.print(summary, markup=False)
+            if data["verdict"] != "allow":
+                self.out.print(f"  [red]refused:[/red] {data['reason']}")
+        elif kind == "tool_error":
+            self.out.print(f"  [red]failed:[/red] {data['error'][:300]}")
+
+
+@click.command()
+@click.argument("goal")
+@click.option("--mode", help="Force a dispatch mode (e.g. LEARNER).")
+@json_option
+@click.option("--quiet", "-q", is_flag=True, help="Print only the final output.")
+@click.pass_context
+def run(ctx: click.Context, goal: str, mode: str | None, as_json: bool, quiet: bool) -> None:
+    """Carry out GOAL. Exit codes: 0 done, 1 failed, 2 usage/config, 3 budget, 4 policy.
+
+    JSON: {run_id, goal, mode, success, cost_usd, input_tokens, output_tokens,
+    duration_s, tool_calls, output, error, model_requests, trace_id}.
+    """
+    from llmos.runner import execute
+
+    kernel = kernel_from(ctx)
+    out = console(stderr=as_json)
+    progress = None if (as_json or quiet) else LiveProgress(out)
+    if kernel.interactive and not as_json:
+        kernel.gateway.asker = _terminal_asker(out)
+
+    async def go():
+        async with kernel:
+            return await execute(kernel, goal, mode=mode, progress=progress)
+
+    result = run_async(go())
+    if as_json:
+        emit_json(result.as_dict())
+    elif quiet:
+        click.echo(result.output)
+    else:
+        if progress and progress.in_text:
+            out.print()
+        status = "[green]done[/green]" if result.success else "[red]failed[/red]"
+        out.print(
+            f"\n{status} · {result.mode} · ${result.cost_usd:.4f} · "
+            f"{result.input_tokens} in / {result.output_tokens} out tokens · "
+            f"{result.tool_calls} tool calls · {result.duration_s:.1f} s · run {result.run_id}"
+        )
+        if result.error:
+            out.print(f"[red]error:[/red] {result.error}")
+    if not result.success:
+        ctx.exit(1)

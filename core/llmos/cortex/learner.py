@@ -1,0 +1,182 @@
+"""A LEARNER session: one claude-agent-sdk client per run, the kernel in control.
+
+The SDK does the agent loop, the tools, streaming and cost accounting; this module sets
+its options from config, bridges its hooks to the kernel's gate, and turns what comes
+back into an outcome with the real cost and token usage.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmos.calls import CallContext
+from llmos.config import ConfigError
+from llmos.cortex.bridge import MCP_SERVER, HookBridge, Progress, mcp_server
+
+CREDENTIAL_VARS = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "ANTHROPIC_BASE_URL",
+)
+
+SYSTEM_PROMPT = (
+    "You are running inside llmos, an operating system for agents. Your working directory "
+    "is the user's workspace; keep every file you create inside it. Every tool call passes "
+    "llmos's policy gate: when a call is refused, read the reason and choose another way. "
+    "Finish with a short summary of what you did."
+)
+
+
+class CredentialsMissing(ConfigError):
+    """No way to reach a model was configured."""
+
+
+def check_credentials(environ: dict[str, str] | os._Environ[str] | None = None) -> None:
+    environ = os.environ if environ is None else environ
+    if not any(environ.get(name) for name in CREDENTIAL_VARS):
+        raise CredentialsMissing(
+            "no model credentials: set ANTHROPIC_API_KEY (export ANTHROPIC_API_KEY=sk-ant-...), "
+            "or ANTHROPIC_BASE_URL to use any Anthropic-compatible endpoint such as a local "
+            "model server (with ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN if it needs one)"
+        )
+
+
+@dataclass
+class LearnerOutcome:
+    success: bool
+    output: str = ""
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    num_turns: int = 0
+    error: str | None = None
+    session_id: str | None = None
+    tool_calls: int = 0
+    model_requests: int = 0
+    stderr_tail: list[str] = field(default_factory=list)
+
+
+def _usage_tokens(usage: dict[str, Any] | None) -> tuple[int, int]:
+    usage = usage or {}
+    inputs = sum(
+        int(usage.get(key) or 0)
+        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
+    return inputs, int(usage.get("output_tokens") or 0)
+
+
+def build_options(
+    context: CallContext, bridge: HookBridge, budget_usd: float, stderr: deque[str]
+) -> Any:
+    from claude_agent_sdk import ClaudeAgentOptions
+
+    kernel = context.kernel
+    cfg = kernel.config.cortex
+    append = SYSTEM_PROMPT + (f"\n\n{cfg.system_prompt}" if cfg.system_prompt else "")
+    server = mcp_server(context)
+    return ClaudeAgentOptions(
+        cwd=str(kernel.workspace.root),
+        model=cfg.model,
+        fallback_model=cfg.fallback_model,
+        max_turns=cfg.max_turns,
+        max_budget_usd=budget_usd if budget_usd > 0 else None,
+        system_prompt={"type": "preset", "preset": "claude_code", "append": append},
+        setting_sources=["user", "project", "local"] if cfg.load_user_settings else [],
+        hooks=bridge.sdk_hooks(),
+        mcp_servers={MCP_SERVER: server} if server is not None else {},
+        include_partial_messages=True,
+        env={
+            # offer plugin tools directly instead of behind the CLI's ToolSearch tool
+            "ENABLE_TOOL_SEARCH": "false",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        },
+        stderr=stderr.append,
+    )
+
+
+async def learn(
+    context: CallContext,
+    prompt: str,
+    *,
+    budget_usd: float,
+    progress: Progress | None = None,
+) -> LearnerOutcome:
+    """Carry out ``prompt`` with Claude Code; every tool call passes the kernel's gate."""
+    from claude_agent_sdk import (
+        AssistantMessage,
+        ClaudeSDKClient,
+        ClaudeSDKError,
+        ResultMessage,
+        StreamEvent,
+        TextBlock,
+    )
+
+    check_credentials()
+    bridge = HookBridge(context, progress)
+    stderr: deque[str] = deque(maxlen=40)
+    options = build_options(context, bridge, budget_usd, stderr)
+    outcome = LearnerOutcome(success=False)
+    texts: list[str] = []
+    api_errors: list[str] = []
+    try:
+        async with ClaudeSDKClient(options=options) as client:
+            await client.query(prompt)
+            async for message in client.receive_response():
+                if isinstance(message, StreamEvent):
+                    event = message.event
+                    delta = event.get("delta") or {}
+                    if event.get("type") == "content_block_delta" and delta.get("text"):
+                        bridge.progress("text", {"text": delta["text"]})
+                elif isinstance(message, AssistantMessage):
+                    outcome.model_requests += 1
+                    if message.error:
+                        api_errors.append(str(message.error))
+                    texts.extend(b.text for b in message.content if isinstance(b, TextBlock))
+                elif isinstance(message, ResultMessage):
+                    _apply_result(outcome, message, texts, api_errors)
+    except ClaudeSDKError as exc:
+        outcome.success = False
+        outcome.error = _describe_sdk_error(exc, stderr)
+    outcome.tool_calls = bridge.tool_calls
+    outcome.stderr_tail = list(stderr)
+    if not outcome.output:
+        outcome.output = "\n".join(texts).strip()
+    return outcome
+
+
+def _apply_result(
+    outcome: LearnerOutcome, message: Any, texts: list[str], api_errors: list[str]
+) -> None:
+    outcome.cost_usd = float(message.total_cost_usd or 0.0)
+    outcome.input_tokens, outcome.output_tokens = _usage_tokens(message.usage)
+    outcome.num_turns = message.num_turns
+    outcome.session_id = message.session_id
+    outcome.output = (message.result or "\n".join(texts)).strip()
+    outcome.success = not message.is_error and message.subtype == "success"
+    if outcome.success:
+        return
+    reasons = {
+        "error_max_turns": "the run reached its turn limit (cortex.max_turns)",
+        "error_max_budget_usd": "the run reached its budget cap (budget.run_cap_usd)",
+        "error_during_execution": "Claude Code failed during execution",
+    }
+    reason = reasons.get(message.subtype, f"the run ended with {message.subtype}")
+    status = getattr(message, "api_error_status", None)
+    if status:
+        reason = f"the model service answered HTTP {status}" + (
+            " (overloaded)" if status == 529 else " (rate limited)" if status == 429 else ""
+        )
+    details = [*api_errors, *(message.errors or [])]
+    if message.result and message.is_error:
+        details.append(message.result)
+    outcome.error = reason + (f": {'; '.join(dict.fromkeys(details))}" if details else "")
+
+
+def _describe_sdk_error(exc: Exception, stderr: deque[str]) -> str:
+    tail = " | ".join(line.strip() for line in list(stderr)[-5:] if line.strip())
+    text = f"Claude Code failed: {type(exc).__name__}: {exc}"
+    return f"{text} (stderr: {tail})" if tail else text

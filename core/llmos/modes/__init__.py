@@ -1,0 +1,1 @@
+"""Dispatch modes: each is a plugin that can run a goal."""
