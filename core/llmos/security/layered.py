@@ -1,0 +1,111 @@
+"""The ``layered`` security backend: the policy library wired into the kernel's gate.
+
+Shell commands go through the Bash grammar analysis (allowed automatically only when made
+of allowlisted plain words; code-running commands only inside a sandbox), file tools
+through path resolution beneath the workspace, URLs through the host and address checks.
+Anything the backend does not understand asks (and is denied when nobody can answer).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import llmos
+from llmos.calls import CallContext, Decision, ToolCall
+
+if TYPE_CHECKING:
+    from llmos.kernel import Kernel
+    from llmos.security.verdict import Verdict
+
+FILE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "Read", "NotebookEdit", "NotebookRead",
+                        "Glob", "Grep", "LS"})
+SHELL_TOOLS = frozenset({"Bash"})
+URL_TOOLS = frozenset({"WebFetch"})
+# Claude Code tools with no effect outside the conversation.
+HARMLESS_TOOLS = frozenset({"TodoWrite", "TodoRead", "ToolSearch", "Task", "Agent",
+                            "ExitPlanMode", "WebSearch", "BashOutput"})
+PATH_KEYS = ("file_path", "notebook_path", "path")
+
+
+def _decision(verdict: Verdict) -> Decision:
+    return Decision(verdict.decision, verdict.reason, verdict.rule)
+
+
+class LayeredPolicy:
+    name = "layered"
+
+    def __init__(self, kernel: Kernel) -> None:
+        from llmos.security.rules import check_rule_examples
+
+        check_rule_examples()  # every rule's match / not-match examples, at load time
+        self.kernel = kernel
+
+    def sandboxed(self, call: ToolCall, context: CallContext) -> bool:
+        """Whether a shell command from this source will run confined."""
+        if call.source == "model":
+            return bool(context.extra.get("claude_sandbox"))
+        from llmos.security.sandbox import available
+
+        return available().available  # the kernel's Bash tool always runs in it
+
+    def decide(self, call: ToolCall, context: CallContext) -> Decision:
+        workspace = context.workspace
+        if call.tool in SHELL_TOOLS:
+            return self._shell(call, context)
+        if call.tool in FILE_TOOLS:
+            from llmos.security.paths import check_path_tool
+
+            return _decision(check_path_tool(call.tool, call.input, workspace))
+        if call.tool in URL_TOOLS or "url" in call.input:
+            verdict = self._url(call)
+            if verdict.verdict != "allow" or call.tool in URL_TOOLS:
+                return verdict
+        if call.tool in HARMLESS_TOOLS:
+            return Decision.allow(f"{call.tool} has no effect outside the conversation",
+                                  "layered.harmless")
+        tool = self.kernel.tools.get(call.tool)
+        if tool is None and call.tool.startswith("mcp__"):
+            return Decision.ask(f"{call.tool} comes from an MCP server llmos does not know",
+                                "layered.unknown-mcp")
+        if tool is None:
+            return Decision.ask(f"llmos does not know what {call.tool} does",
+                                "layered.unknown-tool")
+        if any(isinstance(call.input.get(key), str) for key in PATH_KEYS):
+            from llmos.security.paths import check_path_tool
+
+            verdict = check_path_tool(call.tool, call.input, workspace)
+            if verdict.decision != "allow":
+                return _decision(verdict)
+        return Decision.allow(f"plugin tool ({tool.meta.side_effects}) with checked inputs",
+                              "layered.plugin-tool")
+
+    def _shell(self, call: ToolCall, context: CallContext) -> Decision:
+        from llmos.security.shell import analyze_command
+
+        command = call.input.get("command")
+        if not isinstance(command, str):
+            return Decision.deny("the command is not a string", "layered.malformed")
+        sandboxed = self.sandboxed(call, context)
+        decision = _decision(
+            analyze_command(command, sandboxed=sandboxed, workspace=context.workspace)
+        )
+        if decision.verdict == "allow" and call.source != "model" and not sandboxed:
+            return Decision.ask(
+                f"no OS sandbox is available to run it ({decision.reason})", "sandbox.missing"
+            )
+        return decision
+
+    def _url(self, call: ToolCall) -> Decision:
+        from llmos.security.urls import check_url
+
+        cfg = self.kernel.config.security
+        return _decision(check_url(str(call.input.get("url", "")),
+                                   allowed_hosts=cfg.allowed_hosts,
+                                   denied_hosts=cfg.denied_hosts))
+
+
+@llmos.hookimpl
+def llmos_register_security_backends(register: Any) -> None:
+    register("layered", LayeredPolicy,
+             description="Default. Shell grammar analysis, paths beneath the workspace, URL "
+                         "checks, OS sandbox for code; what it cannot understand asks.")
