@@ -17,6 +17,7 @@ hookimpl = pluggy.HookimplMarker("llmos")
 """Decorator for plugin hook implementations: ``@llmos.hookimpl``."""
 
 _LAZY = {
+    "LLMOS": "llmos.api",
     "Kernel": "llmos.kernel",
     "Tool": "llmos.tools",
     "ToolMeta": "llmos.tools",
@@ -29,6 +30,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "LLMOS",
     "CallContext",
     "ConfigError",
     "Decision",
@@ -43,6 +45,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from llmos.api import LLMOS
     from llmos.calls import CallContext, Decision, ToolCall, ToolResult
     from llmos.config import ConfigError
     from llmos.economy import LowBatteryError

@@ -67,16 +67,17 @@ class ToolGateway:
                               "hook.error")
             )
         decision = strictest(decisions) or Decision.deny("no policy decided", "policy.none")
-        self.kernel.bus.publish(
-            "policy.decision",
-            run_id=context.run_id,
-            tool=call.tool,
-            source=call.source,
-            input_digest=input_digest(call.input),
-            decision=decision.verdict,
-            rule=decision.rule,
-            reason=decision.reason,
-        )
+        record = {
+            "run_id": context.run_id,
+            "tool": call.tool,
+            "source": call.source,
+            "input_digest": input_digest(call.input),
+            "decision": decision.verdict,
+            "rule": decision.rule,
+            "reason": decision.reason,
+        }
+        self.kernel.audit.record(**record)
+        self.kernel.bus.publish("policy.decision", **record)
         return decision
 
     async def resolve(self, call: ToolCall, context: CallContext) -> Decision:

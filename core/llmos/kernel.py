@@ -148,6 +148,13 @@ class Kernel:
         economy.release_stale()
         return economy
 
+    @cached_property
+    def audit(self):
+        """Every policy decision, durable."""
+        from llmos.audit import AuditLog
+
+        return AuditLog(self.db)
+
     def _driver(self, slot: str, registry: NamedRegistry[DriverFactory]) -> Any:
         entry = registry.get(self.config.section(slot).backend)
         assert entry is not None  # checked in __init__

@@ -1,8 +1,8 @@
-"""Running a goal: choose a mode, pay for it, watch it, and record everything as it goes.
+"""Running a goal: route it, run the chosen mode under the watchdog, record everything.
 
-reserve the run's cap (``LowBatteryError`` if it does not fit) → start the run record →
-the mode runs under the watchdog → commit the real cost → finish the record → keep the
-trace of a successful run.
+route (bids, rules, budget) → start the run record → the mode runs under the watchdog
+(paid work reserves and commits its own cost) → finish the record → keep the trace of a
+successful run → log what the run cost and what replay saved.
 """
 
 from __future__ import annotations
@@ -14,12 +14,16 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llmos.config import ConfigError
+from llmos.economy import LowBatteryError
 from llmos.watchdog import DeadlineExceeded, watch
 
 if TYPE_CHECKING:
     from llmos.calls import CallContext
     from llmos.cortex.bridge import Progress
+    from llmos.goals import Goal
     from llmos.kernel import Kernel
+    from llmos.learning.dispatcher import Bid
+    from llmos.learning.matching import Candidate
 
 
 @dataclass
@@ -44,8 +48,10 @@ class Mode(Protocol):
     description: str
     paid: bool
 
+    def bid(self, goal: Goal, candidates: list[Candidate], kernel: Kernel) -> Bid | None: ...
+
     async def run(
-        self, goal: str, context: CallContext, *, budget_usd: float, progress: Progress | None
+        self, goal: str, context: CallContext, *, progress: Progress | None
     ) -> ModeOutcome: ...
 
 
@@ -66,86 +72,62 @@ class RunResult:
     error: str | None = None
     model_requests: int = 0
     trace_id: str | None = None
+    matched_trace: str | None = None
+    confidence: float | None = None
+    saved_usd: float = 0.0
+    diverged: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-class UnknownMode(ConfigError):
-    pass
-
-
-def pick_mode(kernel: Kernel, name: str | None) -> Mode:
-    name = (name or "LEARNER").upper()
-    entry = kernel.dispatch_modes.get(name)
-    if entry is None:
-        raise UnknownMode(
-            f"no dispatch mode named {name!r}; available: {', '.join(kernel.dispatch_modes.names())}"
-        )
-    return entry.value
-
-
 async def execute(
     kernel: Kernel, goal: str, *, mode: str | None = None, progress: Progress | None = None
 ) -> RunResult:
+    from llmos.learning.dispatcher import route as route_goal
+
     goal = goal.strip()
     if not goal:
-        raise ConfigError("the goal is empty: say what you want done, e.g. llmos run \"...\"")
-    chosen = pick_mode(kernel, mode)
+        raise ConfigError('the goal is empty: say what you want done, e.g. llmos run "..."')
+    route = route_goal(kernel, goal, forced=mode)
+    chosen: Mode = kernel.dispatch_modes.get(route.chosen).value
     if hasattr(chosen, "preflight"):
         chosen.preflight(kernel)
     run_id = uuid.uuid4().hex[:16]
-    cap = kernel.config.budget.run_cap_usd if chosen.paid else 0.0
-    reservation = (
-        kernel.economy.reserve(cap, run_id=run_id, what=f"{chosen.name} run") if chosen.paid
-        else None
-    )
     memory = kernel.memory
     memory.start_run(goal, chosen.name, run_id=run_id)
     kernel.bus.publish("run.started", run_id=run_id, goal=goal, mode=chosen.name)
-    context = kernel.context(run_id=run_id)
+    context = kernel.context(run_id=run_id, route=route, goal=goal, mode=chosen.name)
     started = time.perf_counter()
     try:
         outcome = await watch(
-            chosen.run(goal, context, budget_usd=cap, progress=progress),
+            chosen.run(goal, context, progress=progress),
             seconds=kernel.config.cortex.timeout_s,
             what=f"{chosen.name} run",
         )
     except DeadlineExceeded as exc:
-        outcome = ModeOutcome(success=False, error=str(exc), cost_usd=cap,
-                              details={"cost_unknown": True})
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        if reservation is not None:
-            kernel.economy.commit(reservation, cap, description="interrupted: charged the cap")
-        memory.finish_run(run_id, status="interrupted", success=False,
-                          duration_s=time.perf_counter() - started, error="interrupted")
+        outcome = ModeOutcome(success=False, error=str(exc),
+                              cost_usd=sum(context.extra.get("charged_usd", [])))
+    except LowBatteryError as exc:
+        memory.finish_run(run_id, success=False, error=str(exc),
+                          duration_s=time.perf_counter() - started)
         raise
-    duration = time.perf_counter() - started
-    if reservation is not None:
-        kernel.economy.commit(
-            reservation,
-            outcome.cost_usd,
-            description=f"{chosen.name}: {goal[:60]}",
-            input_tokens=outcome.input_tokens,
-            output_tokens=outcome.output_tokens,
-        )
-    memory.finish_run(
-        run_id,
-        status="succeeded" if outcome.success else "failed",
-        success=outcome.success,
-        cost_usd=outcome.cost_usd,
-        input_tokens=outcome.input_tokens,
-        output_tokens=outcome.output_tokens,
-        duration_s=duration,
-        output=outcome.output,
-        error=outcome.error,
-    )
-    trace_id = None
-    if outcome.success:
-        from llmos.memory.capture import promote_run_to_trace
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        memory.finish_run(run_id, success=False, status="interrupted", error="interrupted",
+                          duration_s=time.perf_counter() - started,
+                          cost_usd=sum(context.extra.get("charged_usd", [])))
+        raise
+    except Exception as exc:
+        from llmos.errors import exit_code_for
 
-        trace = promote_run_to_trace(memory, run_id)
-        trace_id = getattr(trace, "id", None)
+        if exit_code_for(exc) is None:
+            raise
+        outcome = ModeOutcome(success=False, error=str(exc))
+    duration = time.perf_counter() - started
+    trace_id = _finish(kernel, run_id, outcome, duration)
+    bid = route.bid_of(chosen.name)
+    matched = kernel.memory.get_trace(bid.trace_id) if bid and bid.trace_id else None
+    saved = (matched.estimated_cost_usd - outcome.cost_usd) if matched and outcome.success else 0.0
     result = RunResult(
         run_id=run_id,
         goal=goal,
@@ -160,6 +142,39 @@ async def execute(
         error=outcome.error,
         model_requests=outcome.model_requests,
         trace_id=trace_id,
+        matched_trace=matched.id if matched else None,
+        confidence=round(bid.confidence, 4) if bid else None,
+        saved_usd=round(saved, 6),
+        diverged=bool(outcome.details.get("diverged")),
     )
+    from llmos.learning.stats import DispatchLog
+
+    DispatchLog(kernel.db).record(**result.as_dict())
     kernel.bus.publish("run.finished", **result.as_dict())
     return result
+
+
+def _finish(kernel: Kernel, run_id: str, outcome: ModeOutcome, duration: float) -> str | None:
+    """Close the run record; a successful run's steps become a trace (unless it was a
+    verified replay, whose trace already exists and just gained evidence)."""
+    memory = kernel.memory
+    memory.finish_run(
+        run_id,
+        success=outcome.success,
+        cost_usd=outcome.cost_usd,
+        input_tokens=outcome.input_tokens,
+        output_tokens=outcome.output_tokens,
+        duration_s=duration,
+        output=outcome.output,
+        error=outcome.error,
+    )
+    replayed = outcome.details.get("trace_id")
+    if not outcome.success:
+        return None
+    if replayed and not outcome.details.get("diverged"):
+        memory.set_run_trace(run_id, replayed)
+        return replayed
+    from llmos.memory.capture import promote_run_to_trace
+
+    trace = promote_run_to_trace(memory, run_id)
+    return getattr(trace, "id", None)

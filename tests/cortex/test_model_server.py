@@ -21,6 +21,7 @@ from claude_agent_sdk import (
     query,
     tool,
 )
+
 from llmos.testing.model_server import (
     EXHAUSTED_TEXT,
     Script,

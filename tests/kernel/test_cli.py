@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from llmos import __version__
 
 
@@ -92,6 +93,7 @@ def test_a_file_given_as_workspace_is_a_usage_error(llmos_cli, tmp_path):
     target = tmp_path / "afile"
     target.write_text("x")
     from click.testing import CliRunner
+
     from llmos.cli import cli
 
     result = CliRunner().invoke(cli, ["--workspace", str(target), "config", "show"])

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import llmos
 import pytest
+
+import llmos
 from llmos.config import ConfigError, Section
 from llmos.kernel import Kernel
 

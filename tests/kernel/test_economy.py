@@ -8,6 +8,7 @@ import sqlite3
 import threading
 
 import pytest
+
 from llmos.economy import MICRO, LowBatteryError, Reservation, TokenEconomy
 from llmos.storage import open_database
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-import llmos
 import pytest
+from pydantic import BaseModel, Field
+
+import llmos
 from llmos import Decision, Tool, ToolMeta
 from llmos.gateway import UnknownTool
 from llmos.kernel import Kernel
 from llmos.tools import ToolError, ToolInputError
-from pydantic import BaseModel, Field
 
 
 class AddInput(BaseModel):
@@ -101,7 +102,7 @@ async def test_invalid_input_is_refused_before_the_tool_runs(llmos_workspace):
 
 async def test_unknown_tools_name_the_registered_ones(llmos_workspace):
     async with make_kernel(llmos_workspace, Recorder()) as kernel:
-        with pytest.raises(UnknownTool, match="no tool named 'ad'; registered tools: add, crash"):
+        with pytest.raises(UnknownTool, match=r"no tool named 'ad'; registered tools: .*add, cr"):
             await kernel.call_tool("ad", {})
 
 

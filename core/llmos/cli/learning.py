@@ -1,0 +1,54 @@
+"""``llmos route`` (explain a dispatch without running) and ``llmos stats``."""
+
+from __future__ import annotations
+
+import click
+
+from llmos.cli._common import console, emit_json, json_option, kernel_from
+
+
+@click.command()
+@click.argument("goal")
+@json_option
+@click.pass_context
+def route(ctx: click.Context, goal: str, as_json: bool) -> None:
+    """Explain which mode would run GOAL, and why, without running it.
+
+    JSON: {goal, normalized_goal, chosen, reason, bids: [{mode, confidence, reason,
+    estimated_cost_usd, trace_id}], matched_trace: {trace_id, goal, confidence, reason,
+    replayable, bindings, success_rating, usage_count} | null}.
+    """
+    from llmos.learning.dispatcher import route as route_goal
+
+    decided = route_goal(kernel_from(ctx), goal)
+    if as_json:
+        emit_json(decided.as_dict())
+        return
+    out = console()
+    out.print(f"[bold]{decided.chosen}[/bold] — {decided.reason}")
+    for bid in decided.bids:
+        out.print(f"  {bid.mode:<10} {bid.confidence:.2f}  est. ${bid.estimated_cost_usd:.4f}  "
+                  f"{bid.reason}", markup=False)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Replay hit rate, divergences, spend and savings over every run.
+
+    JSON: {runs, by_mode: {mode: n}, replay_hits, hit_rate, divergences, succeeded,
+    model_requests, spend_usd, saved_usd}.
+    """
+    from llmos.learning.stats import DispatchLog
+
+    data = DispatchLog(kernel_from(ctx).db).stats()
+    if as_json:
+        emit_json(data)
+        return
+    out = console()
+    modes = ", ".join(f"{m} {n}" for m, n in data["by_mode"].items()) or "none"
+    out.print(f"runs {data['runs']} ({modes})")
+    out.print(f"replay hits {data['replay_hits']} · hit rate {data['hit_rate']:.0%} · "
+              f"divergences {data['divergences']} · model requests {data['model_requests']}")
+    out.print(f"spent ${data['spend_usd']:.4f} · saved ${data['saved_usd']:.4f}")

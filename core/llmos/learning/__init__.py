@@ -1,0 +1,1 @@
+"""The learning loop: match goals to traces, replay them, and keep the evidence."""
