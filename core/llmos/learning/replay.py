@@ -45,6 +45,7 @@ class ReplayReport:
     diverged_at: int | None = None
     reason: str | None = None
     overhead_s: float = 0.0  # time spent outside the tools themselves
+    refused: bool = False  # the divergence was the policy refusing a replayed call
 
     @property
     def verified(self) -> bool:
@@ -141,6 +142,7 @@ async def replay(
                               "reason": problem or "replayed"})
         if problem:
             report.diverged_at, report.reason = index, f"step {index + 1} ({step.tool}) {problem}"
+            report.refused = result.decision is not None and result.decision.verdict != "allow"
             break
     report.overhead_s = max(0.0, time.perf_counter() - started - tool_time)
     return report

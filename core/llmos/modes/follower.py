@@ -70,7 +70,10 @@ class FollowerMode:
                 tool_calls=len(report.steps),
                 details=details,
             )
-        memory.update_trace_stats(candidate.trace.id, "diverged")
+        updated = memory.update_trace_stats(candidate.trace.id, "diverged")
+        if report.refused and not updated.demoted:
+            # a trace the policy refuses to replay is never offered again
+            memory.save_trace(updated.model_copy(update={"demoted": True}))
         if progress is not None:
             progress("handoff", {"reason": report.reason})
         from llmos.cortex.learner import learn_paid
