@@ -89,3 +89,9 @@ def llmos_model_server(llmos_env: Path, monkeypatch: pytest.MonkeyPatch):
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)
         yield server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "cli: drives the real bundled Claude Code CLI through the scripted model server"
+    )
