@@ -15,6 +15,19 @@ from llmos.testing.model_server import Usage
 
 pytestmark = pytest.mark.cli
 
+
+def _claude_sandbox() -> bool:
+    from llmos.cortex.learner import claude_sandbox_available
+
+    return claude_sandbox_available()
+
+
+# The model's `python3 primes.py` is allowed only inside Claude Code's sandbox, which needs
+# bubblewrap and socat (apt-get install bubblewrap socat); without it the policy asks.
+needs_claude_sandbox = pytest.mark.skipif(
+    not _claude_sandbox(), reason="Claude Code's sandbox needs bwrap and socat on PATH"
+)
+
 GOAL = "Create primes.py printing the first 10 primes and run it"
 
 
@@ -46,6 +59,7 @@ async def llm_os(llmos_workspace, llmos_model_server):
         yield os_
 
 
+@needs_claude_sandbox
 async def test_learn_once_then_replay_for_free(llm_os, llmos_model_server, llmos_workspace):
     script_learning(llmos_model_server, llmos_workspace)
     learned = await llm_os.execute(GOAL)
@@ -76,6 +90,7 @@ async def test_learn_once_then_replay_for_free(llm_os, llmos_model_server, llmos
     assert stats["spend_usd"] == pytest.approx(learned.cost_usd)
 
 
+@needs_claude_sandbox
 async def test_a_slot_variant_replays_with_the_new_values(
     llm_os, llmos_model_server, llmos_workspace
 ):
@@ -92,6 +107,7 @@ async def test_a_slot_variant_replays_with_the_new_values(
     assert "61 67 71" in steps[1].outcome.excerpt
 
 
+@needs_claude_sandbox
 @pytest.mark.parametrize(
     "near_miss",
     [
@@ -193,6 +209,7 @@ async def test_a_diverging_trace_stops_being_replayed(llm_os, llmos_model_server
     assert llm_os.route(goal)["chosen"] != "FOLLOWER"  # evidence moved it below 0.92
 
 
+@needs_claude_sandbox
 def test_the_cli_learns_replays_routes_and_reports(llmos_cli, llmos_model_server,
                                                    llmos_workspace):
     assert llmos_cli("budget", "set", "5").exit_code == 0
