@@ -214,7 +214,7 @@ async def bash(args: BashInput, context: CallContext) -> dict[str, Any]:
             "sandbox": done.mechanism}
 
 
-FILE_TOOLS = (
+REPLAY_TOOLS = (
     Tool("Write", "Write a file in the workspace (replay of Claude Code's Write).", WriteInput,
          write, ToolMeta("idempotent", offer_to_model=False, error_modes=("path refused",))),
     Tool("Edit", "Replace text in a workspace file (replay of Claude Code's Edit).", EditInput,
@@ -235,5 +235,5 @@ FILE_TOOLS = (
 
 @llmos.hookimpl
 def llmos_register_tools(register) -> None:
-    for tool in FILE_TOOLS:
+    for tool in REPLAY_TOOLS:
         register(tool)

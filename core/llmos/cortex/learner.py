@@ -87,6 +87,8 @@ def build_options(
 ) -> Any:
     from claude_agent_sdk import ClaudeAgentOptions
 
+    from llmos.security.sandbox import claude_code_sandbox_settings
+
     kernel = context.kernel
     cfg = kernel.config.cortex
     append = SYSTEM_PROMPT + (f"\n\n{cfg.system_prompt}" if cfg.system_prompt else "")
@@ -111,12 +113,11 @@ def build_options(
         },
         stderr=stderr.append,
         # Claude Code's own Bash sandbox: the workspace is the only writable place, no
-        # network but what policy allows, and no way to opt a command out of it.
-        sandbox={
-            "enabled": True,
-            "autoAllowBashIfSandboxed": False,
-            "allowUnsandboxedCommands": False,
-        }
+        # network but the allowed hosts, and no way to opt a command out of it.
+        sandbox=claude_code_sandbox_settings(
+            allowed_hosts=kernel.config.security.allowed_hosts,
+            denied_hosts=kernel.config.security.denied_hosts,
+        )
         if sandboxed
         else None,
     )
