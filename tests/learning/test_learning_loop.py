@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from llmos import LLMOS
-from llmos.memory.models import Step, StepOutcome, Trace
 from llmos.goals import analyze_goal
+from llmos.memory.models import Step, StepOutcome, Trace
 from llmos.testing.model_server import Usage
 
 pytestmark = pytest.mark.cli

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from llmos import LLMOS
 
 pytestmark = pytest.mark.cli
