@@ -21,8 +21,11 @@ ENTRY_POINT_GROUP = "llmos"
 # Built-in features register through the same hooks as third-party packs.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "llmos.builtins.policies",
+    "llmos.security.layered",
     "llmos.builtins.claude_tools",
     "llmos.modes.learner",
+    "llmos.modes.follower",
+    "llmos.modes.mixed",
     "llmos.memory.backends",
     "llmos.memory.capture",
     "llmos.memory.inject",

@@ -19,6 +19,13 @@ BUILTIN_COMMANDS = {
     "tools": "llmos.cli.tools:tools",
     "config": "llmos.cli.config:config",
     "budget": "llmos.cli.budget:budget",
+    "run": "llmos.cli.run:run",
+    "route": "llmos.cli.learning:route",
+    "stats": "llmos.cli.learning:stats",
+    "policy": "llmos.cli.policy:policy",
+    "traces": "llmos.cli.traces:traces",
+    "memory": "llmos.cli.memory:memory",
+    "runs": "llmos.cli.runs:runs",
 }
 
 

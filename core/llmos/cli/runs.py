@@ -1,0 +1,88 @@
+"""``llmos runs``: the run log — what ran, in which mode, what it cost and how it ended."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from llmos.cli._common import console, emit_json, json_option
+from llmos.cli.traces import memory_of, warn_problems
+
+STATUSES = ("running", "succeeded", "failed", "interrupted")
+
+
+@click.group()
+def runs() -> None:
+    """The run log (a run still marked running whose process is gone shows as interrupted)."""
+
+
+def _row(run: Any) -> dict[str, Any]:
+    return run.model_dump(mode="json")
+
+
+@runs.command("list")
+@click.option("--limit", default=20, show_default=True, help="How many runs (newest first).")
+@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@json_option
+@click.pass_context
+def list_runs(ctx: click.Context, limit: int, status: str | None, as_json: bool) -> None:
+    """List runs. JSON: a list of {id, goal, mode, status, success, cost_usd, input_tokens,
+    output_tokens, duration_s, started_at, finished_at, error, output, trace_id, owner,
+    step_count}."""
+    memory = memory_of(ctx)
+    found = memory.list_runs(limit=limit, status=status)  # type: ignore[arg-type]
+    warn_problems(memory)
+    if as_json:
+        emit_json([_row(r) for r in found])
+        return
+    if not found:
+        click.echo("no runs")
+        return
+    from rich.table import Table
+
+    colors = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+    table = Table("id", "started", "mode", "status", "steps", "cost", "time", "goal")
+    for r in found:
+        goal = r.goal if len(r.goal) <= 50 else r.goal[:49] + "…"
+        table.add_row(
+            r.id, f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.mode,
+            f"[{colors[r.status]}]{r.status}[/{colors[r.status]}]", str(r.step_count),
+            f"${r.cost_usd:.4f}", f"{r.duration_s:.1f}s" if r.duration_s is not None else "",
+            goal,
+        )
+    console().print(table)
+
+
+@runs.command("show")
+@click.argument("run_id")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Show a run and each tool call it made. JSON: the run (as in `list`) plus
+    steps: [{index, tool, input, outcome, duration_s, source, call_id}]."""
+    memory = memory_of(ctx)
+    run = memory.get_run(run_id)
+    steps = memory.run_steps(run_id)
+    if as_json:
+        emit_json({**_row(run), "steps": [s.model_dump(mode="json") for s in steps]})
+        return
+    out = console()
+    out.print(f"[bold]{run.goal}[/bold]", markup=True)
+    line = (f"run {run.id} · {run.mode} · {run.status} · ${run.cost_usd:.4f} · "
+            f"{run.input_tokens} in / {run.output_tokens} out tokens")
+    if run.duration_s is not None:
+        line += f" · {run.duration_s:.1f} s"
+    out.print(line, markup=False)
+    if run.trace_id:
+        out.print(f"trace {run.trace_id}", markup=False)
+    if run.error:
+        out.print(f"[red]error:[/red] {run.error}", markup=True)
+    for step in steps:
+        status = "refused" if step.outcome.refused else "error" if step.outcome.is_error else "ok"
+        if step.outcome.exit_code is not None:
+            status += f", exit {step.outcome.exit_code}"
+        args = ", ".join(f"{k}={str(v)[:60]!s}" for k, v in step.input.items())
+        out.print(f"{(step.index or 0) + 1:>3}. {step.tool}({args}) [{status}]", markup=False)
+    if run.output:
+        out.print("\n" + run.output, markup=False)

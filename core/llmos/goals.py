@@ -1,0 +1,245 @@
+"""Goals as the learning loop sees them: slots lifted out, normalized text, a stable signature.
+
+``extract_slots`` finds the values a goal is parameterized by (quoted strings, URLs, paths,
+file names, identifiers, numbers), ``normalize_goal`` replaces each with a typed
+placeholder and folds case, punctuation and whitespace, and ``goal_signature`` hashes the
+result. Two goals that differ only in slot values share a signature::
+
+    >>> normalize_goal("Create primes.py printing the first 10 primes")
+    'create <file> printing the first <num> primes'
+    >>> goal_signature("Create primes.py printing the first 10 primes") == goal_signature(
+    ...     "create primes.py printing the first 20 primes!")
+    True
+
+Precision comes first: every word that is not a slot value stays in the normalized goal,
+so "Create primes.py" and "Delete primes.py" never share a signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+NORMALIZATION_VERSION = 1
+"""Bumped whenever normalization changes, so old signatures never collide with new ones."""
+
+SlotKind = Literal["str", "url", "path", "file", "ident", "num"]
+
+# Extensions that make ``name.ext`` a file name rather than a dotted identifier.
+FILE_EXTENSIONS = frozenset(
+    """
+    py pyi pyx ipynb txt md markdown rst org tex csv tsv json jsonl ndjson yaml yml toml ini
+    cfg conf env lock log html htm css scss sass less js mjs cjs ts tsx jsx vue svelte sh bash
+    zsh fish ps1 bat cmd c h cc cpp cxx hpp hh rs go java kt kts scala swift m mm rb php pl
+    pm lua r jl dart ex exs erl hs ml clj sql db sqlite sqlite3 parquet feather arrow avro xml
+    xsd xsl svg png jpg jpeg gif bmp webp ico tif tiff pdf doc docx xls xlsx ppt pptx odt ods
+    zip tar gz tgz bz2 xz zst 7z rar whl egg jar war so dll dylib exe bin dat pkl pickle npy
+    npz pt pth onnx h5 hdf5 ckpt safetensors mp3 mp4 wav ogg flac mov avi mkv webm qasm urdf
+    sdf stl obj gltf glb proto graphql tf tfvars mk cmake gradle pom dockerfile patch diff
+    """.split()
+)
+EXTENSIONLESS_FILES = frozenset(
+    """
+    Makefile Dockerfile Containerfile Jenkinsfile Vagrantfile Procfile Gemfile Rakefile
+    Pipfile Brewfile Justfile README LICENSE CHANGELOG CONTRIBUTING NOTICE AUTHORS
+    """.split()
+)
+# Top-level domains that make ``example.com`` a URL rather than a dotted identifier.
+DOMAIN_TLDS = frozenset(
+    """
+    com org net io dev ai app edu gov mil int co uk de fr es it nl be ch at se no dk fi pl cz
+    ru cn jp kr in au nz ca us br mx ar info biz xyz tech cloud site online page
+    """.split()
+)
+
+_EXT = "|".join(sorted(FILE_EXTENSIONS, key=len, reverse=True))
+_TLD = "|".join(sorted(DOMAIN_TLDS, key=len, reverse=True))
+_TRAIL = ".,;:!?)]}>'\""  # punctuation that ends a sentence, not a URL or a path
+
+_QUOTED = re.compile(
+    r'"(?P<a>[^"\n]*)"'
+    r"|\u201c(?P<b>[^\u201d\n]*)\u201d"
+    r"|`(?P<c>[^`\n]*)`"
+    r"|(?<![\w'])'(?P<d>[^'\n]*)'(?![\w])"
+    r"|\u2018(?P<e>[^\u2019\n]*)\u2019"
+)
+_URL = re.compile(r"(?i)(?<![\w@])(?:[a-z][a-z0-9+.\-]*://|www\.)[^\s<>\"'`]+")
+_PATH = re.compile(
+    r"(?<![\w/.~\-:])(?:"
+    r"(?:~|\.{1,2})?/[\w.\-+@%=,]+(?:/[\w.\-+@%=,]+)*/?"  # /abs, ./rel, ../rel, ~/home
+    r"|[\w.\-+@%=,]+(?:/[\w.\-+@%=,]+)+/?"  # a/b/c, src/main.py, docs/
+    r"|[A-Za-z]:\\[\w.\-+@ \\]*[\w.\-+@\\]"  # C:\Users\me
+    r")"
+)
+_FILE = re.compile(
+    rf"(?i)(?<![\w/.\-+@])(?:[\w\-+@]+(?:\.[\w\-+@]+)*\.(?:{_EXT})|\.[a-z][\w\-]*"
+    rf"|(?-i:{'|'.join(sorted(EXTENSIONLESS_FILES))}))(?![\w\-+@/]|\.\w)"
+)
+_DOMAIN = re.compile(
+    rf"(?i)(?<![\w.@/\-])(?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?\.)+(?:{_TLD})(?![\w\-]|\.\w)"
+    r"(?:/[^\s<>\"'`]*)?"
+)
+_HOST = re.compile(rf"(?i)(?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?\.)+(?:{_TLD})")
+_IDENT = re.compile(
+    r"(?<![\w.\-])(?:"
+    r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"  # dotted.name
+    r"|_*[A-Za-z][A-Za-z0-9]*(?:_+[A-Za-z0-9]+)+_*"  # snake_case, SCREAMING_CASE, x86_64
+    r"|_+[A-Za-z][A-Za-z0-9_]*"  # _private, __init__
+    r"|[A-Za-z]*[a-z][A-Za-z0-9]*[A-Z][A-Za-z0-9]*"  # camelCase, CamelCase, iPhone
+    r"|[A-Z]{2,}[a-z]{2,}[A-Za-z0-9]*"  # HTTPServer, XMLParser
+    r")(?![\w\-]|\.\w)"
+)
+_NUM = re.compile(
+    r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)*(?:[eE][-+]?\d+)?(?![\w]|\.\d)"
+)
+
+
+class Slot(BaseModel):
+    """A value lifted from a goal: its kind, the value itself and where it stood.
+
+    ``span`` is the ``(start, end)`` slice of the original goal text, quotes included for
+    quoted strings; ``value`` is the text without the quotes.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: SlotKind
+    value: str
+    span: tuple[int, int]
+
+    @property
+    def placeholder(self) -> str:
+        return f"<{self.kind}>"
+
+
+class Goal(BaseModel):
+    """A goal analyzed once: the text, its normalized form, signature and slots."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    normalized: str
+    signature: str
+    slots: tuple[Slot, ...]
+
+
+def _strip_trailing(value: str, start: int) -> tuple[str, int]:
+    stripped = value.rstrip(_TRAIL)
+    # Keep a closing bracket that closes one opened inside the value: (a/b) or f(x).
+    while len(stripped) < len(value) and value[len(stripped)] in ")]}" and (
+        stripped.count("(") > stripped.count(")") or stripped.count("[") > stripped.count("]")
+    ):
+        stripped = value[: len(stripped) + 1]
+    return stripped, start + len(stripped)
+
+
+def _is_plausible_path(value: str) -> bool:
+    if not re.search(r"[A-Za-z]", value):
+        return False  # 24/7, 1/2/3, 2024/01/02
+    if re.match(r"[A-Za-z]:\\", value) or value.startswith(("/", "~/", "./", "../")):
+        return len(value.strip("/~.")) > 0
+    if _HOST.fullmatch(value.split("/", 1)[0]):
+        return False  # docs.python.org/3/ is a URL
+    if value.endswith("/") or value.count("/") >= 2:
+        return True
+    last = value.rsplit("/", 1)[-1]
+    return "." in last and last.rsplit(".", 1)[-1].lower() in FILE_EXTENSIONS  # src/main.py
+
+
+def _candidates(text: str) -> Iterator[tuple[SlotKind, str, int, int]]:
+    """Every possible slot, in priority order (earlier kinds win overlaps)."""
+    for m in _QUOTED.finditer(text):
+        value = next(g for g in m.groups() if g is not None)
+        yield "str", value, m.start(), m.end()
+    for m in _URL.finditer(text):
+        value, end = _strip_trailing(m.group(), m.start())
+        if len(value) > len(m.group().split("://")[0]) + 3 or value.lower().startswith("www."):
+            yield "url", value, m.start(), end
+    for m in _PATH.finditer(text):
+        value, end = _strip_trailing(m.group(), m.start())
+        if _is_plausible_path(value):
+            yield "path", value, m.start(), end
+    for m in _FILE.finditer(text):
+        yield "file", m.group(), m.start(), m.end()
+    for m in _DOMAIN.finditer(text):
+        value, end = _strip_trailing(m.group(), m.start())
+        yield "url", value, m.start(), end
+    for m in _IDENT.finditer(text):
+        value = m.group()
+        if "." in value and all(len(part) < 2 for part in value.split(".")):
+            continue  # e.g, i.e
+        yield "ident", value, m.start(), m.end()
+    for m in _NUM.finditer(text):
+        yield "num", m.group(), m.start(), m.end()
+
+
+def extract_slots(text: str) -> list[Slot]:
+    """The slot values of a goal, in the order they appear."""
+    taken: list[tuple[int, int]] = []
+    slots: list[Slot] = []
+    for kind, value, start, end in _candidates(text):
+        if end <= start or any(start < e and s < end for s, e in taken):
+            continue
+        taken.append((start, end))
+        slots.append(Slot(kind=kind, value=value, span=(start, end)))
+    slots.sort(key=lambda s: s.span[0])
+    return slots
+
+
+def _fold(segment: str) -> str:
+    segment = unicodedata.normalize("NFKC", segment).casefold()
+    segment = re.sub(r"(?<=\w)['\u2019](?=\w)", "", segment)  # don't -> dont
+    return re.sub(r"[\W_]+", " ", segment)
+
+
+def _normalize(text: str, slots: list[Slot]) -> str:
+    parts: list[str] = []
+    pos = 0
+    for slot in slots:
+        start, end = slot.span
+        parts.append(_fold(text[pos:start]))
+        parts.append(f" {slot.placeholder} ")
+        pos = end
+    parts.append(_fold(text[pos:]))
+    return " ".join("".join(parts).split())
+
+
+def normalize_goal(text: str) -> str:
+    """Slot values replaced by typed placeholders, then case, punctuation and whitespace
+    folded: ``"Create 'a b' in ./out, 3 times"`` -> ``"create <str> in <path> <num> times"``."""
+    return _normalize(text, extract_slots(text))
+
+
+def _signature(normalized: str) -> str:
+    blob = f"llmos-goal/{NORMALIZATION_VERSION}\x00{normalized}".encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def goal_signature(text: str) -> str:
+    """A stable 16-hex-digit hash of the normalized goal."""
+    return _signature(normalize_goal(text))
+
+
+def analyze_goal(text: str) -> Goal:
+    """Slots, normalized text and signature, computed once."""
+    slots = extract_slots(text)
+    normalized = _normalize(text, slots)
+    return Goal(text=text, normalized=normalized, signature=_signature(normalized),
+                slots=tuple(slots))
+
+
+__all__ = [
+    "NORMALIZATION_VERSION",
+    "Goal",
+    "Slot",
+    "SlotKind",
+    "analyze_goal",
+    "extract_slots",
+    "goal_signature",
+    "normalize_goal",
+]

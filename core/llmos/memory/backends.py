@@ -1,0 +1,49 @@
+"""The built-in memory drivers, registered like any pack's: ``sqlite`` and ``markdown``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import llmos
+
+if TYPE_CHECKING:
+    from llmos.kernel import Kernel
+    from llmos.memory.markdown import MarkdownMemory
+    from llmos.memory.sqlite import SqliteMemory
+
+MARKDOWN_DIR = "memory"
+
+
+def sqlite_memory(kernel: Kernel) -> SqliteMemory:
+    from llmos.memory.sqlite import SqliteMemory
+
+    return SqliteMemory(kernel.workspace.database_path)
+
+
+def markdown_memory(kernel: Kernel) -> MarkdownMemory:
+    from llmos.memory.markdown import MarkdownMemory
+
+    return MarkdownMemory(kernel.workspace.root / MARKDOWN_DIR)
+
+
+@llmos.hookimpl
+def llmos_register_memory_backends(register: Any) -> None:
+    register(
+        "sqlite",
+        sqlite_memory,
+        description="SQLite tables in the workspace database (.llmos/llmos.db) with "
+        "full-text search. The default.",
+    )
+    register(
+        "markdown",
+        markdown_memory,
+        description=f"One Markdown file with YAML front matter per trace and fact, under "
+        f"<workspace>/{MARKDOWN_DIR}/: readable and git-friendly.",
+    )
+
+
+@llmos.hookimpl
+def llmos_shutdown(kernel: Kernel) -> None:
+    memory = vars(kernel).pop("memory", None)  # only when it was opened
+    if memory is not None:
+        memory.close()

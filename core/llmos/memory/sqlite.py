@@ -1,0 +1,449 @@
+"""The ``sqlite`` memory driver (the default): tables in the workspace's database, FTS5
+over goals, trace text and facts. Every write is one transaction; WAL keeps readers and a
+killed writer apart, so a committed record survives the process that wrote it."""
+
+from __future__ import annotations
+
+import heapq
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from llmos.memory.base import MemoryBackend, RunStateError
+from llmos.memory.models import Fact, RunRecord, Step, Trace, iso
+from llmos.memory.text import (
+    fact_search_text,
+    is_common,
+    prefix_upper,
+    score,
+    selective_terms,
+    trace_search_text,
+)
+from llmos.storage import Migrations, immediate, open_database
+
+migrations = Migrations("memory")
+
+
+_M001 = """
+        CREATE TABLE memory_runs (
+            id TEXT PRIMARY KEY, goal TEXT NOT NULL, mode TEXT NOT NULL,
+            status TEXT NOT NULL, success INTEGER, cost_usd REAL NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+            duration_s REAL, started_at TEXT NOT NULL, finished_at TEXT, error TEXT,
+            output TEXT, trace_id TEXT, owner TEXT
+        );;
+        CREATE INDEX memory_runs_started ON memory_runs (started_at DESC);;
+        CREATE TABLE memory_steps (
+            run_id TEXT NOT NULL REFERENCES memory_runs (id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL, data TEXT NOT NULL,
+            PRIMARY KEY (run_id, idx)
+        );;
+        CREATE TABLE memory_traces (
+            id TEXT PRIMARY KEY, goal_signature TEXT NOT NULL, created_at TEXT NOT NULL,
+            demoted INTEGER NOT NULL DEFAULT 0, data TEXT NOT NULL, search_text TEXT NOT NULL
+        );;
+        CREATE INDEX memory_traces_signature ON memory_traces (goal_signature);;
+        CREATE INDEX memory_traces_created ON memory_traces (created_at DESC, id DESC);;
+        CREATE VIRTUAL TABLE memory_traces_fts USING fts5 (
+            search_text, content='memory_traces', content_rowid='rowid',
+            tokenize='unicode61 remove_diacritics 2'
+        );;
+        CREATE TRIGGER memory_traces_ai AFTER INSERT ON memory_traces BEGIN
+            INSERT INTO memory_traces_fts (rowid, search_text)
+            VALUES (new.rowid, new.search_text);
+        END;;
+        CREATE TRIGGER memory_traces_ad AFTER DELETE ON memory_traces BEGIN
+            INSERT INTO memory_traces_fts (memory_traces_fts, rowid, search_text)
+            VALUES ('delete', old.rowid, old.search_text);
+        END;;
+        CREATE TRIGGER memory_traces_au AFTER UPDATE ON memory_traces BEGIN
+            INSERT INTO memory_traces_fts (memory_traces_fts, rowid, search_text)
+            VALUES ('delete', old.rowid, old.search_text);
+            INSERT INTO memory_traces_fts (rowid, search_text)
+            VALUES (new.rowid, new.search_text);
+        END;;
+        CREATE TABLE memory_facts (
+            id TEXT PRIMARY KEY, created_at TEXT NOT NULL, data TEXT NOT NULL,
+            search_text TEXT NOT NULL
+        );;
+        CREATE INDEX memory_facts_created ON memory_facts (created_at DESC, id DESC);;
+        CREATE TABLE memory_fact_tags (
+            fact_id TEXT NOT NULL REFERENCES memory_facts (id) ON DELETE CASCADE,
+            tag TEXT NOT NULL, PRIMARY KEY (fact_id, tag)
+        );;
+        CREATE INDEX memory_fact_tags_tag ON memory_fact_tags (tag);;
+        CREATE VIRTUAL TABLE memory_facts_fts USING fts5 (
+            search_text, content='memory_facts', content_rowid='rowid',
+            tokenize='unicode61 remove_diacritics 2'
+        );;
+        CREATE TRIGGER memory_facts_ai AFTER INSERT ON memory_facts BEGIN
+            INSERT INTO memory_facts_fts (rowid, search_text)
+            VALUES (new.rowid, new.search_text);
+        END;;
+        CREATE TRIGGER memory_facts_ad AFTER DELETE ON memory_facts BEGIN
+            INSERT INTO memory_facts_fts (memory_facts_fts, rowid, search_text)
+            VALUES ('delete', old.rowid, old.search_text);
+        END;;
+        CREATE TABLE memory_trace_terms (
+            term TEXT PRIMARY KEY, df INTEGER NOT NULL
+        ) WITHOUT ROWID;;
+        CREATE TABLE memory_fact_terms (
+            term TEXT PRIMARY KEY, df INTEGER NOT NULL
+        ) WITHOUT ROWID;;
+"""
+
+
+@migrations
+def m001_runs_traces_facts(db: sqlite_utils.Database) -> None:
+    # One statement at a time: executescript() would commit the migration's transaction.
+    for statement in _M001.split(";;"):
+        if statement.strip():
+            db.execute(statement)
+
+
+_RUN_COLUMNS = (
+    "id", "goal", "mode", "status", "success", "cost_usd", "input_tokens", "output_tokens",
+    "duration_s", "started_at", "finished_at", "error", "output", "trace_id", "owner",
+)
+
+
+def _run_row(run: RunRecord) -> dict[str, Any]:
+    data = run.model_dump(mode="json", exclude={"step_count"})
+    data["owner"] = json.dumps(data["owner"]) if data["owner"] is not None else None
+    data["success"] = None if run.success is None else int(run.success)
+    data["started_at"] = iso(run.started_at)
+    data["finished_at"] = iso(run.finished_at) if run.finished_at else None
+    return data
+
+
+def _run_from(row: Sequence[Any], step_count: int) -> RunRecord:
+    data = dict(zip((*_RUN_COLUMNS, "step_count"), (*row, step_count), strict=True))
+    data["owner"] = json.loads(data["owner"]) if data["owner"] else None
+    data["success"] = None if data["success"] is None else bool(data["success"])
+    return RunRecord.model_validate(data)
+
+
+_SELECT_RUN = (
+    f"SELECT {', '.join('r.' + c for c in _RUN_COLUMNS)},"
+    " (SELECT count(*) FROM memory_steps s WHERE s.run_id = r.id) FROM memory_runs r"
+)
+
+
+class _FullText:
+    """Ranked search over one table (``llmos.memory.text``'s rules): FTS5 finds the rows
+    with a term, a table of token frequencies (the row '' counts the records) says which
+    terms are worth expanding."""
+
+    TIE_SCAN = 500
+
+    def __init__(self, table: str, fts: str, terms: str) -> None:
+        self.table, self.fts, self.terms = table, fts, terms
+
+    def maintain(self, db: sqlite_utils.Database, old: str | None, new: str | None) -> None:
+        """Inside the write transaction: ``old``/``new`` search text, None = no record."""
+        before = set(old.split()) if old is not None else set()
+        after = set(new.split()) if new is not None else set()
+        if old is None and new is not None:
+            before.discard("")
+            after.add("")
+        elif old is not None and new is None:
+            before.add("")
+        db.conn.executemany(
+            f"INSERT INTO {self.terms} (term, df) VALUES (?, 1)"
+            " ON CONFLICT (term) DO UPDATE SET df = df + 1",
+            [(t,) for t in after - before],
+        )
+        gone = [(t,) for t in before - after]
+        db.conn.executemany(f"UPDATE {self.terms} SET df = df - 1 WHERE term = ?", gone)
+        db.conn.executemany(f"DELETE FROM {self.terms} WHERE term = ? AND df <= 0 AND term != ''",
+                            gone)
+
+    def search(self, db: sqlite_utils.Database, terms: Sequence[str], limit: int
+               ) -> list[str]:
+        """The ``data`` of the best ``limit`` records, best first."""
+        row = db.execute(f"SELECT df FROM {self.terms} WHERE term = ''").fetchone()
+        total = row[0] if row else 0
+        bounds = {
+            term: db.execute(
+                f"SELECT coalesce(sum(df), 0) FROM {self.terms} WHERE term >= ? AND term < ?",
+                (term, prefix_upper(term)),
+            ).fetchone()[0]
+            for term in terms
+        }
+        chosen = selective_terms(terms, bounds, total)
+        if len(chosen) == 1 and is_common(bounds[chosen[0]], total):
+            # every term is common: all records with the rarest one score alike, so the
+            # answer is the newest of them, found by walking the records newest first
+            rows = db.execute(
+                f"SELECT data FROM {self.table} INDEXED BY {self.table}_created"
+                " WHERE instr(' ' || search_text, ' ' || ?) > 0"
+                " ORDER BY created_at DESC, id DESC LIMIT ?",
+                (chosen[0], limit),
+            )
+            return [data for (data,) in rows]
+        postings = {
+            term: set(json.loads(db.execute(  # one JSON array: far cheaper than a row each
+                f"SELECT json_group_array(rowid) FROM {self.fts} WHERE {self.fts} MATCH ?",
+                (f'"{term}"*',)).fetchone()[0]))
+            for term in chosen
+        }
+        scores = score(postings, total)
+        if not scores:
+            return []
+        cut = heapq.nlargest(limit, scores.values())[-1]  # the score the best `limit` reach
+        above: list[int] = []  # fewer than `limit`
+        tied: list[int] = []
+        for r, v in scores.items():
+            if v >= cut:
+                (above if v > cut else tied).append(r)
+        if len(tied) > self.TIE_SCAN and len(tied) * 20 > total:
+            # many equal scores: walk the records newest first rather than sort all ties
+            wanted, tied_set, tied = limit - len(above), set(tied), []
+            for (r,) in db.execute(
+                f"SELECT rowid FROM {self.table} ORDER BY created_at DESC, id DESC"
+            ):
+                if r in tied_set:
+                    tied.append(r)
+                    if len(tied) >= wanted:
+                        break
+        keys = {
+            r: (scores[r], created, rid)
+            for r, created, rid in db.execute(
+                f"SELECT rowid, created_at, id FROM {self.table}"
+                " WHERE rowid IN (SELECT value FROM json_each(?))",
+                (json.dumps(above + tied),),
+            )
+        }
+        best = sorted(keys, key=keys.__getitem__, reverse=True)[:limit]
+        data = dict(db.execute(
+            f"SELECT rowid, data FROM {self.table} WHERE rowid IN (SELECT value FROM json_each(?))",
+            (json.dumps(best),),
+        ).fetchall())
+        return [data[r] for r in best]
+
+
+_TRACE_TEXT = _FullText("memory_traces", "memory_traces_fts", "memory_trace_terms")
+_FACT_TEXT = _FullText("memory_facts", "memory_facts_fts", "memory_fact_terms")
+
+
+class SqliteMemory(MemoryBackend):
+    """Memory in an SQLite database file (by default the workspace's ``llmos.db``)."""
+
+    name = "sqlite"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.db = open_database(self.path)
+        self._lock = threading.RLock()
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.conn.close()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self.db.execute(sql, params).fetchall()
+
+    def _write(self, fn: Callable[[], Any]) -> Any:
+        with self._lock, immediate(self.db):
+            return fn()
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def _insert_run(self, run: RunRecord) -> None:
+        row = _run_row(run)
+
+        def go() -> None:
+            if self.db.execute("SELECT 1 FROM memory_runs WHERE id = ?", (run.id,)).fetchone():
+                raise RunStateError(f"a run with id {run.id!r} already exists")
+            self.db.execute(
+                f"INSERT INTO memory_runs ({', '.join(_RUN_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(_RUN_COLUMNS))})",
+                [row[c] for c in _RUN_COLUMNS],
+            )
+
+        self._write(go)
+
+    def _append_step(self, run_id: str, step: Step) -> Step:
+        def go() -> Step:
+            (index,) = self.db.execute(
+                "SELECT coalesce(max(idx) + 1, 0) FROM memory_steps WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            stored = step.model_copy(update={"index": index})
+            self.db.execute(
+                "INSERT INTO memory_steps (run_id, idx, data) VALUES (?, ?, ?)",
+                (run_id, index, stored.model_dump_json()),
+            )
+            return stored
+
+        return self._write(go)
+
+    def _update_run(self, run: RunRecord) -> None:
+        row = _run_row(run)
+        columns = [c for c in _RUN_COLUMNS if c != "id"]
+        self._write(
+            lambda: self.db.execute(
+                f"UPDATE memory_runs SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
+                [*(row[c] for c in columns), run.id],
+            )
+        )
+
+    def _load_run(self, run_id: str) -> RunRecord | None:
+        rows = self._query(f"{_SELECT_RUN} WHERE r.id = ?", (run_id,))
+        return _run_from(rows[0][:-1], rows[0][-1]) if rows else None
+
+    def _iter_runs(self) -> Iterator[RunRecord]:
+        offset, page = 0, 200
+        while True:
+            rows = self._query(
+                f"{_SELECT_RUN} ORDER BY r.started_at DESC, r.rowid DESC LIMIT ? OFFSET ?",
+                (page, offset),
+            )
+            for row in rows:
+                yield _run_from(row[:-1], row[-1])
+            if len(rows) < page:
+                return
+            offset += page
+
+    def _load_steps(self, run_id: str) -> list[Step]:
+        rows = self._query(
+            "SELECT data FROM memory_steps WHERE run_id = ? ORDER BY idx", (run_id,)
+        )
+        return [Step.model_validate_json(data) for (data,) in rows]
+
+    # -- traces --------------------------------------------------------------------------
+
+    def _store_trace(self, trace: Trace) -> None:
+        text = trace_search_text(trace)
+        old = self.db.execute(
+            "SELECT search_text FROM memory_traces WHERE id = ?", (trace.id,)
+        ).fetchone()
+        _TRACE_TEXT.maintain(self.db, old[0] if old else None, text)
+        self.db.execute(
+            "INSERT INTO memory_traces (id, goal_signature, created_at, demoted, data,"
+            " search_text) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " goal_signature = excluded.goal_signature, created_at = excluded.created_at,"
+            " demoted = excluded.demoted, data = excluded.data,"
+            " search_text = excluded.search_text",
+            (
+                trace.id,
+                trace.goal_signature,
+                iso(trace.created_at),
+                int(trace.demoted),
+                trace.model_dump_json(),
+                text,
+            ),
+        )
+
+    def _upsert_trace(self, trace: Trace) -> None:
+        self._write(lambda: self._store_trace(trace))
+
+    def _load_trace(self, trace_id: str) -> Trace | None:
+        rows = self._query("SELECT data FROM memory_traces WHERE id = ?", (trace_id,))
+        return Trace.model_validate_json(rows[0][0]) if rows else None
+
+    def _list_traces(self, limit: int | None, include_demoted: bool) -> list[Trace]:
+        where = "" if include_demoted else "WHERE demoted = 0"
+        rows = self._query(
+            f"SELECT data FROM memory_traces {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+            (-1 if limit is None else limit,),
+        )
+        return [Trace.model_validate_json(data) for (data,) in rows]
+
+    def _find_traces(self, signature: str) -> list[Trace]:
+        rows = self._query(
+            "SELECT data FROM memory_traces WHERE goal_signature = ?", (signature,)
+        )
+        return [Trace.model_validate_json(data) for (data,) in rows]
+
+    def _search_traces(self, terms: Sequence[str], limit: int) -> list[Trace]:
+        with self._lock:
+            found = _TRACE_TEXT.search(self.db, terms, limit)
+        return [Trace.model_validate_json(data) for data in found]
+
+    def _update_trace(self, trace_id: str, change: Callable[[Trace], Trace]) -> Trace | None:
+        def go() -> Trace | None:
+            row = self.db.execute(
+                "SELECT data FROM memory_traces WHERE id = ?", (trace_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            updated = change(Trace.model_validate_json(row[0]))
+            self._store_trace(updated)
+            return updated
+
+        return self._write(go)
+
+    def _delete_trace(self, trace_id: str) -> bool:
+        def go() -> bool:
+            old = self.db.execute(
+                "SELECT search_text FROM memory_traces WHERE id = ?", (trace_id,)
+            ).fetchone()
+            if old is None:
+                return False
+            _TRACE_TEXT.maintain(self.db, old[0], None)
+            self.db.execute("DELETE FROM memory_traces WHERE id = ?", (trace_id,))
+            return True
+
+        return self._write(go)
+
+    def _count_traces(self) -> int:
+        return self._query("SELECT count(*) FROM memory_traces")[0][0]
+
+    # -- facts ---------------------------------------------------------------------------
+
+    def _insert_fact(self, fact: Fact) -> None:
+        def go() -> None:
+            text = fact_search_text(fact)
+            self.db.execute(
+                "INSERT INTO memory_facts (id, created_at, data, search_text) VALUES (?, ?, ?, ?)",
+                (fact.id, iso(fact.created_at), fact.model_dump_json(), text),
+            )
+            _FACT_TEXT.maintain(self.db, None, text)
+            self.db.conn.executemany(
+                "INSERT INTO memory_fact_tags (fact_id, tag) VALUES (?, ?)",
+                [(fact.id, tag) for tag in fact.tags],
+            )
+
+        self._write(go)
+
+    def _load_fact(self, fact_id: str) -> Fact | None:
+        rows = self._query("SELECT data FROM memory_facts WHERE id = ?", (fact_id,))
+        return Fact.model_validate_json(rows[0][0]) if rows else None
+
+    def _list_facts(self, tag: str | None, limit: int | None) -> list[Fact]:
+        lim = -1 if limit is None else limit
+        if tag is None:
+            rows = self._query(
+                "SELECT data FROM memory_facts ORDER BY created_at DESC, id DESC LIMIT ?", (lim,)
+            )
+        else:
+            rows = self._query(
+                "SELECT f.data FROM memory_facts f JOIN memory_fact_tags t ON t.fact_id = f.id"
+                " WHERE t.tag = ? ORDER BY f.created_at DESC, f.id DESC LIMIT ?",
+                (tag, lim),
+            )
+        return [Fact.model_validate_json(data) for (data,) in rows]
+
+    def _search_facts(self, terms: Sequence[str], limit: int) -> list[Fact]:
+        with self._lock:
+            found = _FACT_TEXT.search(self.db, terms, limit)
+        return [Fact.model_validate_json(data) for data in found]
+
+    def _delete_fact(self, fact_id: str) -> bool:
+        def go() -> bool:
+            old = self.db.execute(
+                "SELECT search_text FROM memory_facts WHERE id = ?", (fact_id,)
+            ).fetchone()
+            if old is None:
+                return False
+            _FACT_TEXT.maintain(self.db, old[0], None)
+            self.db.execute("DELETE FROM memory_facts WHERE id = ?", (fact_id,))
+            return True
+
+        return self._write(go)
