@@ -73,6 +73,22 @@ class Tool:
         }
 
 
+# Claude Code's own tools that only read or inform (no effect on the world).
+CLAUDE_READ_ONLY_TOOLS = frozenset({
+    "Read", "Glob", "Grep", "LS", "NotebookRead", "TodoWrite", "TodoRead", "WebFetch",
+    "WebSearch", "ToolSearch", "BashOutput", "ListMcpResourcesTool", "ReadMcpResourceTool",
+})
+
+
+def is_read_only(name: str, tools: ToolRegistry) -> bool:
+    """Whether calling ``name`` only reads: a registered tool's metadata says, else
+    Claude Code's own read-only tools."""
+    tool = tools.get(name)
+    if tool is not None:
+        return tool.meta.side_effects == "read-only"
+    return name in CLAUDE_READ_ONLY_TOOLS
+
+
 class ToolRegistry:
     """All tools the plugins registered, by unique name."""
 

@@ -232,3 +232,38 @@ def test_the_cli_learns_replays_routes_and_reports(llmos_cli, llmos_model_server
     stats = json.loads(llmos_cli("stats", "--json").stdout)
     assert stats["by_mode"] == {"FOLLOWER": 2, "LEARNER": 1}
     assert stats["replay_hits"] == 1
+
+
+async def test_a_replay_that_observes_other_values_does_not_write_stale_ones(
+    llm_os, llmos_model_server, llmos_workspace
+):
+    """The model read `wc` and wrote the number it saw: for another file the replay sees
+    another number, so writing the recorded one would be a false replay."""
+    (llmos_workspace / "a.txt").write_text("1\n2\n")
+    (llmos_workspace / "b.txt").write_text("1\n2\n3\n4\n5\n")
+    llmos_model_server.script.tool_use("Bash", {"command": "wc -l a.txt"}).tool_use(
+        "Write", {"file_path": str(llmos_workspace / "count.txt"), "content": "2\n"}
+    ).text("a.txt has 2 lines.")
+    assert (await llm_os.execute("Count the lines of a.txt into count.txt")).mode == "LEARNER"
+
+    llmos_model_server.script.tool_use(
+        "Write", {"file_path": str(llmos_workspace / "count.txt"), "content": "5\n"}
+    ).text("b.txt has 5 lines.")
+    variant = await llm_os.execute("Count the lines of b.txt into count.txt")
+    assert variant.mode == "FOLLOWER" and variant.diverged and variant.success
+    assert (llmos_workspace / "count.txt").read_text() == "5\n"
+    handoff = llmos_model_server.conversation_requests[-2].user_text()
+    assert "observed another result than the recorded run" in handoff
+
+
+async def test_a_number_inside_a_derived_sequence_is_not_substituted(llm_os, llmos_workspace):
+    goal = analyze_goal("Write the numbers 1 to 5 into nums.txt, one per line")
+    llm_os.kernel.memory.save_trace(Trace(
+        goal_text=goal.text, normalized_goal=goal.normalized, goal_signature=goal.signature,
+        steps=[Step(tool="Write", input={"file_path": "nums.txt", "content": "1\n2\n3\n4\n5\n"},
+                    outcome=StepOutcome())],
+    ))
+    assert llm_os.route(goal.text)["chosen"] == "FOLLOWER"
+    routed = llm_os.route("Write the numbers 1 to 9 into nums.txt, one per line")
+    assert routed["chosen"] != "FOLLOWER"
+    assert "sequence" in routed["matched_trace"]["reason"]

@@ -124,7 +124,8 @@ async def edit(args: EditInput, context: CallContext) -> dict[str, Any]:
     return {"filePath": str(path), "replacements": count if args.replace_all else 1}
 
 
-async def read(args: ReadInput, context: CallContext) -> str:
+async def read(args: ReadInput, context: CallContext) -> dict[str, Any]:
+    """The file's text in the shape of Claude Code's Read response."""
     path = _resolve(context, args.file_path, write=False)
     if path.is_dir():
         raise ToolError(f"{args.file_path} is a directory")
@@ -134,7 +135,9 @@ async def read(args: ReadInput, context: CallContext) -> str:
         raise ToolError(f"file not found: {args.file_path}") from None
     start = args.offset or 0
     chosen = lines[start : start + args.limit if args.limit else None]
-    return "\n".join(f"{start + i + 1:>6}\t{line}" for i, line in enumerate(chosen))
+    return {"type": "text", "file": {"filePath": str(path), "content": "\n".join(chosen),
+                                     "numLines": len(chosen), "startLine": start + 1,
+                                     "totalLines": len(lines)}}
 
 
 def _walk(root: Path) -> list[Path]:

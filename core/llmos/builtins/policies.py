@@ -6,20 +6,10 @@ from typing import TYPE_CHECKING
 
 import llmos
 from llmos.calls import CallContext, Decision, ToolCall
+from llmos.tools import is_read_only
 
 if TYPE_CHECKING:
     from llmos.kernel import Kernel
-
-# Claude Code's own tools that only read.
-READ_ONLY_BUILTINS = frozenset({"Read", "Glob", "Grep", "LS", "NotebookRead", "TodoWrite"})
-
-
-def is_read_only(call: ToolCall, context: CallContext) -> bool:
-    tool = context.kernel.tools.get(call.tool)
-    if tool is not None:
-        return tool.meta.side_effects == "read-only"
-    return call.tool in READ_ONLY_BUILTINS
-
 
 class StrictPolicy:
     """Everything that is not read-only asks a human (and is denied when nobody is there)."""
@@ -27,7 +17,7 @@ class StrictPolicy:
     name = "strict"
 
     def decide(self, call: ToolCall, context: CallContext) -> Decision:
-        if is_read_only(call, context):
+        if is_read_only(call.tool, context.kernel.tools):
             return Decision.allow("read-only tool", "strict.read-only")
         return Decision.ask(f"{call.tool} may change things; strict policy asks", "strict.ask")
 

@@ -106,10 +106,36 @@ class Candidate:
         }
 
 
-def _step_text(trace: Trace) -> str:
-    import json
+def _strings(value: Any) -> list[str]:
+    """Every string inside a step input (searched as they are, not as JSON)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
-    return "\n".join(json.dumps(step.input, ensure_ascii=False) for step in trace.steps)
+
+def _step_strings(trace: Trace) -> list[str]:
+    return [s for step in trace.steps for s in _strings(step.input)]
+
+
+_SEQUENCE_BEFORE = re.compile(r"\d[ \t]*[,;|\n][ \t]*$")
+_SEQUENCE_AFTER = re.compile(r"^[ \t]*[,;|\n][ \t]*\d")
+
+
+def in_sequence(value: str, texts: list[str]) -> bool:
+    """Whether a number stands in a list of numbers (``1,2,3,4,5``, one per line): the
+    trace may have derived the other numbers from it, so substituting it alone is wrong."""
+    pattern = value_pattern(value)
+    for text in texts:
+        for m in pattern.finditer(text):
+            if _SEQUENCE_BEFORE.search(text[: m.start()]) or _SEQUENCE_AFTER.search(
+                text[m.end() :]
+            ):
+                return True
+    return False
 
 
 def slot_bindings(
@@ -159,12 +185,22 @@ def judge(goal: Goal, trace: Trace) -> Candidate:
     bindings = slot_bindings(trace.slots, goal.slots)
     if bindings is None:
         return Candidate(trace, min(confidence, SIMILAR_CAP), "same words, slots do not line up")
-    used = _step_text(trace)
-    unused = [old for old in bindings if not value_pattern(old).search(used)]
+    texts = _step_strings(trace)
+    unused = [old for old in bindings
+              if not any(value_pattern(old).search(text) for text in texts)]
     if unused:
         return Candidate(
             trace, min(confidence, SIMILAR_CAP),
             f"slot value {unused[0]!r} changed but the trace never used it: guidance only",
+            bindings=bindings,
+        )
+    kinds = {slot.value: slot.kind for slot in trace.slots}
+    derived = [old for old in bindings if kinds.get(old) == "num" and in_sequence(old, texts)]
+    if derived:
+        return Candidate(
+            trace, min(confidence, SIMILAR_CAP),
+            f"slot value {derived[0]!r} stands in a sequence the trace may have derived from "
+            "it: guidance only",
             bindings=bindings,
         )
     reason = "exact goal" if not bindings else (
@@ -178,13 +214,16 @@ def candidates(memory: MemoryBackend, goal: Goal, limit: int = 5) -> list[Candid
     seen: dict[str, Trace] = {}
     for trace in memory.find_traces(signature=goal.signature):
         seen.setdefault(trace.id, trace)
-    query = " ".join(content_words(words(goal.normalized))) or goal.text
-    try:
-        for trace in memory.search_traces(query, limit=limit * 2):
-            seen.setdefault(trace.id, trace)
-    except Exception:  # full-text search is a bonus; exact matching must still work
-        pass
     judged = [judge(goal, trace) for trace in seen.values()]
+    if not any(c.replayable for c in judged):  # a replayable exact match needs no search
+        terms = [w for w in content_words(words(goal.normalized)) if not w.startswith("<")]
+        try:
+            for trace in memory.search_traces(" ".join(terms) or goal.text, limit=limit * 2):
+                if trace.id not in seen:
+                    seen[trace.id] = trace
+                    judged.append(judge(goal, trace))
+        except Exception:  # full-text search is a bonus; exact matching must still work
+            pass
     judged.sort(key=lambda c: (c.replayable, c.confidence, c.trace.success_count), reverse=True)
     return judged[:limit]
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from llmos.calls import CallContext, ToolCall, ToolResult
 from llmos.learning.matching import value_pattern
-from llmos.tools import ToolInputError
+from llmos.learning.observe import observation_digest
+from llmos.tools import ToolInputError, is_read_only
 
 if TYPE_CHECKING:
     from llmos.memory.models import Step, Trace
@@ -109,6 +110,25 @@ def verify(step: Step, result: ToolResult, bindings: dict[str, str], workspace: 
     return ""
 
 
+def stale_observation(trace: Trace, index: int, result: ToolResult, context: CallContext) -> str:
+    """A divergence when the replay saw something else than the recorded run did *and*
+    later steps change things: they were chosen after reading the old observation, so
+    the values they write may be stale ('' otherwise)."""
+    recorded = trace.steps[index].outcome.observation
+    if not recorded or result.is_error:
+        return ""
+    tools = context.kernel.tools
+    now = observation_digest(trace.steps[index].tool, result.output, tools)
+    if not now or now == recorded:
+        return ""
+    later = [s for s in trace.steps[index + 1 :]
+             if not s.outcome.refused and not is_read_only(s.tool, tools)]
+    if not later:
+        return ""
+    return (f"observed another result than the recorded run, and the later {later[0].tool} "
+            "may depend on what was observed")
+
+
 async def replay(
     trace: Trace, bindings: dict[str, str], context: CallContext, progress=None
 ) -> ReplayReport:
@@ -133,7 +153,9 @@ async def replay(
         except ToolInputError as exc:
             result = ToolResult(is_error=True, error=str(exc))
         tool_time += result.duration_s
-        problem = verify(step, result, bindings, context.workspace)
+        problem = verify(step, result, bindings, context.workspace) or stale_observation(
+            trace, index, result, context
+        )
         report.steps.append(StepReport(index, step.tool, data, not problem, problem,
                                        result.duration_s))
         if progress is not None:

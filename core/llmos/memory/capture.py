@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import llmos
+from llmos.tools import is_read_only
 
 if TYPE_CHECKING:
     from llmos.calls import CallContext, ToolCall, ToolResult
@@ -25,27 +26,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("llmos.memory")
 
-READ_ONLY_TOOLS = frozenset(
-    {"Read", "Glob", "Grep", "LS", "NotebookRead", "TodoWrite", "WebFetch", "WebSearch",
-     "ToolSearch", "BashOutput", "ListMcpResourcesTool", "ReadMcpResourceTool"}
-)
 PATH_KEYS = ("file_path", "notebook_path", "path", "filename")
 EXIT_CODE_KEYS = ("exit_code", "returncode", "exitCode", "exit_status")
 _EXIT_TEXT = re.compile(r"^\s*exit code[:\s]+(-?\d+)", re.IGNORECASE)
-
-
-def _is_read_only(call: ToolCall, context: CallContext) -> bool:
-    tool = context.kernel.tools.get(call.tool)
-    if tool is not None:
-        return tool.meta.side_effects == "read-only"
-    return call.tool in READ_ONLY_TOOLS
 
 
 def written_paths(call: ToolCall, result: ToolResult, context: CallContext) -> list[str]:
     """Files a call wrote: those the tool reports in ``metadata["files_written"]``, and
     for a tool that is not read-only, the path it was given (Write, Edit, ...)."""
     paths = [str(p) for p in result.metadata.get("files_written") or ()]
-    if not result.is_error and not _is_read_only(call, context):
+    if not result.is_error and not is_read_only(call.tool, context.kernel.tools):
         for key in PATH_KEYS:
             value = call.input.get(key)
             if isinstance(value, str) and value.strip():
@@ -97,6 +87,7 @@ def exit_code(result: ToolResult) -> int | None:
 
 def step_from_call(call: ToolCall, result: ToolResult, context: CallContext) -> Step:
     """The step to record for a finished call (redacted when it is stored)."""
+    from llmos.learning.observe import observation_digest
     from llmos.memory.models import Step, StepOutcome, digest_text, excerpt
     from llmos.memory.redaction import redact_text
 
@@ -114,6 +105,8 @@ def step_from_call(call: ToolCall, result: ToolResult, context: CallContext) -> 
             excerpt=excerpt(text),
             exit_code=exit_code(result),
             files=files,
+            observation="" if result.is_error else observation_digest(
+                call.tool, result.output, context.kernel.tools),
         ),
         duration_s=round(result.duration_s, 6),
         source=call.source,

@@ -10,7 +10,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from llmos.memory.base import Problem
 from llmos.memory.files import StatKey, atomic_write, stat_key
 from llmos.memory.markdown_format import TraceFormatError
-from llmos.memory.text import prefix_upper, score, selective_terms
+from llmos.memory.text import is_common, prefix_upper, score, selective_terms
 
 RACY_NS = 2_000_000_000
 """A directory modified this recently before a scan is rescanned next time (timestamps
@@ -72,6 +72,7 @@ class DocIndex:
         self.problems: dict[str, Problem] = {}
         self._problem_stats: dict[str, StatKey] = {}
         self._vocab: list[str] | None = None
+        self._order: list[tuple[str, str, str]] | None = None  # (created, id, file), sorted
         self._dir_mtime: int | None = None
         self._scanned_at = 0
         self._unsaved = 0
@@ -81,6 +82,8 @@ class DocIndex:
 
     def _add(self, doc: Doc) -> None:
         self.docs[doc.file] = doc
+        if self._order is not None:
+            bisect.insort(self._order, (doc.created, doc.id, doc.file))
         self.by_id[doc.id] = doc.file
         if doc.key is not None:
             self.by_key.setdefault(doc.key, set()).add(doc.file)
@@ -98,6 +101,11 @@ class DocIndex:
         doc = self.docs.pop(file, None)
         if doc is None:
             return
+        if self._order is not None:
+            entry = (doc.created, doc.id, doc.file)
+            i = bisect.bisect_left(self._order, entry)
+            if i < len(self._order) and self._order[i] == entry:
+                del self._order[i]
         if self.by_id.get(doc.id) == file:
             del self.by_id[doc.id]
         if doc.key is not None:
@@ -260,10 +268,19 @@ class DocIndex:
                ) -> list[Doc]:
         with self.lock:
             self._refresh()
-            docs = [d for d in self.docs.values() if keep(d)]
-        if limit is None:
-            return sorted(docs, key=lambda d: (d.created, d.id), reverse=True)
-        return heapq.nlargest(limit, docs, key=lambda d: (d.created, d.id))
+            found = []
+            for doc in self._newest_first():
+                if keep(doc):
+                    found.append(doc)
+                    if limit is not None and len(found) >= limit:
+                        break
+            return found
+
+    def _newest_first(self) -> Iterator[Doc]:
+        if self._order is None:  # built when first needed, then kept in order
+            self._order = sorted((d.created, d.id, d.file) for d in self.docs.values())
+        for _, _, file in reversed(self._order):
+            yield self.docs[file]
 
     def search(self, terms: Sequence[str], limit: int) -> list[Doc]:
         """The best ``limit`` documents by ``llmos.memory.text``'s ranking."""
@@ -283,6 +300,15 @@ class DocIndex:
         bounds = {t: sum(len(self.postings[tok]) for tok in toks)
                   for t, toks in expansions.items()}
         chosen = selective_terms(terms, bounds, len(self.docs))
+        if len(chosen) == 1 and is_common(bounds[chosen[0]], len(self.docs)):
+            # every term is common: the newest records with the rarest one, as in sqlite
+            term, found = chosen[0], []
+            for doc in self._newest_first():
+                if any(token.startswith(term) for token in doc.tokens):
+                    found.append(doc)
+                    if len(found) >= limit:
+                        break
+            return found
         postings = {t: set().union(*(self.postings[tok] for tok in expansions[t]))
                     for t in chosen}
         scores = score(postings, len(self.docs))

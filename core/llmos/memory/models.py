@@ -93,6 +93,10 @@ class StepOutcome(_Model):
     excerpt: str = Field("", description="The start and end of the (redacted) result text.")
     exit_code: int | None = None
     files: list[FileDigest] = Field(default_factory=list)
+    observation: str = Field(
+        "", description="sha256 of what the model read from the result, normalized "
+        "(llmos.learning.observe); a replay that observes otherwise may be stale."
+    )
 
 
 class Step(_Model):

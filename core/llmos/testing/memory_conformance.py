@@ -594,7 +594,10 @@ def check_committed(memory: MemoryBackend, committed: list[list[str]]) -> None:
             if kind == "run":
                 run = memory.get_run(record_id)
                 assert run.status in ("succeeded", "interrupted")
-                assert (run.status == "succeeded") == (record_id in finished)
+                # a finish the writer reported is durable; one it was killed before
+                # reporting may or may not have committed
+                if record_id in finished:
+                    assert run.status == "succeeded"
             elif kind == "step":
                 assert len(memory.run_steps(record_id)) > int(rest[0])
             elif kind in ("trace", "used"):

@@ -1,0 +1,833 @@
+"""A repeated workload through the real Claude Code CLI and a scripted model (issue 5,
+benchmark (b)): model requests, cost against LEARNER-only, false replays (target 0),
+divergences and the replay executor's overhead per step.
+
+Run from the repository root:
+
+    .venv/bin/python bench/learning/workload.py                 # 200 goals, seed 5
+    .venv/bin/python bench/learning/workload.py --goals 60 --seed 1
+
+Takes about 6-8 minutes on 2 cores (almost all of it in the learner runs of the CLI).
+Prints a table and writes bench/results/workload.json.
+
+The workload: 20 task templates (Write / Edit / Read / Bash with python3, cat, wc, sort,
+head, tail, cut, tr, cp, mv, ls, mkdir), ranked in the order ``tasks()`` lists them and
+drawn Zipf-like (P(rank r) ~ 1/r, fixed seed). Each draw is the template's usual goal (an
+exact repeat, 40%), a slot variant (other numbers, file names, quoted strings, paths: 35%)
+or, for the 12 templates that have them, a near miss (25%): the opposite action (add /
+remove, enable / disable, copy / move), another object (squares for primes, words for
+lines, last for first, timeout for port...) or a negation ("... and do not run it",
+"... without duplicates", "not including hidden files"). A near miss is a task of its own,
+with its own learner answer and expected result.
+
+For three templates (T06, T07, T13) the world sometimes changed (30% of their goals): a
+heading renamed, ``debug = False`` spelled another way, the port moved. A recorded Edit then
+misses, the replay diverges and is handed to LEARNER, whose scripted answer adapts.
+
+Before each goal the benchmark lays out the world the goal needs (input files; outputs
+removed, so a stale file can never pass a check) and appends that task's learner turns to
+the scripted model; turns the run did not use (a replay) are dropped afterwards. After each
+goal it checks the files the goal should have produced, whatever mode ran it.
+
+- false replay: a FOLLOWER run whose files are wrong for its goal, or that replayed the
+  trace of another task (a near miss served by the trace it is near to);
+- cost: what the CLI reported; the LEARNER-only baseline charges every goal the mean cost
+  of the learner runs of its task, measured in this run;
+- replay overhead per step: ``ReplayReport.overhead_s`` (time in the replay executor
+  outside the tools: gate, hooks, step recording, verification) / replayed steps, read by
+  wrapping ``llmos.learning.replay.replay`` in this process (nothing is edited).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import itertools
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS_DIR, code_fingerprint, isolate_environment, machine
+
+Values = dict[str, str]
+Call = tuple[str, dict[str, Any]]
+
+# --------------------------------------------------------------------------- the world
+
+
+def seeded(name: str, salt: str = "") -> random.Random:
+    """The same pseudo-random content for the same file name, run after run."""
+    return random.Random(zlib.crc32(f"{salt}:{name}".encode()))
+
+
+def put(ws: Path, rel: str, text: str) -> None:
+    path = ws / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def drop(ws: Path, *rels: str) -> None:
+    for rel in rels:
+        path = ws / rel
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def read(ws: Path, rel: str) -> str | None:
+    path = ws / rel
+    return path.read_text() if path.is_file() else None
+
+
+def same(ws: Path, rel: str, expected: str) -> list[str]:
+    got = read(ws, rel)
+    if got == expected:
+        return []
+    return [f"{rel}: expected {expected[:60]!r}, found {None if got is None else got[:60]!r}"]
+
+
+def same_lines(ws: Path, rel: str, expected: list[str], ordered: bool = True) -> list[str]:
+    got = read(ws, rel)
+    lines = None if got is None else got.splitlines()
+    ok = lines is not None and (lines == expected if ordered else sorted(lines) == sorted(expected))
+    return [] if ok else [f"{rel}: expected lines {expected[:6]}, found {lines and lines[:6]}"]
+
+
+WORDS = "apple pear plum fig kiwi lime mango peach grape melon cherry lemon".split()
+
+
+def text_lines(name: str) -> list[str]:
+    rng = seeded(name, "lines")
+    return [" ".join(rng.sample(WORDS, 3)) for _ in range(rng.randint(3, 17))]
+
+
+def numbers_of(name: str) -> list[int]:
+    rng = seeded(name, "numbers")
+    return [rng.randint(1, 500) for _ in range(rng.randint(4, 12))]
+
+
+def csv_rows(name: str) -> list[list[str]]:
+    rng = seeded(name, "csv")
+    cities = ["Oslo", "Lima", "Pune", "Kyiv", "Doha", "Nice", "Bern"]
+    return [[f"person{k}", rng.choice(cities), str(rng.randint(18, 90))]
+            for k in range(rng.randint(3, 8))]
+
+
+def listing_of(directory: str) -> list[str]:
+    rng = seeded(directory, "listing")
+    names = rng.sample(["a.txt", "b.md", "c.csv", "d.json", "e.py", "f.log"], rng.randint(2, 5))
+    return [*names, ".hidden", ".state"]
+
+
+def primes_program(n: str) -> str:
+    return (f"N = {n}\nfound = []\ncandidate = 2\nwhile len(found) < N:\n"
+            "    if all(candidate % p for p in found):\n        found.append(candidate)\n"
+            "    candidate += 1\nprint(' '.join(map(str, found)))\n")
+
+
+def squares_program(n: str) -> str:
+    return f"N = {n}\nfor i in range(1, N + 1):\n    print(i * i)\n"
+
+
+def fib_program(n: str) -> str:
+    return f"N = {n}\na, b = 0, 1\nfor _ in range(N):\n    a, b = b, a + b\nprint(a)\n"
+
+
+DRIFT = "_drift"  # in a goal's values: its world changed (the template knows how)
+DRIFT_RATE = 0.3
+SUM_SCRIPT = "import sys\nprint(sum(int(x) for x in open(sys.argv[1])))\n"
+CONFIG_JSON = '{\n  "port": 8000,\n  "timeout": 30\n}\n'
+
+# --------------------------------------------------------------------------- tasks
+
+
+@dataclass
+class Task:
+    """One task: a goal with slots, its world, the learner's tool calls and the check."""
+
+    key: str
+    goal: str
+    canonical: Values
+    pools: dict[str, list[str]]
+    steps: Callable[[Path, Values], list[Call]]
+    check: Callable[[Path, Values], list[str]]
+    setup: Callable[[Path, Values], None] = lambda ws, v: None
+    variant: str = "base"  # or the kind of near miss
+    near: list[Task] = field(default_factory=list)
+    drifts: bool = False  # its world sometimes changed since a trace was recorded
+
+    def text(self, values: Values) -> str:
+        return self.goal.format(**values)
+
+
+def W(ws: Path, rel: str, content: str) -> Call:
+    return "Write", {"file_path": str(ws / rel), "content": content}
+
+
+def R(ws: Path, rel: str) -> Call:
+    return "Read", {"file_path": str(ws / rel)}
+
+
+def E(ws: Path, rel: str, old: str, new: str, replace_all: bool = False) -> Call:
+    data: dict[str, Any] = {"file_path": str(ws / rel), "old_string": old, "new_string": new}
+    if replace_all:
+        data["replace_all"] = True
+    return "Edit", data
+
+
+def B(command: str) -> Call:
+    return "Bash", {"command": command}
+
+
+def n_range(lo: int, hi: int) -> list[str]:
+    return [str(k) for k in range(lo, hi + 1)]
+
+
+def tasks() -> list[Task]:
+    def lines_world(ws: Path, v: Values) -> None:
+        put(ws, v["f"], "\n".join(text_lines(v["f"])) + "\n")
+        drop(ws, v["g"])
+
+    def copy_world(ws: Path, v: Values) -> None:
+        put(ws, v["f"], f"contents of {v['f']}\n")
+        drop(ws, v["g"])
+
+    def listing_world(ws: Path, v: Values) -> None:
+        drop(ws, v["d"], v["f"])
+        for name in listing_of(v["d"]):
+            put(ws, v["d"] + name, name + "\n")
+
+    def words_world(ws: Path, v: Values) -> None:
+        rng = seeded(v["f"], "sort")
+        put(ws, v["f"], "\n".join(rng.choice(WORDS) for _ in range(9)) + "\n")
+        drop(ws, v["g"])
+
+    def rows_world(ws: Path, v: Values) -> None:
+        put(ws, v["f"], "".join(f"row {k}\n" for k in range(1, 21)))
+        drop(ws, v["g"])
+
+    def csv_world(ws: Path, v: Values) -> None:
+        put(ws, v["f"], "".join(",".join(r) + "\n" for r in csv_rows(v["f"])))
+        drop(ws, v["g"])
+
+    def case_world(ws: Path, v: Values) -> None:
+        put(ws, v["f"], f"The Quick {v['f']} Fox\nJumps Over\n")
+        drop(ws, v["g"])
+
+    rows = [f"row {k}" for k in range(1, 21)]
+    primes = Task(
+        "T01 primes", "Create {f} printing the first {n} primes and run it",
+        {"f": "primes.py", "n": "10"},
+        {"f": ["primes.py", "sieve.py", "first_primes.py", "p.py"], "n": n_range(5, 40)},
+        lambda ws, v: [W(ws, v["f"], primes_program(v["n"])), B(f"python3 {v['f']}")],
+        lambda ws, v: same(ws, v["f"], primes_program(v["n"])),
+        lambda ws, v: drop(ws, v["f"]),
+        near=[
+            Task("T01~squares", "Create {f} printing the first {n} squares and run it", {}, {},
+                 lambda ws, v: [W(ws, v["f"], squares_program(v["n"])),
+                                B(f"python3 {v['f']}")],
+                 lambda ws, v: same(ws, v["f"], squares_program(v["n"])),
+                 lambda ws, v: drop(ws, v["f"]), "other object"),
+            Task("T01~no-run", "Create {f} printing the first {n} primes and do not run it",
+                 {}, {}, lambda ws, v: [W(ws, v["f"], primes_program(v["n"]))],
+                 lambda ws, v: same(ws, v["f"], primes_program(v["n"])),
+                 lambda ws, v: drop(ws, v["f"]), "negation"),
+        ],
+    )
+    count_lines = Task(
+        "T02 count lines", "Count the lines of {f} into {g}",
+        {"f": "data.txt", "g": "count.txt"},
+        {"f": ["data.txt", "items.txt", "records.txt", "inventory.txt"],
+         "g": ["count.txt", "lines.txt", "n.txt"]},
+        lambda ws, v: [B(f"wc -l {v['f']}"), W(ws, v["g"], f"{len(text_lines(v['f']))}\n")],
+        lambda ws, v: same(ws, v["g"], f"{len(text_lines(v['f']))}\n"),
+        lines_world,
+        near=[Task("T02~words", "Count the words of {f} into {g}", {}, {},
+                   lambda ws, v: [B(f"wc -w {v['f']}"),
+                                  W(ws, v["g"], f"{3 * len(text_lines(v['f']))}\n")],
+                   lambda ws, v: same(ws, v["g"], f"{3 * len(text_lines(v['f']))}\n"),
+                   lines_world, "other object")],
+    )
+    word_count = Task(
+        "T03 word count", "Save the word count of {f} to {g}",
+        {"f": "essay.txt", "g": "words.txt"},
+        {"f": ["essay.txt", "story.txt", "draft.md", "letter.txt"],
+         "g": ["words.txt", "wc.txt", "word_total.txt"]},
+        lambda ws, v: [B(f"wc -w < {v['f']} > {v['g']}")],
+        lambda ws, v: same(ws, v["g"], f"{3 * len(text_lines(v['f']))}\n"),
+        lines_world,
+        near=[Task("T03~lines", "Save the line count of {f} to {g}", {}, {},
+                   lambda ws, v: [B(f"wc -l < {v['f']} > {v['g']}")],
+                   lambda ws, v: same(ws, v["g"], f"{len(text_lines(v['f']))}\n"),
+                   lines_world, "other object")],
+    )
+    squares = Task(
+        "T04 squares", "Write {f} that prints the squares of the numbers up to {n} and run it",
+        {"f": "squares.py", "n": "12"},
+        {"f": ["squares.py", "sq.py", "table.py"], "n": n_range(3, 30)},
+        lambda ws, v: [W(ws, v["f"], squares_program(v["n"])), B(f"python3 {v['f']}")],
+        lambda ws, v: same(ws, v["f"], squares_program(v["n"])),
+        lambda ws, v: drop(ws, v["f"]),
+    )
+    literal = Task(
+        "T05 numbers list", "Write the numbers 1 to {n} into {f}, one per line",
+        {"f": "numbers.txt", "n": "5"},
+        {"f": ["numbers.txt", "count_up.txt", "seq.txt"], "n": n_range(3, 12)},
+        lambda ws, v: [W(ws, v["f"], "".join(f"{k}\n" for k in range(1, int(v["n"]) + 1)))],
+        lambda ws, v: same(ws, v["f"], "".join(f"{k}\n" for k in range(1, int(v["n"]) + 1))),
+        lambda ws, v: drop(ws, v["f"]),
+    )
+    def header(v: Values) -> str:  # someone renamed the heading: the recorded Edit misses
+        return "# My notes\n" if v.get(DRIFT) else "# notes\n"
+
+    add_line = Task(
+        "T06 add line", "Add the line '{s}' to {f}",
+        {"s": "buy milk", "f": "notes.txt"},
+        {"s": ["buy milk", "call mom", "water the plants", "book flights"],
+         "f": ["notes.txt", "todo.md", "list.txt"]},
+        lambda ws, v: [R(ws, v["f"]), E(ws, v["f"], header(v), f"{header(v)}{v['s']}\n")],
+        lambda ws, v: same(ws, v["f"], f"{header(v)}{v['s']}\n"),
+        lambda ws, v: put(ws, v["f"], header(v)),
+        drifts=True,
+        near=[Task("T06~remove", "Remove the line '{s}' from {f}", {}, {},
+                   lambda ws, v: [R(ws, v["f"]), E(ws, v["f"], f"{v['s']}\n", "")],
+                   lambda ws, v: same(ws, v["f"], "# notes\n"),
+                   lambda ws, v: put(ws, v["f"], f"# notes\n{v['s']}\n"), "opposite action")],
+    )
+    def off(v: Values) -> str:  # written another way: the recorded Edit misses
+        return "debug = False" if v.get(DRIFT) else "debug = false"
+
+    debug = Task(
+        "T07 enable debug", "Enable debug in {f}",
+        {"f": "settings.ini"}, {"f": ["settings.ini", "app.cfg", "server.ini", "dev.toml"]},
+        lambda ws, v: [R(ws, v["f"]), E(ws, v["f"], off(v), "debug = true")],
+        lambda ws, v: same(ws, v["f"], "debug = true\nport = 8000\n"),
+        lambda ws, v: put(ws, v["f"], f"{off(v)}\nport = 8000\n"),
+        drifts=True,
+        near=[Task("T07~disable", "Disable debug in {f}", {}, {},
+                   lambda ws, v: [R(ws, v["f"]), E(ws, v["f"], "debug = true", "debug = false")],
+                   lambda ws, v: same(ws, v["f"], "debug = false\nport = 8000\n"),
+                   lambda ws, v: put(ws, v["f"], "debug = true\nport = 8000\n"),
+                   "opposite action")],
+    )
+    copy = Task(
+        "T08 copy", "Copy {f} to {g}",
+        {"f": "report.txt", "g": "backup.txt"},
+        {"f": ["report.txt", "summary.md", "memo.txt"],
+         "g": ["backup.txt", "copy.txt", "archive.txt"]},
+        lambda ws, v: [B(f"cp {v['f']} {v['g']}")],
+        lambda ws, v: same(ws, v["g"], f"contents of {v['f']}\n"),
+        copy_world,
+        near=[Task("T08~move", "Move {f} to {g}", {}, {},
+                   lambda ws, v: [B(f"mv {v['f']} {v['g']}")],
+                   lambda ws, v: same(ws, v["g"], f"contents of {v['f']}\n") + (
+                       [f"{v['f']} still exists"] if (ws / v["f"]).exists() else []),
+                   copy_world, "opposite action")],
+    )
+    folder = Task(
+        "T09 folder", "Create a folder {d} containing an empty {f}",
+        {"d": "build_2024", "f": "placeholder.txt"},
+        {"d": ["build_2024", "release_7", "out_dir", "tmp_cache"],
+         "f": ["placeholder.txt", "README.md", "index.html", "keep.txt"]},
+        lambda ws, v: [B(f"mkdir -p {v['d']}"), W(ws, f"{v['d']}/{v['f']}", "")],
+        lambda ws, v: same(ws, f"{v['d']}/{v['f']}", ""),
+        lambda ws, v: drop(ws, v["d"]),
+    )
+    listing = Task(
+        "T10 list files", "List the files in {d} into {f} including hidden files",
+        {"d": "data/inbox/", "f": "listing.txt"},
+        {"d": ["data/inbox/", "data/outbox/", "work/queue/"],
+         "f": ["listing.txt", "files.txt", "dir_list.txt"]},
+        lambda ws, v: [B(f"ls -A {v['d']} > {v['f']}")],
+        lambda ws, v: same_lines(ws, v["f"], listing_of(v["d"]), ordered=False),
+        listing_world,
+        near=[Task("T10~no-hidden", "List the files in {d} into {f} not including hidden files",
+                   {}, {}, lambda ws, v: [B(f"ls {v['d']} > {v['f']}")],
+                   lambda ws, v: same_lines(ws, v["f"], [n for n in listing_of(v["d"])
+                                                         if not n.startswith(".")], False),
+                   listing_world, "negation")],
+    )
+    sort = Task(
+        "T11 sort", "Sort the lines of {f} into {g}",
+        {"f": "fruits.txt", "g": "sorted.txt"},
+        {"f": ["fruits.txt", "names.txt", "colors.txt"], "g": ["sorted.txt", "sorted_out.txt"]},
+        lambda ws, v: [B(f"sort {v['f']} > {v['g']}")],
+        lambda ws, v: same_lines(ws, v["g"], sorted((ws / v["f"]).read_text().splitlines())),
+        words_world,
+        near=[Task("T11~unique", "Sort the lines of {f} into {g} without duplicates", {}, {},
+                   lambda ws, v: [B(f"sort -u {v['f']} > {v['g']}")],
+                   lambda ws, v: same_lines(
+                       ws, v["g"], sorted(set((ws / v["f"]).read_text().splitlines()))),
+                   words_world, "negation")],
+    )
+    head = Task(
+        "T12 first lines", "Save the first {n} lines of {f} to {g}",
+        {"n": "3", "f": "log.txt", "g": "head.txt"},
+        {"n": n_range(2, 9), "f": ["log.txt", "events.log", "access.log"],
+         "g": ["head.txt", "top.txt", "excerpt.txt"]},
+        lambda ws, v: [B(f"head -n {v['n']} {v['f']} > {v['g']}")],
+        lambda ws, v: same_lines(ws, v["g"], rows[: int(v["n"])]),
+        rows_world,
+        near=[Task("T12~last", "Save the last {n} lines of {f} to {g}", {}, {},
+                   lambda ws, v: [B(f"tail -n {v['n']} {v['f']} > {v['g']}")],
+                   lambda ws, v: same_lines(ws, v["g"], rows[-int(v["n"]):]),
+                   rows_world, "other object")],
+    )
+    def port_of(v: Values) -> str:  # someone moved the port: the recorded Edit misses
+        return "8001" if v.get(DRIFT) else "8000"
+
+    port = Task(
+        "T13 set port", "Set the port in {f} to {n}",
+        {"f": "config.json", "n": "8080"},
+        {"f": ["config.json", "server.json", "app.json"],
+         "n": ["8080", "9000", "5000", "3000", "8443"]},
+        lambda ws, v: [R(ws, v["f"]), E(ws, v["f"], f'"port": {port_of(v)}',
+                                        f'"port": {v["n"]}')],
+        lambda ws, v: same(ws, v["f"], CONFIG_JSON.replace("8000", v["n"])),
+        lambda ws, v: put(ws, v["f"], CONFIG_JSON.replace("8000", port_of(v))),
+        drifts=True,
+        near=[Task("T13~timeout", "Set the timeout in {f} to {n}", {}, {},
+                   lambda ws, v: [R(ws, v["f"]),
+                                  E(ws, v["f"], '"timeout": 30', f'"timeout": {v["n"]}')],
+                   lambda ws, v: same(ws, v["f"], CONFIG_JSON.replace("30", v["n"])),
+                   lambda ws, v: put(ws, v["f"], CONFIG_JSON), "other object")],
+    )
+    fib = Task(
+        "T14 fibonacci", "Create {f} that prints Fibonacci number {n} and run it",
+        {"f": "fib.py", "n": "20"},
+        {"f": ["fib.py", "fibonacci.py", "f.py"], "n": n_range(5, 40)},
+        lambda ws, v: [W(ws, v["f"], fib_program(v["n"])), B(f"python3 {v['f']}")],
+        lambda ws, v: same(ws, v["f"], fib_program(v["n"])),
+        lambda ws, v: drop(ws, v["f"]),
+    )
+
+    def sum_world(ws: Path, v: Values) -> None:
+        put(ws, v["f"], "".join(f"{x}\n" for x in numbers_of(v["f"])))
+        drop(ws, v["g"], "sum_numbers.py")
+
+    total = Task(
+        "T15 add up", "Add up the numbers in {f} and write the total to {g}",
+        {"f": "amounts.txt", "g": "total.txt"},
+        {"f": ["amounts.txt", "payments.txt", "scores.txt"], "g": ["total.txt", "sum_out.txt"]},
+        lambda ws, v: [W(ws, "sum_numbers.py", SUM_SCRIPT),
+                       B(f"python3 sum_numbers.py {v['f']} > {v['g']}")],
+        lambda ws, v: same(ws, v["g"], f"{sum(numbers_of(v['f']))}\n"),
+        sum_world,
+    )
+    column = Task(
+        "T16 column", "Extract the second column of {f} into {g}",
+        {"f": "people.csv", "g": "cities.txt"},
+        {"f": ["people.csv", "staff.csv", "members.csv"], "g": ["cities.txt", "column.txt"]},
+        lambda ws, v: [B(f"cut -d, -f2 {v['f']} > {v['g']}")],
+        lambda ws, v: same_lines(ws, v["g"], [r[1] for r in csv_rows(v["f"])]),
+        csv_world,
+        near=[Task("T16~third", "Extract the third column of {f} into {g}", {}, {},
+                   lambda ws, v: [B(f"cut -d, -f3 {v['f']} > {v['g']}")],
+                   lambda ws, v: same_lines(ws, v["g"], [r[2] for r in csv_rows(v["f"])]),
+                   csv_world, "other object")],
+    )
+    upper = Task(
+        "T17 upper case", "Convert {f} to upper case into {g}",
+        {"f": "poem.txt", "g": "loud.txt"},
+        {"f": ["poem.txt", "title.txt", "motto.txt"], "g": ["loud.txt", "upper.txt", "shout.txt"]},
+        lambda ws, v: [B(f"tr a-z A-Z < {v['f']} > {v['g']}")],
+        lambda ws, v: same(ws, v["g"], f"The Quick {v['f']} Fox\nJumps Over\n".upper()),
+        case_world,
+        near=[Task("T17~lower", "Convert {f} to lower case into {g}", {}, {},
+                   lambda ws, v: [B(f"tr A-Z a-z < {v['f']} > {v['g']}")],
+                   lambda ws, v: same(ws, v["g"],
+                                      f"The Quick {v['f']} Fox\nJumps Over\n".lower()),
+                   case_world, "other object")],
+    )
+    gauss = Task(
+        "T18 sum 1..n", "Write the sum of the numbers from 1 to {n} into {f}",
+        {"n": "10", "f": "sum.txt"},
+        {"n": n_range(4, 100), "f": ["sum.txt", "answer.txt", "result.txt"]},
+        lambda ws, v: [W(ws, v["f"], f"{int(v['n']) * (int(v['n']) + 1) // 2}\n")],
+        lambda ws, v: same(ws, v["f"], f"{int(v['n']) * (int(v['n']) + 1) // 2}\n"),
+        lambda ws, v: drop(ws, v["f"]),
+    )
+
+    def concat_world(ws: Path, v: Values) -> None:
+        put(ws, v["f"], f"first part from {v['f']}\n")
+        put(ws, v["g"], f"second part from {v['g']}\n")
+        drop(ws, v["h"])
+
+    concat = Task(
+        "T19 concatenate", "Concatenate {f} and {g} into {h}",
+        {"f": "part1.txt", "g": "part2.txt", "h": "all.txt"},
+        {"f": ["part1.txt", "a.txt", "intro.md"], "g": ["part2.txt", "b.txt", "body.md"],
+         "h": ["all.txt", "joined.txt", "full.md"]},
+        lambda ws, v: [B(f"cat {v['f']} {v['g']} > {v['h']}")],
+        lambda ws, v: same(ws, v["h"],
+                           f"first part from {v['f']}\nsecond part from {v['g']}\n"),
+        concat_world,
+    )
+    replace = Task(
+        "T20 replace", "Replace '{a}' with '{b}' in {f}",
+        {"a": "foo", "b": "bar", "f": "draft.txt"},
+        {"a": ["foo", "colour", "teh", "http"], "b": ["bar", "color", "the", "https"],
+         "f": ["draft.txt", "chapter.txt", "post.md"]},
+        lambda ws, v: [R(ws, v["f"]), E(ws, v["f"], v["a"], v["b"], replace_all=True)],
+        lambda ws, v: same(ws, v["f"], f"{v['b']} and {v['b']} again\n"),
+        lambda ws, v: put(ws, v["f"], f"{v['a']} and {v['a']} again\n"),
+    )
+    return [primes, count_lines, word_count, squares, literal, add_line, debug, copy, folder,
+            listing, sort, head, port, fib, total, column, upper, gauss, concat, replace]
+
+
+# --------------------------------------------------------------------------- the draw
+
+
+@dataclass
+class Goal:
+    index: int
+    task: Task
+    values: Values
+    kind: str  # exact, slot_variant, near_miss
+
+    @property
+    def text(self) -> str:
+        return self.task.text(self.values)
+
+
+def draw(templates: list[Task], count: int, rng: random.Random) -> list[Goal]:
+    """``count`` goals: templates ranked in the order listed, drawn Zipf-like."""
+    ranked = templates
+    cum = list(itertools.accumulate(1 / (r + 1) for r in range(len(ranked))))
+    goals = []
+    for index in range(count):
+        base = ranked[bisect.bisect_left(cum, rng.random() * cum[-1])]
+        roll = rng.random()
+        if roll < 0.40:
+            goals.append(Goal(index, base, dict(base.canonical), "exact"))
+        elif roll < 0.75 or not base.near:
+            goals.append(Goal(index, base, variant(base, rng), "slot_variant"))
+        else:
+            near = rng.choice(base.near)
+            values = dict(base.canonical) if rng.random() < 0.7 else variant(base, rng)
+            goals.append(Goal(index, near, values, "near_miss"))
+        if goals[-1].task.drifts and rng.random() < DRIFT_RATE:
+            goals[-1].values[DRIFT] = "1"
+    return goals
+
+
+def variant(task: Task, rng: random.Random) -> Values:
+    """Other slot values (at least one differs; distinct file names stay distinct)."""
+    while True:
+        values = {k: rng.choice(pool) for k, pool in task.pools.items()}
+        files = [values[k] for k in ("f", "g", "h") if k in values]
+        if values != task.canonical and len(set(files)) == len(files) and (
+                values.get("a") != values.get("b") or "a" not in values):
+            return values
+
+
+# --------------------------------------------------------------------------- running
+
+
+def usage_for(turn: int, call: Call | None) -> Any:
+    """Token usage of one scripted turn: the context grows a little with every turn."""
+    from llmos.testing.model_server import Usage
+
+    out = 30 if call is None else 40 + len(json.dumps(call[1])) // 4
+    return Usage(2000 + 600 * turn, out)
+
+
+def script_learner(server: Any, ws: Path, goal: Goal) -> None:
+    calls = goal.task.steps(ws, goal.values)
+    for turn, (tool, data) in enumerate(calls):
+        server.script.tool_use(tool, data, usage=usage_for(turn, (tool, data)))
+    server.script.text(f"Done: {goal.text}", usage=usage_for(len(calls), None))
+
+
+class ReplayProbe:
+    """Wraps ``llmos.learning.replay.replay`` to keep each report (FollowerMode imports it
+    at call time, so the wrapper is what it runs)."""
+
+    def __init__(self) -> None:
+        import llmos.learning.replay as module
+
+        self.module, self.original = module, module.replay
+        self.reports: list[tuple[Any, float]] = []
+
+    def __enter__(self) -> ReplayProbe:
+        original = self.original
+
+        async def replay(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            report = await original(*args, **kwargs)
+            self.reports.append((report, time.perf_counter() - start))
+            return report
+
+        self.module.replay = replay
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.module.replay = self.original
+
+
+async def run_workload(goals: list[Goal], workdir: Path) -> dict[str, Any]:
+    from llmos import LLMOS
+    from llmos.testing.model_server import ScriptedModelServer
+
+    rows: list[dict[str, Any]] = []
+    trace_task: dict[str, str] = {}
+    with ScriptedModelServer() as server, ReplayProbe() as probe:
+        os.environ.update(server.env())
+        ws = workdir / "workspace"
+        ws.mkdir()
+        async with LLMOS(ws, budget_usd=1000, settings=["budget.run_cap_usd=0.5"]) as llm_os:
+            ws = llm_os.kernel.workspace.root
+            for goal in goals:
+                goal.task.setup(ws, goal.values)
+                routed = llm_os.route(goal.text)
+                script_learner(server, ws, goal)
+                before_requests, before_exhausted = server.model_request_count, \
+                    server.exhausted_count
+                before_reports = len(probe.reports)
+                started = time.perf_counter()
+                result = await llm_os.execute(goal.text)
+                wall = time.perf_counter() - started
+                del server.script.turns[server.turns_used:]  # a replay used none of them
+                problems = goal.task.check(ws, goal.values)
+                row = {
+                    "index": goal.index, "task": goal.task.key, "kind": goal.kind,
+                    "variant": goal.task.variant, "goal": goal.text, "mode": result.mode,
+                    "success": result.success, "error": result.error,
+                    "cost_usd": result.cost_usd, "model_requests": result.model_requests,
+                    "server_requests": server.model_request_count - before_requests,
+                    "script_exhausted": server.exhausted_count > before_exhausted,
+                    "diverged": result.diverged, "confidence": result.confidence,
+                    "route_reason": routed["reason"],
+                    "matched_reason": (routed["matched_trace"] or {}).get("reason"),
+                    "matched_trace": result.matched_trace,
+                    "matched_task": trace_task.get(result.matched_trace or ""),
+                    "trace_id": result.trace_id, "saved_usd": result.saved_usd,
+                    "wall_s": round(wall, 4), "duration_s": result.duration_s,
+                    "problems": problems,
+                    "task_learned_before": goal.task.key in trace_task.values(),
+                    "world_changed": DRIFT in goal.values,
+                }
+                if result.trace_id and (result.mode != "FOLLOWER" or result.diverged):
+                    trace_task[result.trace_id] = goal.task.key  # a trace learned here
+                if len(probe.reports) > before_reports:
+                    report, replay_wall = probe.reports[-1]
+                    tool_s = sum(s.duration_s for s in report.steps)
+                    row["replay"] = {
+                        "steps": len(report.steps), "verified": report.verified,
+                        "reason": report.reason, "wall_s": replay_wall, "tool_s": tool_s,
+                        "outside_replay_s": wall - replay_wall,
+                        "overhead_s": report.overhead_s,
+                        "tools": [s.tool for s in report.steps],
+                    }
+                row["false_replay"] = result.mode == "FOLLOWER" and not result.diverged and (
+                    bool(problems) or row["matched_task"] != goal.task.key)
+                rows.append(row)
+                mark = "FALSE REPLAY" if row["false_replay"] else (
+                    "CHECK FAILED" if problems else "")
+                print(f"{goal.index:>4} {goal.kind:<12} {result.mode:<8} "
+                      f"${result.cost_usd:<8.4f} {wall:>6.2f}s  {goal.text[:64]:<64} {mark}",
+                      flush=True)
+            stats = llm_os.stats()
+    return {"rows": rows, "stats": stats}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    learned_cost: dict[str, list[float]] = defaultdict(list)
+    learned_requests: dict[str, list[int]] = defaultdict(list)
+    for r in rows:
+        if r["mode"] in ("LEARNER", "MIXED") and r["success"]:
+            learned_cost[r["task"]].append(r["cost_usd"])
+            learned_requests[r["task"]].append(r["model_requests"])
+    all_costs = [c for costs in learned_cost.values() for c in costs]
+
+    def task_cost(task: str) -> float:
+        costs = learned_cost.get(task) or learned_cost.get(task.split("~")[0]) or all_costs
+        return statistics.fmean(costs)
+
+    def task_requests(task: str) -> float:
+        counts = learned_requests.get(task) or [
+            n for ns in learned_requests.values() for n in ns]
+        return statistics.fmean(counts)
+
+    spend = sum(r["cost_usd"] for r in rows)
+    baseline = sum(task_cost(r["task"]) for r in rows)
+    requests = sum(r["model_requests"] for r in rows)
+    baseline_requests = sum(task_requests(r["task"]) for r in rows)
+    follower = [r for r in rows if r["mode"] == "FOLLOWER"]
+    verified = [r for r in follower if not r["diverged"]]
+    replays = [r["replay"] for r in follower if "replay" in r]
+    steps = sum(p["steps"] for p in replays)
+    per_step_overhead = [p["overhead_s"] / p["steps"] for p in replays if p["steps"]]
+    per_step_tool = [p["tool_s"] / p["steps"] for p in replays if p["steps"]]
+    learner_wall = [r["wall_s"] for r in rows if r["mode"] in ("LEARNER", "MIXED")]
+    follower_wall = [r["wall_s"] for r in verified]
+    by_kind: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in rows:
+        by_kind[r["kind"]][r["mode"]] += 1
+
+    def ms(values: list[float]) -> dict[str, float] | None:
+        if not values:
+            return None
+        ordered = sorted(values)
+        return {"median_ms": round(statistics.median(ordered) * 1e3, 2),
+                "mean_ms": round(statistics.fmean(ordered) * 1e3, 2),
+                "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))] * 1e3, 2),
+                "max_ms": round(ordered[-1] * 1e3, 2)}
+
+    slot_not_replayed = [  # although a trace of the same task was there to replay
+        {"goal": r["goal"], "mode": r["mode"], "why": r["matched_reason"]}
+        for r in rows if r["kind"] == "slot_variant" and r["mode"] != "FOLLOWER"
+        and r["task_learned_before"]]
+    return {
+        "goals": len(rows),
+        "by_mode": dict(Counter(r["mode"] for r in rows)),
+        "by_kind_and_mode": {k: dict(v) for k, v in by_kind.items()},
+        "distinct_goals": len({r["goal"] for r in rows}),
+        "model_requests": requests,
+        "model_requests_learner_only": round(baseline_requests, 1),
+        "server_requests_incl_side": sum(r["server_requests"] for r in rows),
+        "spend_usd": round(spend, 6),
+        "learner_only_usd": round(baseline, 6),
+        "saved_fraction": round(1 - spend / baseline, 4) if baseline else None,
+        "mean_learner_cost_by_task": {t: round(statistics.fmean(c), 6)
+                                      for t, c in sorted(learned_cost.items())},
+        "replays_verified": len(verified),
+        "replays_zero_cost": sum(1 for r in verified if r["cost_usd"] == 0
+                                 and r["model_requests"] == 0 and r["server_requests"] == 0),
+        "false_replays": sum(r["false_replay"] for r in rows),
+        "false_replay_goals": [
+            {"goal": r["goal"], "task": r["task"], "kind": r["kind"],
+             "replayed_trace_of": r["matched_task"], "problems": r["problems"]}
+            for r in rows if r["false_replay"]],
+        "near_misses_replayed": sum(1 for r in follower if r["kind"] == "near_miss"
+                                    and r["matched_task"] != r["task"]),
+        "divergences": sum(r["diverged"] for r in rows),
+        "world_changed_goals": sum(r["world_changed"] for r in rows),
+        "diverged_goals": [{"goal": r["goal"], "reason": r.get("replay", {}).get("reason"),
+                            "world_changed": r["world_changed"],
+                            "handoff_success": r["success"] and not r["problems"],
+                            "handoff_cost_usd": r["cost_usd"], "problems": r["problems"]}
+                           for r in rows if r["diverged"]],
+        "check_failures_not_follower": [
+            {"goal": r["goal"], "mode": r["mode"], "problems": r["problems"],
+             "error": r["error"]}
+            for r in rows if r["problems"] and r["mode"] != "FOLLOWER"],
+        "failed_runs": sum(not r["success"] for r in rows),
+        "script_exhausted": sum(r["script_exhausted"] for r in rows),
+        "slot_variants_not_replayed": slot_not_replayed,
+        "replay": {
+            "runs": len(replays), "steps": steps,
+            "overhead_per_step": ms(per_step_overhead),
+            "tool_time_per_step": ms(per_step_tool),
+            "overhead_total_s": round(sum(p["overhead_s"] for p in replays), 4),
+            "follower_run_wall": ms(follower_wall),
+            "follower_run_outside_replay": ms([r["replay"]["outside_replay_s"]
+                                               for r in verified if "replay" in r]),
+            "learner_run_wall": ms(learner_wall),
+        },
+    }
+
+
+def print_report(summary: dict[str, Any], rows: list[dict[str, Any]], runtime: float) -> None:
+    per_task: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in rows:
+        c = per_task[r["task"]]
+        c["goals"] += 1
+        c[r["mode"]] += 1
+        c["false"] += r["false_replay"]
+        c["diverged"] += r["diverged"]
+    costs = summary["mean_learner_cost_by_task"]
+    print(f"\n{'task':<18}{'goals':>6}{'FOLLOW':>7}{'LEARN':>6}{'MIXED':>6}{'diverg':>7}"
+          f"{'false':>6}{'learn $':>9}")
+    for task in sorted(per_task):
+        c = per_task[task]
+        cost = f"{costs[task]:.4f}" if task in costs else "-"
+        print(f"{task:<18}{c['goals']:>6}{c['FOLLOWER']:>7}{c['LEARNER']:>6}{c['MIXED']:>6}"
+              f"{c['diverged']:>7}{c['false']:>6}{cost:>9}")
+    s, rp = summary, summary["replay"]
+    print(f"\ngoals {s['goals']} ({s['distinct_goals']} distinct); modes {s['by_mode']}")
+    print(f"by kind: {s['by_kind_and_mode']}")
+    print(f"model requests: {s['model_requests']} (LEARNER-only: "
+          f"{s['model_requests_learner_only']}); all requests seen by the server incl. side "
+          f"requests: {s['server_requests_incl_side']}")
+    print(f"cost: ${s['spend_usd']:.4f} vs LEARNER-only ${s['learner_only_usd']:.4f} "
+          f"(saved {100 * (s['saved_fraction'] or 0):.1f}%)")
+    print(f"verified replays: {s['replays_verified']} ({s['replays_zero_cost']} with $0 and no "
+          f"request); divergences: {s['divergences']}; false replays: {s['false_replays']} "
+          f"(near misses replayed: {s['near_misses_replayed']})")
+    for bad in s["false_replay_goals"]:
+        print(f"  FALSE REPLAY [{bad['task']}, {bad['kind']}] {bad['goal']!r}: "
+              f"{bad['problems'] or 'replayed the trace of ' + str(bad['replayed_trace_of'])}")
+    print(f"goals that found a changed world (T06/T07/T13: heading, spelling, port): "
+          f"{s['world_changed_goals']}; a trace learned in a changed world diverges when "
+          f"the world is back to normal")
+    for d in s["diverged_goals"]:
+        print(f"  diverged: {d['goal']!r}: {d['reason'][:90]} (handoff to LEARNER ok: "
+              f"{d['handoff_success']}, ${d['handoff_cost_usd']:.4f})")
+    for bad in s["check_failures_not_follower"]:
+        print(f"  CHECK FAILED ({bad['mode']}) {bad['goal']!r}: {bad['problems']} {bad['error']}")
+    print(f"slot variants not replayed although their task had a trace: "
+          f"{len(s['slot_variants_not_replayed'])}")
+    reasons = Counter((x["mode"], (x["why"] or "").split(":")[0].split("(")[0].strip())
+                      for x in s["slot_variants_not_replayed"])
+    for (mode, why), n in reasons.most_common():
+        print(f"  {n:>3} x {mode}: {why}")
+    print(f"replay: {rp['runs']} runs, {rp['steps']} steps; overhead per step "
+          f"{rp['overhead_per_step']}; tool time per step {rp['tool_time_per_step']}")
+    print(f"run wall time: verified FOLLOWER {rp['follower_run_wall']} (outside replay(): "
+          f"{rp['follower_run_outside_replay']}); LEARNER/MIXED {rp['learner_run_wall']}")
+    print(f"failed runs: {s['failed_runs']}; script exhausted: {s['script_exhausted']}; "
+          f"runtime {runtime:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--goals", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--out", default=str(RESULTS_DIR / "workload.json"))
+    args = parser.parse_args(argv)
+    home = isolate_environment()
+    workdir = Path(tempfile.mkdtemp(prefix="llmos-bench-workload-"))
+    goals = draw(tasks(), args.goals, random.Random(args.seed))
+    began, wall_start = time.perf_counter(), time.time()
+    try:
+        outcome = asyncio.run(run_workload(goals, workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+    runtime = time.perf_counter() - began
+    summary = summarize(outcome["rows"])
+    print_report(summary, outcome["rows"], runtime)
+    code = code_fingerprint(wall_start)
+    changed = [name for name, c in code.items() if c["changed_during_run"]]
+    if changed:
+        print(f"WARNING: changed while this ran (figures may mix versions): {changed}")
+    report = {**machine(), "code": code, "seed": args.seed, "runtime_s": round(runtime, 1),
+              "summary": summary, "llmos_stats": outcome["stats"], "runs": outcome["rows"]}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
