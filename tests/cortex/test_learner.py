@@ -164,7 +164,7 @@ def test_a_run_the_balance_cannot_cover_is_refused_before_any_model_request(
     assert llmos_model_server.model_request_count == 0
 
 
-@pytest.mark.parametrize("status", [500, 529])
+@pytest.mark.parametrize("status", [500, 529, 429])
 def test_a_model_error_fails_the_run_with_the_reason(
     funded, llmos_model_server, llmos_workspace, status
 ):
