@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -11,15 +10,8 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-                 ) -> None:
-    """No user config, no LLMOS_* variables, no external plugins."""
-    home = tmp_path_factory.mktemp("home")
-    for name in list(os.environ):
-        if name.startswith("LLMOS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+def isolated_env(llmos_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No user config, no LLMOS_* variables (``llmos_env``), no external plugins."""
     monkeypatch.setenv("LLMOS_LOAD_PLUGINS", "")
 
 

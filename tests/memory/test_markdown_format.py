@@ -72,6 +72,9 @@ def test_a_hand_written_trace_gets_its_derived_fields() -> None:
 GOOD = render_trace(make_trace())
 
 
+STEP_2_LINE = GOOD.splitlines().index("### Step 2: Bash") + 1
+
+
 def broken(old: str, new: str, count: int = 1) -> str:
     assert old in GOOD
     return GOOD.replace(old, new, count)
@@ -88,12 +91,13 @@ def broken(old: str, new: str, count: int = 1) -> str:
         (broken("usage_count: 1", "usage_count: many"), 6, "usage_count"),
         (broken("mode: learner", "mode: learner\ncolour: blue"), 12, "unknown field colour"),
         (broken("format: llmos-trace/1", "format: llmos-trace/9"), 25, "not supported"),
-        (broken("### Step 2: Bash", "### Step 3: Bash"), 59, "out of order"),
-        (broken("### Step 2: Bash", "### Step 2:"), 59, "names no tool"),
-        (broken("command: python primes.py\n```", "command: [python\n```"), 68, "invalid YAML"),
-        (broken("Input:\n\n```yaml\ncommand", "Notes:\n\n```yaml\ncommand"), 59, "no 'Input:'"),
-        (GOOD.rsplit("```", 1)[0], 72, "never closed"),
-        (broken("exit_code: 0", "exit_code: zero"), 78, "step 2: field outcome.exit_code"),
+        (broken("### Step 2: Bash", "### Step 3: Bash"), STEP_2_LINE, "out of order"),
+        (broken("### Step 2: Bash", "### Step 2:"), STEP_2_LINE, "names no tool"),
+        (broken("command: python primes.py\n```", "command: [python\n```"), 69, "invalid YAML"),
+        (broken("Input:\n\n```yaml\ncommand", "Notes:\n\n```yaml\ncommand"), STEP_2_LINE,
+         "no 'Input:'"),
+        (GOOD.rsplit("```", 1)[0], 73, "never closed"),
+        (broken("exit_code: 0", "exit_code: zero"), 79, "step 2: field outcome.exit_code"),
         (broken("- duration_s: 0.0", "- duration_s: slow"), 35, "step 1: field duration_s"),
         (broken("size: 20", "size: big"), 53, "step 1: field outcome.files"),
     ],

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from llmos.calls import CallContext
 from llmos.config import ConfigError
 from llmos.cortex.bridge import MCP_SERVER, HookBridge, Progress, mcp_server
+from llmos.runner import ModeOutcome
 
 CREDENTIAL_VARS = (
     "ANTHROPIC_API_KEY",
@@ -56,21 +56,6 @@ def check_credentials(environ: dict[str, str] | os._Environ[str] | None = None) 
             "or ANTHROPIC_BASE_URL to use any Anthropic-compatible endpoint such as a local "
             "model server (with ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN if it needs one)"
         )
-
-
-@dataclass
-class LearnerOutcome:
-    success: bool
-    output: str = ""
-    cost_usd: float = 0.0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    num_turns: int = 0
-    error: str | None = None
-    session_id: str | None = None
-    tool_calls: int = 0
-    model_requests: int = 0
-    stderr_tail: list[str] = field(default_factory=list)
 
 
 def _usage_tokens(usage: dict[str, Any] | None) -> tuple[int, int]:
@@ -129,7 +114,7 @@ async def learn(
     *,
     budget_usd: float,
     progress: Progress | None = None,
-) -> LearnerOutcome:
+) -> ModeOutcome:
     """Carry out ``prompt`` with Claude Code; every tool call passes the kernel's gate."""
     from claude_agent_sdk import (
         AssistantMessage,
@@ -144,7 +129,7 @@ async def learn(
     bridge = HookBridge(context, progress)
     stderr: deque[str] = deque(maxlen=40)
     options = build_options(context, bridge, budget_usd, stderr)
-    outcome = LearnerOutcome(success=False)
+    outcome = ModeOutcome(success=False)
     texts: list[str] = []
     api_errors: list[str] = []
     try:
@@ -167,19 +152,17 @@ async def learn(
         outcome.success = False
         outcome.error = _describe_sdk_error(exc, stderr)
     outcome.tool_calls = bridge.tool_calls
-    outcome.stderr_tail = list(stderr)
     if not outcome.output:
         outcome.output = "\n".join(texts).strip()
     return outcome
 
 
 def _apply_result(
-    outcome: LearnerOutcome, message: Any, texts: list[str], api_errors: list[str]
+    outcome: ModeOutcome, message: Any, texts: list[str], api_errors: list[str]
 ) -> None:
     outcome.cost_usd = float(message.total_cost_usd or 0.0)
     outcome.input_tokens, outcome.output_tokens = _usage_tokens(message.usage)
-    outcome.num_turns = message.num_turns
-    outcome.session_id = message.session_id
+    outcome.details.update(num_turns=message.num_turns, session_id=message.session_id)
     outcome.output = (message.result or "\n".join(texts)).strip()
     outcome.success = not message.is_error and message.subtype == "success"
     if outcome.success:
@@ -209,7 +192,7 @@ def _describe_sdk_error(exc: Exception, stderr: deque[str]) -> str:
 
 async def learn_paid(
     context: CallContext, prompt: str, *, progress: Progress | None = None, what: str = "LEARNER"
-) -> LearnerOutcome:
+) -> ModeOutcome:
     """``learn`` inside a budget reservation of ``budget.run_cap_usd``.
 
     The cap is reserved first (``LowBatteryError`` before any model request when it does

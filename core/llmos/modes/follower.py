@@ -77,14 +77,13 @@ class FollowerMode:
         if progress is not None:
             progress("handoff", {"reason": report.reason})
         from llmos.cortex.learner import learn_paid
-        from llmos.modes.learner import outcome_of
 
         prompt = HANDOFF_PROMPT.format(goal=goal, reason=report.reason,
                                        steps=report.summary() or "(none)")
         learned = await learn_paid(context, prompt, progress=progress, what="LEARNER handoff")
-        outcome = outcome_of(learned, diverged=True, divergence=report.reason, **details)
-        outcome.tool_calls += len(report.steps)
-        return outcome
+        learned.details.update(diverged=True, divergence=report.reason, **details)
+        learned.tool_calls += len(report.steps)
+        return learned
 
 
 @llmos.hookimpl

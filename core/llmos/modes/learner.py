@@ -6,29 +6,14 @@ from typing import TYPE_CHECKING
 
 import llmos
 from llmos.learning.dispatcher import Bid
-from llmos.runner import ModeOutcome
 
 if TYPE_CHECKING:
     from llmos.calls import CallContext
     from llmos.cortex.bridge import Progress
-    from llmos.cortex.learner import LearnerOutcome
     from llmos.goals import Goal
     from llmos.kernel import Kernel
     from llmos.learning.matching import Candidate
-
-
-def outcome_of(learned: LearnerOutcome, **details) -> ModeOutcome:
-    return ModeOutcome(
-        success=learned.success,
-        output=learned.output,
-        cost_usd=learned.cost_usd,
-        input_tokens=learned.input_tokens,
-        output_tokens=learned.output_tokens,
-        tool_calls=learned.tool_calls,
-        model_requests=learned.model_requests,
-        error=learned.error,
-        details={"session_id": learned.session_id, "num_turns": learned.num_turns, **details},
-    )
+    from llmos.runner import ModeOutcome
 
 
 class LearnerMode:
@@ -51,7 +36,7 @@ class LearnerMode:
     ) -> ModeOutcome:
         from llmos.cortex.learner import learn_paid
 
-        return outcome_of(await learn_paid(context, goal, progress=progress))
+        return await learn_paid(context, goal, progress=progress)
 
 
 @llmos.hookimpl

@@ -63,7 +63,6 @@ class MixedMode:
         self, goal: str, context: CallContext, *, progress: Progress | None = None
     ) -> ModeOutcome:
         from llmos.cortex.learner import learn_paid
-        from llmos.modes.learner import outcome_of
 
         route = context.extra["route"]
         guides = [c.trace for c in route.candidates if c.confidence > 0][:GUIDES]
@@ -72,7 +71,8 @@ class MixedMode:
             f"this goal, do not copy blindly):\n{guidance(guides)}"
         )
         learned = await learn_paid(context, prompt, progress=progress, what="MIXED")
-        return outcome_of(learned, guided_by=[t.id for t in guides])
+        learned.details["guided_by"] = [t.id for t in guides]
+        return learned
 
 
 @llmos.hookimpl
