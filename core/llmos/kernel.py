@@ -183,6 +183,9 @@ class Kernel:
             self._started = False
             self.pm.hook.llmos_shutdown(kernel=self)
         await self.bus.close()
+        memory = self.__dict__.pop("memory", None)  # only when it was opened
+        if memory is not None and hasattr(memory, "close"):
+            memory.close()
         if "db" in self.__dict__:
             self.db.conn.close()
             del self.__dict__["db"]

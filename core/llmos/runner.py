@@ -174,7 +174,7 @@ def _finish(kernel: Kernel, run_id: str, outcome: ModeOutcome, duration: float) 
     if replayed and not outcome.details.get("diverged"):
         memory.set_run_trace(run_id, replayed)
         return replayed
-    from llmos.memory.capture import promote_run_to_trace
+    from llmos.memory.runlog import promote_run_to_trace
 
     trace = promote_run_to_trace(memory, run_id)
     return getattr(trace, "id", None)

@@ -40,10 +40,3 @@ def llmos_register_memory_backends(register: Any) -> None:
         description=f"One Markdown file with YAML front matter per trace and fact, under "
         f"<workspace>/{MARKDOWN_DIR}/: readable and git-friendly.",
     )
-
-
-@llmos.hookimpl
-def llmos_shutdown(kernel: Kernel) -> None:
-    memory = vars(kernel).pop("memory", None)  # only when it was opened
-    if memory is not None:
-        memory.close()
