@@ -28,6 +28,19 @@ def kernel_from(ctx: click.Context) -> Kernel:
     return Kernel(obj.get("workspace"), flags=obj.get("settings"))
 
 
+def json_object(raw: str, option: str = "--input") -> dict[str, Any]:
+    """A command-line JSON object, or a usage error that says what is wrong."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"{option} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise click.UsageError(
+            f"{option} must be a JSON object, for example {option} '{{\"a\": 1}}'"
+        )
+    return data
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from llmos.cli._common import console, emit_json, json_option, kernel_from, run
+from llmos.cli._common import console, emit_json, json_object, json_option, kernel_from, run
 
 
 @click.group()
@@ -27,12 +25,7 @@ def check(ctx: click.Context, tool: str, input_json: str, source: str, as_json: 
 
     JSON: {decision: allow|ask|deny, rule, reason}.
     """
-    try:
-        data = json.loads(input_json)
-    except json.JSONDecodeError as exc:
-        raise click.UsageError(f"--input is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise click.UsageError("--input must be a JSON object")
+    data = json_object(input_json)
     from llmos.calls import ToolCall
     from llmos.cortex.learner import claude_sandbox_available
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from llmos.cli._common import console, emit_json, json_option, kernel_from, run
+from llmos.cli._common import console, emit_json, json_object, json_option, kernel_from, run
 
 
 @click.group(invoke_without_command=True)
@@ -44,12 +42,7 @@ def call(ctx: click.Context, name: str, input_json: str, as_json: bool) -> None:
     JSON: {tool, ok, output, error, decision: {verdict, rule, reason}, duration_s}.
     Exit codes: 0 ok, 1 the tool failed, 2 bad input, 4 refused by policy.
     """
-    try:
-        data = json.loads(input_json)
-    except json.JSONDecodeError as exc:
-        raise click.UsageError(f"--input is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise click.UsageError("--input must be a JSON object, for example --input '{\"a\": 1}'")
+    data = json_object(input_json)
     kernel = kernel_from(ctx)
 
     async def go():
