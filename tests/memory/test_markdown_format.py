@@ -110,3 +110,9 @@ def test_malformed_traces_name_the_line(text: str, line: int, problem: str) -> N
     assert problem in err.problem
     assert str(err).startswith(f"t.md:{line}: ")
     assert isinstance(err, OperationFailed)  # the CLI reports it with exit code 1
+
+
+def test_a_tag_that_yaml_ends_with_a_document_marker_round_trips() -> None:
+    # found by hypothesis: a block scalar keeping its newline makes YAML write '...'
+    fact = Fact(text="0", tags=["\n"])
+    assert parse_fact(render_fact(fact)) == fact

@@ -182,7 +182,10 @@ def _split_front(lines: list[str], source: str) -> tuple[dict[str, Any], int, di
         m = re.match(r"^([A-Za-z_][\w-]*)\s*:", lines[i])
         if m:
             key_lines.setdefault(m.group(1), i + 1)
-    return front, end + 1, key_lines
+    body = end + 1
+    if lines[end].rstrip() == "..." and body < len(lines) and lines[body].rstrip() == "---":
+        body += 1  # YAML ended its document with '...' (after a block kept its newlines)
+    return front, body, key_lines
 
 
 def _check_format(front: dict[str, Any], expected: str, source: str,

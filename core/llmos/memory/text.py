@@ -81,6 +81,11 @@ SELECTIVE_MIN_DOCS = 50
 ``SELECTIVE_MIN_DOCS`` of them) says little about relevance and is ignored, unless every
 term of the query is that common; then only the rarest one is used. This also bounds the
 work of a search: common terms are never expanded."""
+LARGE_FRACTION = 0.05
+LARGE_MIN_DOCS = 1000
+"""In a large store, a term in more than this share (and more than ``LARGE_MIN_DOCS``
+records) is common too: expanding tens of thousands of postings per query is what made
+routing slow at 100k traces, and such terms add almost nothing to the ranking."""
 
 
 def idf(total: int, df: int) -> float:
@@ -89,7 +94,8 @@ def idf(total: int, df: int) -> float:
 
 
 def is_common(df_bound: int, total: int) -> bool:
-    return df_bound > max(SELECTIVE_MIN_DOCS, SELECTIVE_FRACTION * total)
+    return df_bound > min(max(SELECTIVE_MIN_DOCS, SELECTIVE_FRACTION * total),
+                          max(LARGE_MIN_DOCS, LARGE_FRACTION * total))
 
 
 def selective_terms(terms: Sequence[str], df_bound: Mapping[str, int], total: int
