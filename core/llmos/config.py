@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ENV_PREFIX = "LLMOS_"
 # Variables that are not config keys (the workspace and plugin selection are read earlier).
@@ -247,15 +247,6 @@ def _explain(
             given = err.get("input")
             lines.append(f"{src}: {key} = {given!r} is invalid: {err['msg']}")
     return "\n".join(lines)
-
-
-def section_model_for(sections: Mapping[str, type[BaseModel]]) -> type[BaseModel]:
-    """One pydantic model of the whole file (for documentation and JSON Schema)."""
-    return create_model(  # type: ignore[call-overload]
-        "LlmosConfig",
-        __config__=ConfigDict(extra="forbid"),
-        **{name: (model, model()) for name, model in sections.items()},
-    )
 
 
 def load_layers(workspace_root: Path, flags: list[str] | None, environ=None) -> list[Layer]:

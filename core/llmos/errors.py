@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-EXIT_FAILED, EXIT_USAGE, EXIT_BUDGET, EXIT_POLICY = 1, 2, 3, 4
-
-
-class PolicyRefused(Exception):
-    """A tool call was refused by the policy gate."""
+EXIT_FAILED, EXIT_USAGE, EXIT_BUDGET = 1, 2, 3
 
 
 class OperationFailed(Exception):
@@ -22,8 +18,6 @@ def exit_code_for(exc: BaseException) -> int | None:
 
     if isinstance(exc, LowBatteryError):
         return EXIT_BUDGET
-    if isinstance(exc, PolicyRefused):
-        return EXIT_POLICY
     if isinstance(exc, (ConfigError, ToolInputError, UnknownTool, NotADirectoryError)):
         return EXIT_USAGE
     if isinstance(exc, (OperationFailed, ToolError, LookupError)):

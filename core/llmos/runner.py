@@ -126,7 +126,8 @@ async def execute(
     duration = time.perf_counter() - started
     trace_id = _finish(kernel, run_id, outcome, duration)
     bid = route.bid_of(chosen.name)
-    matched = kernel.memory.get_trace(bid.trace_id) if bid and bid.trace_id else None
+    matched = next((c.trace for c in route.candidates if bid and c.trace.id == bid.trace_id),
+                   None)
     saved = (matched.estimated_cost_usd - outcome.cost_usd) if matched and outcome.success else 0.0
     result = RunResult(
         run_id=run_id,

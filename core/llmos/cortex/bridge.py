@@ -36,7 +36,6 @@ class HookBridge:
         self.progress = progress or _no_progress
         self.calls: dict[str, ToolCall] = {}
         self.tool_calls = 0
-        self.denied = 0
 
     def _call_for(self, input_data: dict[str, Any], tool_use_id: str | None) -> ToolCall:
         call_id = tool_use_id or input_data.get("tool_use_id") or uuid.uuid4().hex[:12]
@@ -61,7 +60,6 @@ class HookBridge:
         self.progress("tool", {"tool": call.tool, "input": call.input, "verdict": decision.verdict,
                                "reason": decision.reason})
         if decision.verdict != "allow":
-            self.denied += 1
             reason = f"refused by llmos policy ({decision.rule or 'policy'}): {decision.reason}"
             await self.kernel.gateway.observe(
                 call, ToolResult(is_error=True, error=reason, decision=decision), self.context

@@ -62,10 +62,6 @@ class Route:
         }
 
 
-class NoSuchMode(LookupError):
-    pass
-
-
 def thresholds(kernel: Kernel) -> dict[str, float]:
     cfg = kernel.config.dispatch
     return {"FOLLOWER": cfg.follower_threshold, "MIXED": cfg.mixed_threshold}
