@@ -25,8 +25,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-NORMALIZATION_VERSION = 1
-"""Bumped whenever normalization changes, so old signatures never collide with new ones."""
+NORMALIZATION_VERSION = 2
+"""Bumped whenever normalization changes, so old signatures never collide with new ones.
+
+2: a file's extension is part of its placeholder (``<file.py>``), one-word folder names
+are slots, synonymous verbs (create/write/make) share a word, articles and politeness
+are dropped."""
 
 SlotKind = Literal["str", "url", "path", "file", "ident", "num"]
 
@@ -73,6 +77,7 @@ _PATH = re.compile(
     r"(?<![\w/.~\-:])(?:"
     r"(?:~|\.{1,2})?/[\w.\-+@%=,]+(?:/[\w.\-+@%=,]+)*/?"  # /abs, ./rel, ../rel, ~/home
     r"|[\w.\-+@%=,]+(?:/[\w.\-+@%=,]+)+/?"  # a/b/c, src/main.py, docs/
+    r"|[\w.\-+@%=,]+/(?![\w.\-+@%=,/])"  # inbox/
     r"|[A-Za-z]:\\[\w.\-+@ \\]*[\w.\-+@\\]"  # C:\Users\me
     r")"
 )
@@ -94,6 +99,21 @@ _IDENT = re.compile(
     r"|[A-Z]{2,}[a-z]{2,}[A-Za-z0-9]*"  # HTTPServer, XMLParser
     r")(?![\w\-]|\.\w)"
 )
+# One-word folder names, said as such: "the inbox folder", "directory logs".
+_NOT_A_NAME = frozenset(
+    """
+    the a an this that these those same new each every my your our its their current
+    parent home root working target source destination temp tmp empty another other any
+    whole entire one sub some which what given output input
+    """.split()
+)
+STOP_FOLDER_WORDS = frozenset({"folder", "directory", "dir", "in", "into", "to", "from", "of",
+                               "and", "or", "with", "named", "called"})
+_FOLDERS = (
+    re.compile(r"(?i)\b(?:folder|directory|dir)\s+(?:named\s+|called\s+)?"
+               r"(?P<name>[A-Za-z0-9_][\w\-]*)"),
+    re.compile(r"(?i)\b(?P<name>[A-Za-z0-9_][\w\-]*)\s+(?:folder|directory|dir)\b"),
+)
 _NUM = re.compile(
     r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)*(?:[eE][-+]?\d+)?(?![\w]|\.\d)"
 )
@@ -113,8 +133,18 @@ class Slot(BaseModel):
     span: tuple[int, int]
 
     @property
+    def extension(self) -> str:
+        """The file kind a file or path names (``py``, ``tar.gz``; '' for none, ``/`` for a
+        folder): part of the goal's meaning, since another extension is another language
+        or format."""
+        return extension_of(self.value) if self.kind in ("file", "path") else ""
+
+    @property
     def placeholder(self) -> str:
-        return f"<{self.kind}>"
+        ext = self.extension
+        if ext == "/":
+            return f"<{self.kind}/>"
+        return f"<{self.kind}.{ext}>" if ext else f"<{self.kind}>"
 
 
 class Goal(BaseModel):
@@ -126,6 +156,23 @@ class Goal(BaseModel):
     normalized: str
     signature: str
     slots: tuple[Slot, ...]
+
+
+def extension_of(value: str) -> str:
+    """``archive.tar.gz`` -> ``tar.gz``, ``src/Main.PY`` -> ``py``, ``.env`` -> ``env``,
+    ``docs/`` -> ``/``; '' when the name has no known extension."""
+    if value.endswith(("/", "\\")):
+        return "/"
+    name = re.split(r"[/\\]", value)[-1].lower()
+    if name.startswith(".") and name.count(".") == 1:
+        return name[1:]
+    parts = name.split(".")[1:]
+    known: list[str] = []
+    for part in reversed(parts):
+        if part not in FILE_EXTENSIONS:
+            break
+        known.insert(0, part)
+    return ".".join(known)
 
 
 def _strip_trailing(value: str, start: int) -> tuple[str, int]:
@@ -166,6 +213,11 @@ def _candidates(text: str) -> Iterator[tuple[SlotKind, str, int, int]]:
             yield "path", value, m.start(), end
     for m in _FILE.finditer(text):
         yield "file", m.group(), m.start(), m.end()
+    for pattern in _FOLDERS:
+        for m in pattern.finditer(text):
+            value = m.group("name")
+            if value.lower() not in _NOT_A_NAME and value.lower() not in STOP_FOLDER_WORDS:
+                yield "path", value, m.start("name"), m.end("name")
     for m in _DOMAIN.finditer(text):
         value, end = _strip_trailing(m.group(), m.start())
         yield "url", value, m.start(), end
@@ -197,6 +249,33 @@ def _fold(segment: str) -> str:
     return re.sub(r"[\W_]+", " ", segment)
 
 
+# Conservative paraphrase folding: only words that never change what is asked for.
+SYNONYMS = {
+    "write": "create", "make": "create", "generate": "create", "produce": "create",
+    "remove": "delete", "erase": "delete",
+}
+ARTICLES = frozenset({"a", "an", "the"})
+_POLITE_HEAD = (
+    ("please",), ("kindly",), ("can", "you"), ("could", "you"), ("would", "you"),
+    ("will", "you"), ("i", "want", "you", "to"), ("i", "need", "you", "to"),
+    ("i", "would", "like", "you", "to"), ("id", "like", "you", "to"), ("go", "ahead", "and"),
+)
+_POLITE_TAIL = (("please",), ("for", "me"), ("thanks",), ("thank", "you"))
+
+
+def _fold_words(words: list[str]) -> list[str]:
+    changed = True
+    while changed:
+        changed = False
+        for head in _POLITE_HEAD:
+            if len(words) > len(head) and tuple(words[: len(head)]) == head:
+                words, changed = words[len(head):], True
+        for tail in _POLITE_TAIL:
+            if len(words) > len(tail) and tuple(words[-len(tail):]) == tail:
+                words, changed = words[: -len(tail)], True
+    return [SYNONYMS.get(w, w) for w in words if w not in ARTICLES]
+
+
 def _normalize(text: str, slots: list[Slot]) -> str:
     parts: list[str] = []
     pos = 0
@@ -206,7 +285,7 @@ def _normalize(text: str, slots: list[Slot]) -> str:
         parts.append(f" {slot.placeholder} ")
         pos = end
     parts.append(_fold(text[pos:]))
-    return " ".join("".join(parts).split())
+    return " ".join(_fold_words("".join(parts).split()))
 
 
 def normalize_goal(text: str) -> str:
@@ -239,6 +318,7 @@ __all__ = [
     "Slot",
     "SlotKind",
     "analyze_goal",
+    "extension_of",
     "extract_slots",
     "goal_signature",
     "normalize_goal",

@@ -67,9 +67,9 @@ def test_spans_point_into_the_original_text() -> None:
 
 def test_normalized_form() -> None:
     assert normalize_goal("Create primes.py printing the first 10 primes") == (
-        "create <file> printing the first <num> primes")
+        "create <file.py> printing first <num> primes")
     assert normalize_goal("  CREATE   primes.py, printing the FIRST 10 primes!!! ") == (
-        "create <file> printing the first <num> primes")
+        "create <file.py> printing first <num> primes")
     assert normalize_goal("Don't delete 'notes' in /tmp/x") == "dont delete <str> in <path>"
     assert normalize_goal("") == ""
 
@@ -114,7 +114,7 @@ def test_signature_shape_and_analysis() -> None:
     assert len(goal.signature) == 16 and int(goal.signature, 16) >= 0
     assert goal.signature == goal_signature(goal.text)
     assert goal.normalized == normalize_goal(goal.text)
-    assert [s.placeholder for s in goal.slots] == ["<file>", "<num>"]
+    assert [s.placeholder for s in goal.slots] == ["<file.py>", "<num>"]
 
 
 @given(st.integers(min_value=0, max_value=10**9), st.integers(min_value=0, max_value=10**9))
@@ -134,3 +134,50 @@ def test_extraction_never_fails_and_slots_do_not_overlap(text: str) -> None:
     goal = analyze_goal(text)
     assert goal.normalized == goal.normalized.strip()
     assert "  " not in goal.normalized
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        # another extension is another language or format: another goal
+        ("Create primes.py printing the first 10 primes", "Create primes.js printing the "
+         "first 10 primes"),
+        ("Convert staff.csv to staff.json", "Convert staff.json to staff.csv"),
+        ("Convert data.csv to data.xml", "Convert data.csv to data.json"),
+        ("Pack logs into logs.tar.gz", "Pack logs into logs.zip"),
+        ("Edit src/app.json", "Edit src/app.toml"),
+        ("Move mail/inbox/ to old/", "Move mail/inbox.txt to old/"),
+    ],
+)
+def test_file_kinds_are_part_of_the_signature(a: str, b: str) -> None:
+    assert goal_signature(a) != goal_signature(b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Create primes.py printing the first 10 primes", "Write primes.py printing the "
+         "first 10 primes"),
+        ("Create primes.py printing the first 10 primes", "Please make primes.py printing "
+         "first 10 primes"),
+        ("Remove old.log", "Delete old.log"),
+        ("Could you create notes.txt for me", "create notes.txt"),
+        ("Count the files in the inbox folder", "Count the files in the drafts folder"),
+    ],
+)
+def test_safe_paraphrases_share_a_signature(a: str, b: str) -> None:
+    assert goal_signature(a) == goal_signature(b)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Move everything in the inbox folder to archive/",
+         [("path", "inbox"), ("path", "archive/")]),
+        ("Create a directory logs", [("path", "logs")]),
+        ("List the reports dir", [("path", "reports")]),
+        ("Create a new folder", []),
+    ],
+)
+def test_one_word_folders_are_slots(text: str, expected: list[tuple[str, str]]) -> None:
+    assert slots(text) == expected

@@ -64,7 +64,7 @@ def test_a_hand_written_trace_gets_its_derived_fields() -> None:
         default_id="hand-1",
     )
     assert trace.id == "hand-1"
-    assert trace.normalized_goal == "create <file> saying <str>"
+    assert trace.normalized_goal == "create <file.txt> saying <str>"
     assert trace.tools_used == ["Write"] and trace.steps[0].outcome == StepOutcome()
     assert trace.steps[0].input == {"file_path": "notes.txt", "content": "hi"}
 
@@ -90,16 +90,16 @@ def broken(old: str, new: str, count: int = 1) -> str:
         ("---\n- a list\n---\n", 2, "mapping"),
         (broken("usage_count: 1", "usage_count: many"), 6, "usage_count"),
         (broken("mode: learner", "mode: learner\ncolour: blue"), 12, "unknown field colour"),
-        (broken("format: llmos-trace/1", "format: llmos-trace/9"), 25, "not supported"),
+        (broken("format: llmos-trace/1", "format: llmos-trace/9"), 28, "not supported"),
         (broken("### Step 2: Bash", "### Step 3: Bash"), STEP_2_LINE, "out of order"),
         (broken("### Step 2: Bash", "### Step 2:"), STEP_2_LINE, "names no tool"),
-        (broken("command: python primes.py\n```", "command: [python\n```"), 69, "invalid YAML"),
+        (broken("command: python primes.py\n```", "command: [python\n```"), 73, "invalid YAML"),
         (broken("Input:\n\n```yaml\ncommand", "Notes:\n\n```yaml\ncommand"), STEP_2_LINE,
          "no 'Input:'"),
-        (GOOD.rsplit("```", 1)[0], 73, "never closed"),
-        (broken("exit_code: 0", "exit_code: zero"), 79, "step 2: field outcome.exit_code"),
-        (broken("- duration_s: 0.0", "- duration_s: slow"), 35, "step 1: field duration_s"),
-        (broken("size: 20", "size: big"), 53, "step 1: field outcome.files"),
+        (GOOD.rsplit("```", 1)[0], 77, "never closed"),
+        (broken("exit_code: 0", "exit_code: zero"), 83, "step 2: field outcome.exit_code"),
+        (broken("- duration_s: 0.0", "- duration_s: slow"), 38, "step 1: field duration_s"),
+        (broken("size: 20", "size: big"), 56, "step 1: field outcome.files"),
     ],
 )
 def test_malformed_traces_name_the_line(text: str, line: int, problem: str) -> None:

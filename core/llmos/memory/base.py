@@ -32,6 +32,7 @@ from llmos.memory.models import (
     StepOutcome,
     Trace,
     TraceOutcome,
+    TRACE_OUTCOMES,
     apply_outcome,
     check_id,
     excerpt,
@@ -84,6 +85,7 @@ def redact_trace(trace: Trace) -> Trace:
     """The goal and the steps redacted (the goal's derived fields are recomputed on save)."""
     clean = redact_obj({
         "goal": trace.goal_text,
+        "answer": trace.answer,
         "steps": [{"input": s.input, "excerpt": s.outcome.excerpt} for s in trace.steps],
     })
     steps = [
@@ -91,7 +93,8 @@ def redact_trace(trace: Trace) -> Trace:
             update={"excerpt": c["excerpt"]})})
         for s, c in zip(trace.steps, clean["steps"], strict=True)
     ]
-    return trace.model_copy(update={"goal_text": clean["goal"], "steps": steps})
+    return trace.model_copy(update={"goal_text": clean["goal"], "answer": clean["answer"],
+                                    "steps": steps})
 
 
 def _known(record_id: str, error: type[LookupError], what: str) -> str:
@@ -245,13 +248,14 @@ class MemoryBackend(abc.ABC):
         self._upsert_trace(clean)
         return clean
 
-    def trace_from_run(self, run_id: str, *, include_errors: bool = False) -> Trace:
-        """A trace built from a run's recorded steps (not saved). Steps that failed or were
-        refused are left out unless ``include_errors``."""
+    def trace_from_run(self, run_id: str, *, include_errors: bool = True) -> Trace:
+        """A trace built from a run's recorded steps (not saved), with the run's final
+        answer. Refused calls never ran and are left out; failed calls stay (a Read of a
+        missing file is part of what the run saw) unless ``include_errors`` is False."""
         run = self.get_run(run_id)
         steps = [
             s for s in self.run_steps(run_id)
-            if include_errors or not (s.outcome.is_error or s.outcome.refused)
+            if not s.outcome.refused and (include_errors or not s.outcome.is_error)
         ]
         steps = [s.model_copy(update={"index": i}) for i, s in enumerate(steps)]
         goal = analyze_goal(run.goal)
@@ -269,6 +273,7 @@ class MemoryBackend(abc.ABC):
             mode=run.mode,
             tools_used=list(dict.fromkeys(s.tool for s in steps)),
             source_run=run.id,
+            answer=run.output or "",
         )
 
     def get_trace(self, trace_id: str) -> Trace:
@@ -298,12 +303,15 @@ class MemoryBackend(abc.ABC):
         return self._search_traces(terms, limit)
 
     def update_trace_stats(self, trace_id: str, outcome: TraceOutcome, *,
-                           at: datetime | None = None) -> Trace:
-        """Count one more use of a trace (atomically) and return it updated."""
-        if outcome not in ("success", "diverged", "failed"):
-            raise ValueError(f"unknown trace outcome {outcome!r}; use success, diverged or failed")
+                           at: datetime | None = None, reason: str | None = None) -> Trace:
+        """Count one more use of a trace (atomically) and return it updated; ``reason``
+        says why when the use demotes it."""
+        if outcome not in TRACE_OUTCOMES:
+            raise ValueError(f"unknown trace outcome {outcome!r}; use {', '.join(TRACE_OUTCOMES)}")
         _known(trace_id, TraceNotFound, "trace")
-        trace = self._update_trace(trace_id, lambda t: apply_outcome(t, outcome, at))
+        trace = self._update_trace(
+            trace_id, lambda t: apply_outcome(t, outcome, at, reason=redact_text(reason or "")
+                                              or None))
         if trace is None:
             raise TraceNotFound(f"no trace {trace_id!r}")
         return trace

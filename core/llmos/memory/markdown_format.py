@@ -66,6 +66,7 @@ _FRONT_ORDER = (
     "id", "goal_signature", "goal_text", "success_rating", "usage_count", "last_used",
     "created_at", "estimated_cost_usd", "estimated_time_secs", "mode", "tools_used",
     "normalized_goal", "slots", "success_count", "failure_count", "demoted", "source_run",
+    "divergence_count", "demoted_reason", "answer",
 )
 _STEP_META = ("source", "duration_s", "call_id")
 _HEADING = re.compile(r"^#{2,4}\s+step\s+(\d+)\s*(?::\s*(.*?))?\s*$", re.IGNORECASE)

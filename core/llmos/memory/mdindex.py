@@ -57,7 +57,7 @@ class DocIndex:
     are checked every time, since they are often fixed in place.
     """
 
-    CACHE_VERSION = 1
+    CACHE_VERSION = 2  # 2: goal normalization 2
     SAVE_AFTER = 200  # parsed files before the cache is rewritten mid-session
 
     def __init__(self, directory: Path, describe: Callable[[str, str], Doc],

@@ -17,8 +17,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from llmos.goals import Slot
 
 RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
-TraceOutcome = Literal["success", "diverged", "failed"]
-"""What happened when a trace was used again: it verified, it diverged, or the run failed."""
+TraceOutcome = Literal["success", "diverged", "failed", "refused"]
+"""What happened when a trace was used again: it verified (``success``); it correctly
+spotted a world other than the one it was recorded in and handed off (``diverged``, no
+fault of the trace); its replay went wrong (``failed``); the policy refused to replay it
+(``refused``: demoted at once)."""
+TRACE_OUTCOMES = ("success", "diverged", "failed", "refused")
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 """Record ids are safe as file names in every driver."""
@@ -94,9 +98,13 @@ class StepOutcome(_Model):
     exit_code: int | None = None
     files: list[FileDigest] = Field(default_factory=list)
     observation: str = Field(
-        "", description="sha256 of what the model read from the result, normalized "
-        "(llmos.learning.observe); a replay that observes otherwise may be stale."
+        "", description="sha256 of what the model read from the result, normalized, with "
+        "the goal's slot values abstracted (llmos.learning.observe); a replay that observes "
+        "otherwise may be stale."
     )
+    file_existed: bool | None = Field(
+        None, description="For a Write: whether the file existed before the call (Claude "
+        "Code's 'update') or was created; a replay must find the same.")
 
 
 class Step(_Model):
@@ -161,6 +169,11 @@ class Trace(_Model):
     tools_used: list[str] = Field(default_factory=list)
     demoted: bool = False
     source_run: str | None = None
+    answer: str = Field("", description="The final answer of the run the trace was learned "
+                        "from (redacted); a replay whose observations all match returns it.")
+    divergence_count: int = Field(0, description="Replays that spotted another world and "
+                                  "handed off: evidence about the world, not a fault.")
+    demoted_reason: str | None = None
 
 
 class Fact(_Model):
@@ -173,28 +186,40 @@ class Fact(_Model):
     created_at: UTCDatetime = Field(default_factory=utcnow)
 
 
-def apply_outcome(trace: Trace, outcome: TraceOutcome, at: datetime | None = None) -> Trace:
+def apply_outcome(trace: Trace, outcome: TraceOutcome, at: datetime | None = None, *,
+                  reason: str | None = None) -> Trace:
     """The trace's statistics after one more use. Every backend uses this rule.
 
-    ``success_rating`` is successes / uses (the run the trace was learned from counts as
-    its first success). A trace is demoted once it has failed at least
-    ``DEMOTE_MIN_FAILURES`` times and its rating is below ``DEMOTE_BELOW``; demotion
-    sticks until someone saves the trace with ``demoted=False``.
+    ``success_rating`` is successes / (successes + failures) (the run the trace was learned
+    from counts as its first success). A divergence counts as a use but is no failure: the
+    replay did its job by noticing another world. A trace is demoted once it has failed at
+    least ``DEMOTE_MIN_FAILURES`` times and its rating is below ``DEMOTE_BELOW``, or at once
+    when the policy refused to replay it; ``demoted_reason`` says why. Demotion sticks until
+    someone promotes the trace (``llmos traces promote``).
     """
-    if outcome not in ("success", "diverged", "failed"):
-        raise ValueError(f"unknown trace outcome {outcome!r}; use success, diverged or failed")
+    if outcome not in TRACE_OUTCOMES:
+        raise ValueError(f"unknown trace outcome {outcome!r}; use {', '.join(TRACE_OUTCOMES)}")
     success = trace.success_count + (outcome == "success")
-    failure = trace.failure_count + (outcome != "success")
+    failure = trace.failure_count + (outcome in ("failed", "refused"))
     usage = trace.usage_count + 1
-    rating = success / usage if usage else 0.0
-    demoted = trace.demoted or (failure >= DEMOTE_MIN_FAILURES and rating < DEMOTE_BELOW)
+    judged = success + failure
+    rating = success / judged if judged else 0.0
+    demoted, why = trace.demoted, trace.demoted_reason
+    if not demoted and outcome == "refused":
+        demoted, why = True, reason or "the policy refused to replay it"
+    elif not demoted and failure >= DEMOTE_MIN_FAILURES and rating < DEMOTE_BELOW:
+        demoted = True
+        why = (f"{failure} failed replays, rating {rating:.2f} < {DEMOTE_BELOW}"
+               + (f"; last: {reason}" if reason else ""))
     return trace.model_copy(
         update={
             "usage_count": usage,
             "success_count": success,
             "failure_count": failure,
+            "divergence_count": trace.divergence_count + (outcome == "diverged"),
             "success_rating": round(rating, 6),
             "demoted": demoted,
+            "demoted_reason": why,
             "last_used": at or utcnow(),
         }
     )

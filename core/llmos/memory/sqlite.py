@@ -105,6 +105,21 @@ def m001_runs_traces_facts(db: sqlite_utils.Database) -> None:
             db.execute(statement)
 
 
+@migrations
+def m002_goal_normalization_2(db: sqlite_utils.Database) -> None:
+    """Goal normalization 2 (file kinds, folders, synonyms): signatures recomputed."""
+    from llmos.goals import analyze_goal
+
+    rows = db.execute("SELECT id, data FROM memory_traces").fetchall()
+    for trace_id, data in rows:
+        record = json.loads(data)
+        goal = analyze_goal(record["goal_text"])
+        record.update(normalized_goal=goal.normalized, goal_signature=goal.signature,
+                      slots=[slot.model_dump(mode="json") for slot in goal.slots])
+        db.execute("UPDATE memory_traces SET goal_signature = ?, data = ? WHERE id = ?",
+                   (goal.signature, json.dumps(record), trace_id))
+
+
 _RUN_COLUMNS = (
     "id", "goal", "mode", "status", "success", "cost_usd", "input_tokens", "output_tokens",
     "duration_s", "started_at", "finished_at", "error", "output", "trace_id", "owner",

@@ -303,20 +303,24 @@ class MemoryBackendConformance:
                                          outcome=StepOutcome(is_error=True, refused=True)))
         backend.record_step(run_id, Step(tool="Bash", input={"command": "python primes.py"},
                                          outcome=StepOutcome(exit_code=0)))
-        backend.finish_run(run_id, success=True, cost_usd=0.05, duration_s=3.0)
+        backend.finish_run(run_id, success=True, cost_usd=0.05, duration_s=3.0,
+                           output="Created primes.py.")
         trace = backend.trace_from_run(run_id)
         assert trace.goal_text == goal and trace.source_run == run_id
         assert trace.goal_signature == goal_signature(goal)
-        assert trace.normalized_goal == "create <file> printing the first <num> primes"
+        assert trace.normalized_goal == "create <file.py> printing first <num> primes"
         assert [(s.kind, s.value) for s in trace.slots] == [("file", "primes.py"),
                                                             ("num", "10")]
-        assert [s.input.get("command") for s in trace.steps] == [None, "python primes.py"]
-        assert [s.index for s in trace.steps] == [0, 1]
+        # the failed call stays (it is part of what the run saw); the refused one never ran
+        assert [s.input.get("command") for s in trace.steps] == [
+            None, "pyhton primes.py", "python primes.py"]
+        assert [s.index for s in trace.steps] == [0, 1, 2]
+        assert trace.answer == "Created primes.py."
         assert trace.steps[0].outcome.files[0].sha256 == "b" * 64
         assert trace.tools_used == ["Write", "Bash"]
         assert (trace.estimated_cost_usd, trace.estimated_time_secs) == (0.05, 3.0)
         assert (trace.usage_count, trace.success_count, trace.success_rating) == (1, 1, 1.0)
-        assert len(backend.trace_from_run(run_id, include_errors=True).steps) == 4
+        assert len(backend.trace_from_run(run_id, include_errors=False).steps) == 2
         with pytest.raises(TraceNotFound):
             backend.get_trace(trace.id)  # built, not saved
 
@@ -332,7 +336,7 @@ class MemoryBackendConformance:
             update={"goal_text": "Delete primes.py"})  # signature of another goal
         stored = backend.save_trace(stale)
         assert stored.goal_signature == goal_signature("Delete primes.py")
-        assert stored.normalized_goal == "delete <file>"
+        assert stored.normalized_goal == "delete <file.py>"
         assert [s.value for s in stored.slots] == ["primes.py"]
         assert backend.get_trace(stale.id) == stored
         assert backend.find_traces(signature=goal_signature("Create primes.py")) == []
@@ -390,9 +394,10 @@ class MemoryBackendConformance:
         signature = goal_signature("Create primes.py printing the first 99 primes")
         assert [t.id for t in backend.find_traces(signature=signature)] == [new.id, old.id,
                                                                             weak.id]
-        assert backend.find_traces(signature=goal_signature("Delete primes.txt"))[0].goal_text \
+        assert backend.find_traces(signature=goal_signature("Delete notes.py"))[0].goal_text \
             == "Delete primes.py"
-        assert backend.find_traces(signature=goal_signature("Remove primes.py")) == []
+        assert backend.find_traces(signature=goal_signature("Copy primes.py")) == []
+        assert backend.find_traces(signature=goal_signature("Delete primes.txt")) == []
         assert backend.find_traces(signature="0" * 16) == []
 
     def test_search_traces(self, backend: MemoryBackend) -> None:
@@ -425,8 +430,11 @@ class MemoryBackendConformance:
         up = backend.update_trace_stats(trace.id, "success", at=when)
         assert (up.usage_count, up.success_count, up.failure_count) == (2, 2, 0)
         assert up.success_rating == 1.0 and up.last_used == when
-        down = backend.update_trace_stats(trace.id, "diverged")
-        assert (down.usage_count, down.failure_count) == (3, 1)
+        spotted = backend.update_trace_stats(trace.id, "diverged")
+        assert (spotted.usage_count, spotted.failure_count, spotted.divergence_count) == (3, 0, 1)
+        assert spotted.success_rating == 1.0  # spotting another world is no fault
+        down = backend.update_trace_stats(trace.id, "failed")
+        assert (down.usage_count, down.failure_count) == (4, 1)
         assert down.success_rating == pytest.approx(2 / 3, abs=1e-6) and not down.demoted
         assert backend.get_trace(trace.id) == down
         with pytest.raises(ValueError):
@@ -434,12 +442,21 @@ class MemoryBackendConformance:
 
     def test_a_trace_that_keeps_diverging_is_demoted(self, backend: MemoryBackend) -> None:
         trace = backend.save_trace(make_trace())
-        for outcome in ("diverged", "failed", "diverged"):
-            trace = backend.update_trace_stats(trace.id, outcome)
+        for outcome in ("failed", "diverged", "failed", "failed"):
+            trace = backend.update_trace_stats(trace.id, outcome, reason="step 2 failed")
         assert trace.demoted and trace.success_rating == 0.25
+        assert "2 failed replays" in trace.demoted_reason and "step 2 failed" in (
+            trace.demoted_reason)
         assert trace.id not in {t.id for t in backend.list_traces(include_demoted=False)}
         trace = backend.update_trace_stats(trace.id, "success")
         assert trace.demoted  # sticks
+
+    def test_a_refused_replay_demotes_at_once_with_its_reason(
+            self, backend: MemoryBackend) -> None:
+        trace = backend.save_trace(make_trace())
+        trace = backend.update_trace_stats(trace.id, "refused", reason="writes /etc/passwd")
+        assert trace.demoted and trace.demoted_reason == "writes /etc/passwd"
+        assert backend.get_trace(trace.id).demoted_reason == "writes /etc/passwd"
 
     def test_concurrent_stat_updates_are_not_lost(self, backend: MemoryBackend,
                                                   store_path: Path) -> None:
