@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
 SideEffects = Literal["read-only", "idempotent", "mutating"]
+InputKind = Literal["path", "read_path", "write_path", "url", "command", "note"]
+"""What a tool's input field holds, for the policy: ``path`` (read or written as the tool's
+side effects say), ``read_path``, ``write_path``, ``url``, ``command`` (a shell command the
+tool runs), ``note`` (free text that changes nothing, e.g. a description; left out of
+"allow for this run" scopes)."""
+
+#: Field names taken for paths or URLs when a tool does not declare its inputs.
+_PATH_NAME = re.compile(
+    r"^(path|paths|file|files|filename|file_path|notebook_path|dir|dirs|directory|folder|"
+    r"dest|destination|target|src|source|output|out|outfile|infile|location|cwd|"
+    r".+_(path|paths|file|dir|directory|folder|dest|filename))$", re.IGNORECASE)
+_URL_NAME = re.compile(r"^(url|urls|uri|href|endpoint|.+_url)$", re.IGNORECASE)
 
 
 class ToolError(Exception):
@@ -32,6 +45,9 @@ class ToolMeta:
     latency_hint_s: float = 0.0
     error_modes: tuple[str, ...] = ()
     offer_to_model: bool = True
+    #: Which top-level input fields are paths, URLs or commands (see ``InputKind``); the
+    #: layered policy checks them whatever they are named.
+    inputs: Mapping[str, InputKind] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,26 @@ class Tool:
             )
             raise ToolInputError(f"invalid input for tool {self.name!r}: {problems}") from None
 
+    def input_kinds(self) -> dict[str, InputKind]:
+        """Every input field the policy must check, by kind: what ``meta.inputs``
+        declares, else what the schema says (``format: path``/``uri``, a pydantic
+        ``Path`` or ``AnyUrl``), else what the field's name suggests (``dest``, ``*_path``,
+        ``url``...). Declared kinds win."""
+        kinds: dict[str, InputKind] = {}
+        props = self.input_schema().get("properties", {})
+        for name, spec in props.items():
+            formats = _formats(spec)
+            if "path" in formats or "file-path" in formats or "directory-path" in formats:
+                kinds[name] = "path"
+            elif "uri" in formats:
+                kinds[name] = "url"
+            elif _URL_NAME.match(name):
+                kinds[name] = "url"
+            elif _PATH_NAME.match(name):
+                kinds[name] = "path"
+        kinds.update(self.meta.inputs)
+        return kinds
+
     def describe(self) -> dict[str, Any]:
         """The stable JSON shape of ``llmos tools --json``."""
         return {
@@ -70,7 +106,22 @@ class Tool:
             "cost_hint_usd": self.meta.cost_hint_usd,
             "latency_hint_s": self.meta.latency_hint_s,
             "error_modes": list(self.meta.error_modes),
+            "inputs": self.input_kinds(),
         }
+
+
+def _formats(spec: Any) -> set[str]:
+    """The ``format`` values of a JSON-schema property, through anyOf/items."""
+    found: set[str] = set()
+    if isinstance(spec, dict):
+        if isinstance(spec.get("format"), str):
+            found.add(spec["format"])
+        for key in ("anyOf", "oneOf", "allOf"):
+            for sub in spec.get(key, ()):
+                found |= _formats(sub)
+        if "items" in spec:
+            found |= _formats(spec["items"])
+    return found
 
 
 # Claude Code's own tools that only read or inform (no effect on the world).

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llmos.security.protected import ProtectedPaths
 
 STATE_DIR = ".llmos"
 LAYOUT = ("agents", "projects", "plugins/generated", STATE_DIR)
@@ -55,3 +59,15 @@ class Workspace:
     @property
     def generated_plugins_dir(self) -> Path:
         return self.root / "plugins" / "generated"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "llmos.toml"
+
+    def protected_paths(self) -> ProtectedPaths:
+        """llmos's own state in this workspace, which nothing the agent runs may write
+        (config, ``.llmos/``, generated plugins, git hooks and config, shell rc files).
+        The kernel adds the memory folder: ``llmos.security.protected.protected_paths``."""
+        from llmos.security.protected import base_protected_paths
+
+        return base_protected_paths(self.root)

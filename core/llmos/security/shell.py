@@ -34,6 +34,7 @@ other shells (dash's ``&>``, zsh's globbing) parse some constructs differently.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from pathlib import Path
@@ -46,6 +47,7 @@ from llmos.security.programs import EXEC_CHECKS, handler
 from llmos.security.programs.common import unknown as unknown_program
 from llmos.security.programs.common import workspace_code
 from llmos.security.programs.environment import check_assignment
+from llmos.security.protected import ProtectedPaths
 from llmos.security.secrets import is_secret_name, is_secret_path
 from llmos.security.shellargs import Invocation, Role, Stdin
 from llmos.security.shellpaths import AnalysisState, PathChecker
@@ -684,9 +686,19 @@ def _descendants(node: Node, kind: str) -> list[Node]:
     return found
 
 
-def explain_command(command: str, *, workspace: Path, sandboxed: bool) -> list[Verdict]:
-    """Every finding the policy has about ``command``, strictest reasons included."""
-    state = AnalysisState(Path(workspace), sandboxed)
+def explain_command(command: str, *, workspace: Path, sandboxed: bool, cwd: str = "",
+                    protected: ProtectedPaths | None = None) -> list[Verdict]:
+    """Every finding the policy has about ``command``, strictest reasons included.
+
+    ``cwd`` is the workspace-relative directory the command starts in (a shell that
+    keeps its directory between calls); relative paths resolve from it.
+    """
+    state = AnalysisState(Path(workspace), sandboxed, protected)
+    start = _start_directory(Path(workspace), cwd)
+    state.cwds = [start]
+    if start is None:
+        state.add(R.READ_OUTSIDE.verdict(
+            f"the shell's working directory {cwd!r} is not a directory inside the workspace"))
     try:
         _Analyzer(state).run(command)
     except RecursionError:
@@ -699,13 +711,33 @@ def explain_command(command: str, *, workspace: Path, sandboxed: bool) -> list[V
     return state.findings
 
 
-def analyze_command(command: str, *, sandboxed: bool, workspace: Path) -> Verdict:
-    """Allow, ask or deny a Bash command that would run with ``workspace`` as its cwd.
+def _start_directory(workspace: Path, cwd: str) -> str | None:
+    """``cwd`` as a workspace-relative directory, or None when it is not one."""
+    if cwd in ("", "."):
+        return ""
+    from llmos.security.paths import PathDenied, resolve_beneath
+
+    try:
+        real = resolve_beneath(workspace, cwd)
+    except PathDenied:
+        return None
+    if not real.is_dir():
+        return None
+    rel = str(real.relative_to(Path(os.path.realpath(workspace))))
+    return "" if rel == "." else rel
+
+
+def analyze_command(command: str, *, sandboxed: bool, workspace: Path, cwd: str = "",
+                    protected: ProtectedPaths | None = None) -> Verdict:
+    """Allow, ask or deny a Bash command that would run in ``cwd`` (workspace-relative;
+    default the workspace root).
 
     ``sandboxed`` says whether the command will run inside the OS sandbox; only
-    then are commands that execute workspace code allowed.
+    then are commands that execute workspace code allowed. ``protected`` is llmos's
+    own state in this workspace (``llmos.security.protected``).
     """
     return combine(
-        explain_command(command, workspace=workspace, sandboxed=sandboxed),
+        explain_command(command, workspace=workspace, sandboxed=sandboxed, cwd=cwd,
+                        protected=protected),
         default=R.EMPTY.verdict("the command contains nothing to run"),
     )

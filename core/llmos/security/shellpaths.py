@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from llmos.security import shellrules as R
 from llmos.security.paths import PathDenied, read_protection, resolve_beneath, write_protection
+from llmos.security.protected import ProtectedPaths
 from llmos.security.shellargs import Role
 from llmos.security.shellwords import Word
 from llmos.security.verdict import Verdict
@@ -34,6 +35,8 @@ class AnalysisState:
 
     workspace: Path
     sandboxed: bool
+    #: llmos's own state in this workspace (None: the entries every workspace has).
+    protected: ProtectedPaths | None = None
     findings: list[Verdict] = field(default_factory=list)
     #: Workspace-relative directories the command may be in; None means outside.
     cwds: list[str | None] = field(default_factory=lambda: [""])
@@ -150,7 +153,7 @@ class PathChecker:
                     return
             return
         for path in (rel, lexical):
-            protection = write_protection(path)
+            protection = write_protection(path, self.state.protected)
             if protection is not None:
                 rule = R.PROTECTED_PATH if protection.decision == "deny" else R.PROTECTED_ASK
                 self.state.add(rule.verdict(protection.reason))
