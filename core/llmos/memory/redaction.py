@@ -4,18 +4,39 @@
 secret-named key is replaced whatever it looks like). Both are idempotent. What is
 removed becomes ``[REDACTED]``; a replayed step that still contains the marker cannot be
 replayed as is, and ``contains_redaction`` says so.
+
+Detection is detect-secrets' (Yelp): its regex detectors (AWS, Azure, GitHub, GitLab,
+Slack, Stripe, JWT, npm, PyPI, OpenAI, private keys, basic-auth URLs, ...) run over the
+whole text, its ``KeywordDetector`` and high-entropy plugins over each line that names a
+secret-ish word. Text is scanned JSON-unescaped (``\\n`` ends a line, ``\\"`` is a quote)
+and each secret is removed at its original position. Its findings pass its own heuristic
+filters (UUIDs, sequential strings, templates, ``$VAR``, indirect references) and ours,
+which tune it: a keyword finding counts only when the name it is assigned to is a secret
+name (``password_file``, ``secret_name``, ``PWD`` are not), placeholders and prose words
+are not secrets, and a high-entropy string counts only as the value of a secret-ish name
+(so sha1 commit ids, sha256 digests and base64 data stay). Our own detectors cover only
+what detect-secrets has none for: the values of this process's secret-named environment
+variables, the body of a private key block, Anthropic / OpenAI project / Google / Hugging
+Face / npm / Stripe test keys, ``Authorization`` headers, ``curl -u user:pass``, and
+secret-named flags and keys beyond its keyword list (``--token X``, ``GITHUB_TOKEN=X``).
+
+detect-secrets is imported on first use, never at ``llmos --version``; it never verifies
+a finding over the network (that needs a filter we do not enable).
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 REDACTED = "[REDACTED]"
 _NO_ENV: Mapping[str, str] = {}
+
+# ---------------------------------------------------------------------------- key names
 
 # Last words of a key name that say its value is a secret: DB_PASSWORD, apiKey,
 # client_secret, AWS_SECRET_ACCESS_KEY, x-auth-token. "token_count" and "max_tokens" are not.
@@ -24,27 +45,65 @@ _SECRET_WORDS = frozenset(
         "password", "passwd", "pwd", "pass", "passphrase", "secret", "token", "apikey",
         "credential", "credentials", "auth", "authorization", "privatekey", "secretkey",
         "accesskey", "signingkey", "encryptionkey", "masterkey", "sessionid", "cookie",
+        "contrasena", "contraseña", "keypass", "dbpass", "apitoken", "authtoken",
+        "accesstoken", "refreshtoken", "passcode",
     }
 )
 _SECRET_PAIRS = frozenset({"api", "access", "private", "secret", "signing", "encryption",
-                           "master", "session", "auth", "client"})
+                           "master", "session", "auth", "client", "service", "account", "db",
+                           "database", "priv", "app", "consumer", "ssh", "hmac", "jwt",
+                           "storage", "shared"})
+# Words that make a name a secret-ish context for a high-entropy value ("key", "sig").
+_SECRETISH_WORDS = _SECRET_WORDS | {"key", "sig", "signature", "salt", "cert", "bearer",
+                                    "private", "session", "hmac", "nonce", "otp"}
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
-# Well-known token shapes, redacted wherever they appear.
-_TOKENS = re.compile(
+
+def _words(name: str) -> list[str]:
+    return [p.lower() for p in re.split(r"[_\-.\s]+", _CAMEL.sub("_", name.strip("-$@"))) if p]
+
+
+@functools.lru_cache(maxsize=4096)
+def is_secret_key(name: str) -> bool:
+    """Whether a key or variable name says its value is a secret (by its last words).
+
+    ``PWD`` alone is the shell's working directory, not a password (``DB_PWD`` is one).
+    """
+    words = _words(name)
+    if not words or words == ["pwd"]:
+        return False
+    if words[-1] in _SECRET_WORDS:
+        return True
+    return len(words) >= 2 and words[-1] == "key" and words[-2] in _SECRET_PAIRS
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secretish_name(name: str) -> bool:
+    words = _words(name)
+    return words != ["pwd"] and any(w in _SECRETISH_WORDS for w in words)
+
+
+def _env_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
+    values = {v for k, v in environ.items() if len(v) >= 8 and is_secret_key(k)}
+    return tuple(sorted(values, key=len, reverse=True))
+
+
+# ---------------------------------------------------------------- our own detectors
+
+# Token shapes detect-secrets has no detector for (its GitHub, GitLab, Slack, Stripe live,
+# AWS, JWT-header, npm-in-.npmrc, PyPI and classic OpenAI ones run as they are).
+_OWN_TOKENS = re.compile(
     r"""
-      sk-ant-[A-Za-z0-9_\-]{8,}                      # Anthropic
-    | sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}  # OpenAI and look-alikes
-    | (?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}    # Stripe
-    | gh[pousr]_[A-Za-z0-9]{20,}                     # GitHub
-    | github_pat_[A-Za-z0-9_]{20,}
-    | glpat-[A-Za-z0-9_\-]{20,}                      # GitLab
-    | (?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}  # AWS access key ids
-    | AIza[0-9A-Za-z_\-]{35}                         # Google API keys
-    | ya29\.[0-9A-Za-z_\-]{20,}                      # Google OAuth
-    | xox[abposr]-[A-Za-z0-9\-]{10,}                 # Slack
-    | hf_[A-Za-z0-9]{30,}                            # Hugging Face
-    | npm_[A-Za-z0-9]{30,}                           # npm
-    | eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}  # JWT
+      (?<![A-Za-z0-9])sk-ant-[A-Za-z0-9_\-]{8,}            # Anthropic
+    | (?<![A-Za-z0-9])sk-(?:proj-|svcacct-|admin-)?(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{20,}
+                                                           # OpenAI project / service keys
+    | (?<![A-Za-z0-9])(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}  # Stripe (test and pk too)
+    | github_pat_[A-Za-z0-9_]{20,}                         # GitHub fine-grained PAT
+    | AIza[0-9A-Za-z_\-]{35}                               # Google API keys
+    | ya29\.[0-9A-Za-z_\-]{20,}                            # Google OAuth access tokens
+    | (?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}                  # Hugging Face
+    | (?<![A-Za-z0-9])npm_[A-Za-z0-9]{36}                  # npm anywhere, not only .npmrc
+    | eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}  # JWT with signature
     """,
     re.VERBOSE,
 )
@@ -53,66 +112,334 @@ _PRIVATE_KEY = re.compile(
     r"(?:.*?-----END (?P=kind)PRIVATE KEY( BLOCK)?-----|.*\Z)",
     re.DOTALL,
 )
+_CRED = r"[A-Za-z0-9._~+/\-]{8,}=*"
 _AUTH_HEADER = re.compile(
-    r"(?i)\b(?P<scheme>bearer|basic|token|digest)(?P<sep>\s+)(?P<value>[A-Za-z0-9._~+/\-]{8,}=*)"
+    r"(?i)\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?"
+    r"(?:(?:bearer|basic|token|digest|bot|apikey|key|sso-key)[ \t]+)?(?P<value>" + _CRED + ")"
+    r"|\bbearer[ \t]+(?P<bearer>(?=[A-Za-z._~+/\-]*[0-9])" + _CRED + ")"
 )
-_URL_CREDENTIALS = re.compile(
-    r"(?i)(?P<prefix>\b[a-z][a-z0-9+.\-]*://[^\s:/@?#\"'<>]*:)(?P<value>[^\s@/?#\"'<>]+)(?=@)"
-)
-# key = value, key: value, "key": "value", --key value, --key=value
+_CURL_USER = re.compile(r"(?:^|\s)(?:-u|--user)(?:[ \t]+|=)[\"']?[^\s:\"']+:(?P<value>[^\s\"']+)")
+# key = value, key: value, "key": "value", --key value, --key=value, ?key=value
 _QUOTED_VALUE = r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'"
-_VALUE = r"(?P<value>\[REDACTED\]|" + _QUOTED_VALUE + r"|[^\s,;&\"'}\])<>]+)"
+_VALUE = r"(?P<value>" + _QUOTED_VALUE + r"|[^\s,;&\"'}\])<>]+)"
 _KEY_VALUE = re.compile(
-    r"(?P<key>(?<![\w\-.])[A-Za-z_][A-Za-z0-9_.\-]*)(?P<kq>[\"']?)"
-    r"(?P<sep>\s*[:=](?!//)\s*)" + _VALUE  # not the "://" of a URL
+    r"(?P<key>(?<![\w\-.$])[A-Za-z_][A-Za-z0-9_.\-]*)[\"']?"
+    r"[ \t]*(?::=|=>|[:=])(?!//)[ \t]*" + _VALUE  # not the "://" of a URL
 )
-_FLAG = re.compile(r"(?P<key>(?<![\w\-])--?[A-Za-z][A-Za-z0-9_\-]*)(?P<kq>)(?P<sep>=|\s+)" + _VALUE)
+_FLAG = re.compile(r"(?P<key>(?<![\w\-])--?[A-Za-z][A-Za-z0-9_\-]*)(?:=|[ \t]+)(?!-)" + _VALUE)
+
+# ---------------------------------------------------------------------------- filters
+
 _PLACEHOLDER = re.compile(
-    r"^(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|\$\{\{.*\}\}|<[^>]*>|\*+|x+|null|none|true|false|"
+    r"^(?:\$[A-Za-z_][A-Za-z0-9_]*|\$\{[^}]*\}?|\$\([^)]*\)?|\$\{\{.*\}\}|\{\{.*\}\}|"
+    r"<[^>]*>|%\(?\w*\)?s|\*+|x+|"
+    r"\.+|-+|null|nil|none|true|false|undefined|redacted|hidden|masked|string|str|"
     r"\[REDACTED\].*)$",
     re.IGNORECASE,
 )
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Words that follow "password:" in prose ("invalid password: too short"), never a password.
+_PROSE = frozenset(
+    "a an the is are was be been must should will can may not no yes too and or for of to in "
+    "on at by with from required invalid incorrect wrong missing empty expired changed reset "
+    "updated set unset ok none field prompt please enter your my our their this that it "
+    "protected authentication authorization denied failed accepted correct".split()
+)
+_NAME_BEFORE = re.compile(
+    r"(?P<name>[A-Za-z_$@][\w.\-$]*)[\"'\]]{0,2}[ \t]*(?:\[[0-9]*\])?[ \t]*"
+    r"(?:[:=!]=?=?|=>|[ \t]|\(|\.assign\()[ \t]*@?[\"'`]?$"
+)
 
 
-@functools.lru_cache(maxsize=4096)
-def is_secret_key(name: str) -> bool:
-    """Whether a key or variable name says its value is a secret (by its last words)."""
-    parts = [p for p in re.split(r"[_\-.\s]+", _CAMEL.sub("_", name.strip("-"))) if p]
-    if not parts:
-        return False
-    words = [p.lower() for p in parts]
-    last = words[-1]
-    if last in _SECRET_WORDS:
-        return True
-    return len(words) >= 2 and words[-1] == "key" and words[-2] in _SECRET_PAIRS
+# ``name = get_secret()``, ``name = os.environ["X"]``: the value is read, not written.
+_INDIRECT = re.compile(r"^[\w.$]+[(\[]")
 
 
-def _env_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
-    values = {v for k, v in environ.items() if len(v) >= 8 and is_secret_key(k)}
-    return tuple(sorted(values, key=len, reverse=True))
+def _assigned_name(line: str, start: int) -> str | None:
+    """The name a value at ``line[start:]`` is assigned to (``name = value``), if any."""
+    m = _NAME_BEFORE.search(line, max(0, start - 120), start)
+    return m.group("name") if m else None
 
 
-def _kv(match: re.Match[str]) -> str:
-    key, sep, value = match.group("key"), match.group("sep"), match.group("value")
-    if not is_secret_key(key):
-        return match.group()
-    quote = value[0] if value[:1] in "\"'" and len(value) >= 2 and value[-1] == value[0] else ""
-    inner = value[1:-1] if quote else value
-    if not inner or _PLACEHOLDER.match(inner) or inner.lower() in ("bearer", "basic"):
-        return match.group()
-    return f"{key}{match.group('kq')}{sep}{quote}{REDACTED}{quote}"
+def _is_placeholder(value: str) -> bool:
+    inner = value.replace(REDACTED, "")
+    return not inner.strip(" \"'") or bool(_PLACEHOLDER.match(value.strip("\"'")))
+
+
+# ------------------------------------------------------------------ JSON-escaped text
+
+_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|[\\\"/bfnrt'])")
+_SIMPLE = {"n": "\n", "r": "\n", "t": "\t", "b": "\b", "f": "\f", "/": "/", "\\": "\\",
+           '"': '"', "'": "'"}
+
+
+class _Unescaped:
+    """``text`` with backslash escapes decoded, and the way back to original positions."""
+
+    def __init__(self, text: str, parent: _Unescaped | None = None) -> None:
+        self.parent = parent
+        pieces: list[str] = []
+        self.dec: list[int] = []  # decoded index of each escape
+        self.orig: list[tuple[int, int]] = []  # (index, length) of that escape in ``text``
+        last = 0
+        size = 0
+        for m in _ESCAPE.finditer(text):
+            pieces.append(text[last:m.start()])
+            size += m.start() - last
+            esc = m.group()
+            pieces.append(_SIMPLE[esc[1]] if len(esc) == 2 else chr(int(esc[2:], 16)))
+            self.dec.append(size)
+            self.orig.append((m.start(), m.end() - m.start()))
+            size += 1
+            last = m.end()
+        pieces.append(text[last:])
+        self.text = "".join(pieces)
+
+    def _start(self, i: int) -> int:
+        k = bisect.bisect_right(self.dec, i) - 1
+        if k < 0:
+            return i
+        o, n = self.orig[k]
+        return o if self.dec[k] == i else o + n + (i - self.dec[k] - 1)
+
+    def _end(self, i: int) -> int:  # exclusive end of decoded character i
+        k = bisect.bisect_right(self.dec, i) - 1
+        if k >= 0 and self.dec[k] == i:
+            return self.orig[k][0] + self.orig[k][1]
+        return self._start(i) + 1
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the outermost text that decodes to ``self.text[start:end]``."""
+        s, e = self._start(start), self._end(end - 1)
+        return self.parent.span(s, e) if self.parent else (s, e)
+
+
+def _views(text: str) -> Iterator[tuple[str, Any]]:
+    """The text as written, or decoded (up to two levels of escaping) when it has escapes."""
+    if "\\" not in text or not _ESCAPE.search(text):
+        yield text, None
+        return
+    view: _Unescaped | None = None
+    current = text
+    for _ in range(2):
+        view = _Unescaped(current, view)
+        current = view.text
+        if "\\" not in current or not _ESCAPE.search(current):
+            break
+    yield current, view
+
+
+# ---------------------------------------------------------------------------- scanner
+
+
+def _secret_span(m: re.Match[str]) -> tuple[int, int]:
+    """The secret inside a detector's match: its last value group that does not start
+    the match (a password after ``user:``), else the match without leading/trailing
+    delimiters (GitHub's ``(ghp|...)_`` group is a prefix, not the secret)."""
+    for g in range(m.re.groups, 0, -1):
+        if m.group(g) and m.start(g) > m.start():
+            return m.start(g), m.end(g)
+    s, e = m.span()
+    text = m.string
+    while s < e and text[s] in " \t\n=:\"'":
+        s += 1
+    while e > s and text[e - 1] in " \t\n\"'":
+        e -= 1
+    return s, e
+
+
+class _Scanner:
+    """detect-secrets' plugins, tuned by its filters and ours (built once, on first use)."""
+
+    def __init__(self) -> None:
+        from detect_secrets.filters import heuristic
+        from detect_secrets.plugins.aws import AWSKeyDetector
+        from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
+        from detect_secrets.plugins.base import RegexBasedDetector
+        from detect_secrets.plugins.basic_auth import BasicAuthDetector
+        from detect_secrets.plugins.cloudant import CloudantDetector
+        from detect_secrets.plugins.discord import DiscordBotTokenDetector
+        from detect_secrets.plugins.github_token import GitHubTokenDetector
+        from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+        from detect_secrets.plugins.high_entropy_strings import (
+            Base64HighEntropyString,
+            HexHighEntropyString,
+        )
+        from detect_secrets.plugins.ibm_cloud_iam import IbmCloudIamDetector
+        from detect_secrets.plugins.ibm_cos_hmac import IbmCosHmacDetector
+        from detect_secrets.plugins.jwt import JwtTokenDetector
+        from detect_secrets.plugins.keyword import DENYLIST_REGEX, KeywordDetector
+        from detect_secrets.plugins.mailchimp import MailchimpDetector
+        from detect_secrets.plugins.npm import NpmDetector
+        from detect_secrets.plugins.openai import OpenAIDetector
+        from detect_secrets.plugins.private_key import PrivateKeyDetector
+        from detect_secrets.plugins.pypi_token import PypiTokenDetector
+        from detect_secrets.plugins.sendgrid import SendGridDetector
+        from detect_secrets.plugins.slack import SlackDetector
+        from detect_secrets.plugins.softlayer import SoftlayerDetector
+        from detect_secrets.plugins.square_oauth import SquareOAuthDetector
+        from detect_secrets.plugins.stripe import StripeDetector
+        from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
+        from detect_secrets.plugins.twilio import TwilioKeyDetector
+
+        self.heuristic = heuristic
+        # Not used: ArtifactoryDetector ("AP" + 9 alphanumerics is any capitalized word
+        # like APIKeyManager) and IPPublicDetector (an IP address is not a secret).
+        regex_plugins: list[RegexBasedDetector] = [
+            AWSKeyDetector(), AzureStorageKeyDetector(), BasicAuthDetector(),
+            CloudantDetector(), DiscordBotTokenDetector(), GitHubTokenDetector(),
+            GitLabTokenDetector(), IbmCloudIamDetector(), IbmCosHmacDetector(),
+            JwtTokenDetector(), MailchimpDetector(), NpmDetector(), OpenAIDetector(),
+            PrivateKeyDetector(), PypiTokenDetector(), SendGridDetector(), SlackDetector(),
+            SoftlayerDetector(), SquareOAuthDetector(), StripeDetector(),
+            TelegramBotTokenDetector(), TwilioKeyDetector(),
+        ]
+        # Their own patterns, run once over the whole text (``^``/``$`` per line).
+        self.patterns = [re.compile(p.pattern, p.flags | re.MULTILINE)
+                         for plugin in regex_plugins for p in plugin.denylist]
+        self.keyword = KeywordDetector()
+        self.entropy = [Base64HighEntropyString(), HexHighEntropyString()]
+        # A line is worth the line-based plugins when it names a secret-ish word.
+        self.trigger = re.compile(
+            DENYLIST_REGEX + r"|token|auth|credential|cookie|session|signature|bearer|key",
+            re.IGNORECASE,
+        )
+
+    # -- filters ---------------------------------------------------------------------
+
+    def _ds_filtered(self, secret: str, line: str, plugin: Any) -> bool:
+        h = self.heuristic
+        return (h.is_sequential_string(secret) or h.is_potential_uuid(secret)
+                or h.is_templated_secret(secret) or h.is_prefixed_with_dollar_sign(secret)
+                or h.is_likely_id_string(secret, line, plugin))
+
+    def _keyword_value(self, line: str, value: str) -> Iterator[tuple[int, int]]:
+        """Where a KeywordDetector finding sits in ``line``, trimmed to one token when it
+        is unquoted ("hunter2  # comment" is the password hunter2)."""
+        start = line.find(value)
+        while start >= 0:
+            end = start + len(value)
+            quoted = start > 0 and line[start - 1] in "\"'`"
+            if not quoted:
+                token = re.match(r"[^\s,;]+", line[start:end])
+                end = start + (token.end() if token else 0)
+            candidate = line[start:end]
+            name = _assigned_name(line, start)
+            if (end > start and not _is_placeholder(candidate)
+                    and candidate.lower() not in _PROSE
+                    and (name is None or is_secret_key(name))
+                    and not self.heuristic.is_not_alphanumeric_string(candidate)
+                    and not self._ds_filtered(candidate, line, self.keyword)):
+                yield start, end
+            start = line.find(value, start + len(value))
+
+    # -- detection -------------------------------------------------------------------
+
+    def _line_spans(self, line: str) -> Iterator[tuple[int, int]]:
+        """detect-secrets' line plugins on one line (or window of a long line)."""
+        if not self.heuristic.is_indirect_reference(line):
+            for filename in ("redact.conf", "redact.py", "redact.go"):
+                for found in self.keyword.analyze_line(filename=filename, line=line):
+                    yield from self._keyword_value(line, str(found.secret_value))
+        for plugin in self.entropy:
+            for found in plugin.analyze_line(filename="redact.txt", line=line):
+                value = str(found.secret_value)
+                start = line.find(value)
+                while start >= 0:
+                    name = _assigned_name(line, start)
+                    if (name is not None and _is_secretish_name(name)
+                            and not self._ds_filtered(value, line, plugin)):
+                        yield start, start + len(value)
+                    start = line.find(value, start + len(value))
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        """Spans of ``text`` that hold a secret."""
+        for pattern in self.patterns:
+            for m in pattern.finditer(text):
+                s, e = _secret_span(m)
+                if e > s and not _is_placeholder(text[s:e]):
+                    yield s, e
+        for m in _OWN_TOKENS.finditer(text):
+            yield m.span()
+        for m in _AUTH_HEADER.finditer(text):
+            group = "value" if m.group("value") else "bearer"
+            if not _is_placeholder(m.group(group)):
+                yield m.span(group)
+        for m in _CURL_USER.finditer(text):
+            if not _is_placeholder(m.group("value")):
+                yield m.span("value")
+        for pattern in (_FLAG, _KEY_VALUE):
+            for m in pattern.finditer(text):
+                if not is_secret_key(m.group("key")):
+                    continue
+                value = m.group("value")
+                s, e = m.span("value")
+                if value[:1] in "\"'" and len(value) >= 2 and value[-1] == value[0]:
+                    s, e, value = s + 1, e - 1, value[1:-1]
+                if (value and not _is_placeholder(value) and value.lower() not in _PROSE
+                        and value.lower() not in ("bearer", "basic")
+                        and not _INDIRECT.search(value) and text[e:e + 1] not in ("(", "[")):
+                    yield s, e
+        yield from self._windows(text)
+
+    def _windows(self, text: str) -> Iterator[tuple[int, int]]:
+        """Line plugins on each line with a trigger word; a long line is cut into windows
+        that start just before each trigger (its keyword regexes find one match each)."""
+        hits = [m.start() for m in self.trigger.finditer(text)]
+        done_until = -1
+        for i, pos in enumerate(hits):
+            line_start = text.rfind("\n", 0, pos) + 1
+            line_end = text.find("\n", pos)
+            line_end = len(text) if line_end < 0 else line_end
+            if line_end - line_start <= 2000:
+                if line_start <= done_until:
+                    continue
+                start, end = line_start, line_end
+                done_until = line_end
+            else:
+                nxt = hits[i + 1] if i + 1 < len(hits) else line_end
+                start = max(line_start, pos - 100)
+                end = min(line_end, max(nxt, pos + 400), pos + 2000)
+            window = text[start:end].rstrip("\r")
+            for s, e in self._line_spans(window):
+                yield start + s, start + e
+
+
+@functools.cache
+def _scanner() -> _Scanner:
+    return _Scanner()
+
+
+def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def _widen_to_marker(text: str, s: int, e: int) -> tuple[int, int]:
+    """A span that cuts through a ``[REDACTED]`` marker covers all of it."""
+    left = text.rfind("[", max(0, s - len(REDACTED)), s + 1)
+    if left >= 0 and text.startswith(REDACTED, left) and left + len(REDACTED) > s:
+        s = left
+    right = text.find(REDACTED, max(0, e - len(REDACTED) + 1), e + len(REDACTED))
+    if 0 <= right < e:
+        e = max(e, right + len(REDACTED))
+    return s, e
 
 
 def redact_text(text: str, *, extra_secrets: Iterable[str] = (),
                 environ: Mapping[str, str] | None = None) -> str:
     """``text`` with every secret it recognizes replaced by ``[REDACTED]``.
 
-    Recognized: private key blocks, well-known token shapes (Anthropic, OpenAI, GitHub,
-    AWS, Google, Slack, Stripe, JWT, ...), Bearer/Basic credentials, passwords in URLs,
-    values of secret-named keys (``DB_PASSWORD=...``, ``"api_key": "..."``,
-    ``--token ...``), and the values of secret-named environment variables of this
-    process (``ANTHROPIC_API_KEY``'s value, wherever it appears).
+    Recognized: what detect-secrets' detectors find (cloud keys, tokens, private keys,
+    basic-auth URLs, keyword assignments, high-entropy values of secret-ish names), in
+    the text as written and JSON-unescaped; the values of secret-named keys and flags
+    (``DB_PASSWORD=...``, ``"api_key": "..."``, ``--token ...``); ``Authorization``
+    headers; and the values of secret-named environment variables of this process
+    (``ANTHROPIC_API_KEY``'s value, wherever it appears). Nothing else changes.
     """
     if not text:
         return text
@@ -121,11 +448,30 @@ def redact_text(text: str, *, extra_secrets: Iterable[str] = (),
         if secret and secret in text:
             text = text.replace(secret, REDACTED)
     text = _PRIVATE_KEY.sub(REDACTED, text)
-    text = _TOKENS.sub(REDACTED, text)
-    text = _AUTH_HEADER.sub(lambda m: f"{m.group('scheme')}{m.group('sep')}{REDACTED}", text)
-    text = _URL_CREDENTIALS.sub(lambda m: f"{m.group('prefix')}{REDACTED}", text)
-    text = _FLAG.sub(_kv, text)
-    return _KEY_VALUE.sub(_kv, text)
+    scanner = _scanner()
+    spans: list[tuple[int, int]] = []
+    for view_text, view in _views(text):
+        for s, e in scanner.spans(view_text):
+            spans.append(view.span(s, e) if view is not None else (s, e))
+    if not spans:
+        return text
+    # A value found once is a secret wherever else it appears (``-p X ... --password=X``).
+    for value in {text[s:e] for s, e in spans if e - s >= 8}:
+        if REDACTED not in value:
+            start = text.find(value)
+            while start >= 0:
+                spans.append((start, start + len(value)))
+                start = text.find(value, start + len(value))
+    pieces: list[str] = []
+    last = 0
+    for s, e in _merge(_widen_to_marker(text, s, e) for s, e in spans):
+        if text[s:e] == REDACTED:
+            continue
+        pieces.append(text[last:s])
+        pieces.append(REDACTED)
+        last = e
+    pieces.append(text[last:])
+    return "".join(pieces)
 
 
 def redact_obj(value: Any, *, extra_secrets: Iterable[str] = (),
