@@ -33,7 +33,10 @@ class Section(BaseModel):
 
 
 class BudgetConfig(Section):
-    run_cap_usd: float = Field(1.0, ge=0, description="Most a single paid run may spend.")
+    run_cap_usd: float = Field(
+        1.0, ge=0, allow_inf_nan=False,
+        description="Most a single paid run may spend; 0 means no paid work.",
+    )
     low_balance_usd: float = Field(
         0.5, ge=0, description="Below this balance the dispatcher prefers free modes."
     )
@@ -48,6 +51,30 @@ class CortexConfig(Section):
         False, description="Load Claude Code's own user/project settings files."
     )
     timeout_s: float = Field(900.0, gt=0, description="Watchdog deadline for one run.")
+    retry_max_s: float = Field(
+        60.0, ge=0, le=3600,
+        description="Most time spent retrying one model request (429/5xx/timeouts); "
+        "retry-after is honoured within it.",
+    )
+    request_timeout_s: float = Field(
+        120.0, gt=0, le=3600,
+        description="A model response that sends nothing for this long is abandoned.",
+    )
+    transcripts: Literal["remove", "redact", "keep"] = Field(
+        "remove",
+        description="Claude Code's transcripts (kept under .llmos/cortex/) after a run: "
+        "removed, redacted, or kept as written.",
+    )
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="USD per million (input, output) tokens by model-id prefix; adds to or "
+        "overrides llmos's table. Unknown models are priced as the dearest known one.",
+    )
+    prompt_estimate: Literal["count_tokens", "bytes"] = Field(
+        "count_tokens",
+        description="How a request's prompt is sized before it is paid for: the service's "
+        "free count_tokens endpoint, or the request's size in bytes (an upper bound).",
+    )
 
 
 class MemoryConfig(Section):

@@ -3,11 +3,13 @@
 Before a paid step the worst case is reserved (``LowBatteryError`` when it does not fit);
 afterwards the reservation is committed with the real cost or released. Every change is
 one ``BEGIN IMMEDIATE`` transaction, so concurrent runs, in one process or several,
-can never overspend.
+can never overspend. A reservation whose owning process died is charged in full: that
+is what the process may have spent before it died.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import uuid
@@ -68,6 +70,18 @@ class LowBatteryError(Exception):
         )
         self.needed_micro = needed_micro
         self.available_micro = available_micro
+
+
+MAX_BUDGET_USD = 1_000_000.0
+
+
+def check_budget_usd(usd: float) -> None:
+    """Refuse a budget that is not a finite amount between $0 and $1,000,000."""
+    if not math.isfinite(usd) or usd < 0 or usd > MAX_BUDGET_USD:
+        raise ValueError(
+            f"a budget must be a number of dollars from 0 to {MAX_BUDGET_USD:,.0f}, "
+            f"not {usd!r}; for example: llmos budget set 5"
+        )
 
 
 def to_micro(usd: float) -> int:
@@ -134,15 +148,20 @@ class TokenEconomy:
         }
 
     def set_balance(self, usd: float, description: str = "budget set") -> None:
-        if usd < 0:
-            raise ValueError("a budget cannot be negative")
+        check_budget_usd(usd)
         amount = to_micro(usd)
         with immediate(self.db):
             self.db.execute("UPDATE economy_account SET balance_micro = ? WHERE id = 1", (amount,))
             self._log("set", amount, amount, description=description)
 
     def reserve(self, usd: float, *, run_id: str | None = None, what: str = "run") -> Reservation:
-        amount = to_micro(usd)
+        return self.reserve_micro(to_micro(usd), run_id=run_id, what=what)
+
+    def reserve_micro(self, amount: int, *, run_id: str | None = None, what: str = "run"
+                      ) -> Reservation:
+        """Set ``amount`` aside, or raise ``LowBatteryError`` when it does not fit."""
+        if amount < 0:
+            raise ValueError("a reservation cannot be negative")
         with immediate(self.db):
             balance, reserved = self._account()
             if amount > balance - reserved:
@@ -187,7 +206,19 @@ class TokenEconomy:
         output_tokens: int | None = None,
     ) -> None:
         """Settle a reservation with the real cost (which may exceed it: the truth is kept)."""
-        cost = to_micro(cost_usd)
+        self.commit_micro(reservation, to_micro(cost_usd), description=description,
+                          input_tokens=input_tokens, output_tokens=output_tokens)
+
+    def commit_micro(
+        self,
+        reservation: Reservation,
+        cost: int,
+        *,
+        description: str = "",
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+    ) -> None:
+        """``commit`` in micro-dollars."""
         with immediate(self.db):
             self._close(reservation, "committed")
             self.db.execute(
@@ -205,7 +236,10 @@ class TokenEconomy:
                       run_id=reservation.run_id, description=description)
 
     def release_stale(self, alive=None) -> int:
-        """Release open reservations whose owning process on this host has died."""
+        """Settle open reservations whose owning process on this host has died.
+
+        Each is charged in full, not released: the process may have spent up to it (a
+        model request in flight when it was killed is still billed)."""
         host = socket.gethostname()
         alive = alive or _pid_alive
         rows = self.db.execute(
@@ -216,11 +250,31 @@ class TokenEconomy:
             owner_host, _, pid = (owner or "").rpartition(":")
             if owner_host == host and pid.isdigit() and not alive(int(pid)):
                 try:
-                    self.release(Reservation(rid, amount, run_id), "owner process died")
+                    self.commit_micro(
+                        Reservation(rid, amount, run_id), amount,
+                        description="owner process died: charged what it may have spent",
+                    )
                     released += 1
                 except ValueError:
                     pass
         return released
+
+    def run_spent_micro(self, run_id: str) -> int:
+        """What the ledger charged ``run_id`` so far (committed, not counting open ones)."""
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(amount_micro), 0) FROM economy_ledger"
+            " WHERE kind = 'commit' AND run_id = ?", (run_id,),
+        ).fetchone()
+        return int(row[0])
+
+    def open_reservations(self, run_id: str | None = None) -> list[Reservation]:
+        """Reservations not yet settled (of one run, or all)."""
+        sql = "SELECT id, amount_micro, run_id FROM economy_reservations WHERE status = 'open'"
+        args: tuple[Any, ...] = ()
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            args = (run_id,)
+        return [Reservation(*row) for row in self.db.execute(sql, args).fetchall()]
 
     def history(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.db.execute(

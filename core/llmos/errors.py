@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUDGET = 1, 2, 3
+# A run stopped by a signal exits 128 + its number: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP.
+
+BUDGET_STOPS = ("stopped on its cap", "low battery")
+"""How the error of a run that paid work was refused to begins (it exits 3)."""
 
 
 class OperationFailed(Exception):
@@ -23,3 +27,12 @@ def exit_code_for(exc: BaseException) -> int | None:
     if isinstance(exc, (OperationFailed, ToolError, LookupError)):
         return EXIT_FAILED
     return None
+
+
+def exit_code_for_run(success: bool, error: str | None) -> int:
+    """The exit code of a finished run: 0 done, 3 stopped by the budget, 1 failed."""
+    if success:
+        return 0
+    if error and error.startswith(BUDGET_STOPS):
+        return EXIT_BUDGET
+    return EXIT_FAILED

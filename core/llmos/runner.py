@@ -110,12 +110,22 @@ async def execute(
                               cost_usd=sum(context.extra.get("charged_usd", [])))
     except LowBatteryError as exc:
         memory.finish_run(run_id, success=False, error=str(exc),
-                          duration_s=time.perf_counter() - started)
-        raise
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        memory.finish_run(run_id, success=False, status="interrupted", error="interrupted",
                           duration_s=time.perf_counter() - started,
                           cost_usd=sum(context.extra.get("charged_usd", [])))
+        raise
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        from llmos.watchdog import interruption
+
+        stopped = interruption()
+        tokens = context.extra.get("tokens", [])
+        memory.finish_run(run_id, success=False, status="interrupted",
+                          error=stopped.reason if stopped else "interrupted",
+                          duration_s=time.perf_counter() - started,
+                          cost_usd=sum(context.extra.get("charged_usd", [])),
+                          input_tokens=sum(t[0] for t in tokens),
+                          output_tokens=sum(t[1] for t in tokens))
+        kernel.bus.publish("run.interrupted", run_id=run_id,
+                           cost_usd=sum(context.extra.get("charged_usd", [])))
         raise
     except Exception as exc:
         from llmos.errors import exit_code_for

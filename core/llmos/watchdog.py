@@ -1,10 +1,20 @@
-"""The watchdog: a deadline for any awaited step, reported clearly when it is hit."""
+"""The watchdog: a deadline for any awaited step, and signals that stop work cleanly.
+
+``watch`` cancels a step that overruns its deadline. ``run_interruptible`` runs a
+command's work so that Ctrl-C, SIGTERM and SIGHUP cancel it at once: the work settles
+what it was doing (budget, run record) on its way out, the command exits 128 + the
+signal number, and a second signal exits immediately.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
+import contextlib
+import os
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -28,3 +38,83 @@ async def watch(awaitable: Awaitable[T], *, seconds: float, what: str) -> T:
         if deadline.expired():
             raise DeadlineExceeded(what, seconds) from None
         raise
+
+
+# --------------------------------------------------------------------------- signals
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class Interruption:
+    """Which signal stopped the work, for the run record and the exit code."""
+
+    signum: int
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def reason(self) -> str:
+        what = "Ctrl-C" if self.signum == signal.SIGINT else self.name
+        return f"interrupted by {what}"
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+_current: Interruption | None = None
+
+
+def interruption() -> Interruption | None:
+    """The signal that is stopping this process's work, if any."""
+    return _current
+
+
+class Interrupted(Exception):
+    """The work was stopped by a signal (``interruption`` says which)."""
+
+    def __init__(self, interruption: Interruption) -> None:
+        super().__init__(interruption.reason)
+        self.interruption = interruption
+
+
+def run_interruptible(coro: Coroutine[Any, Any, T], *, on_force: Callable[[], None] | None = None
+                      ) -> T:
+    """``asyncio.run(coro)``, where SIGINT, SIGTERM and SIGHUP cancel the work at once
+    (it settles what it was doing and is recorded as interrupted) and raise
+    ``Interrupted``; a second signal exits at once (``on_force`` runs first)."""
+    global _current
+    _current = None
+
+    async def main() -> T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def stop(signum: int) -> None:
+            global _current
+            if _current is not None:
+                if on_force is not None:
+                    with contextlib.suppress(Exception):
+                        on_force()
+                os._exit(128 + signum)
+            _current = Interruption(signum)
+            task.cancel(_current.reason)
+
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, stop, signum)
+        try:
+            return await coro
+        finally:
+            for signum in STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
+
+    try:
+        return asyncio.run(main())
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        if _current is None:
+            raise
+        raise Interrupted(_current) from None

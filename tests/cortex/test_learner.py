@@ -71,10 +71,15 @@ def test_a_run_writes_a_file_runs_a_command_and_is_recorded(
     steps = kernel.memory.run_steps(data["run_id"])
     assert [s.tool for s in steps] == ["Write", "Bash"]
     assert steps[1].input == {"command": "cat hello.txt"}
-    history = kernel.economy.history()
-    assert history[0]["kind"] == "commit" and history[0]["run_id"] == data["run_id"]
-    assert history[0]["amount_usd"] == pytest.approx(data["cost_usd"], abs=1e-6)
-    assert history[0]["input_tokens"] == 4500
+    # one reservation and one commit per model request, at the real cost
+    commits = [e for e in kernel.economy.history() if e["kind"] == "commit"
+               and e["run_id"] == data["run_id"]]
+    assert [(e["input_tokens"], e["output_tokens"]) for e in reversed(commits)] == [
+        (1200, 40), (1500, 30), (1800, 20)]
+    assert data["model_requests"] == 3
+    assert sum(e["amount_usd"] for e in commits) == pytest.approx(data["cost_usd"], abs=1e-6)
+    # claude-opus-5 at $4 / $20 per million tokens, as Claude Code prices it
+    assert data["cost_usd"] == pytest.approx((4500 * 4 + 90 * 20) / 1e6)
     assert kernel.economy.status()["reserved_usd"] == 0
     # budget history shows the run
     shown = json.loads(funded("budget", "history", "--json").stdout)

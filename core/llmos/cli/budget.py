@@ -25,14 +25,21 @@ def budget(ctx: click.Context, as_json: bool) -> None:
     )
 
 
-@budget.command("set")
-@click.argument("usd", type=float)
+@budget.command("set", context_settings={"ignore_unknown_options": True})
+@click.argument("usd", metavar="USD")
 @click.pass_context
-def set_budget(ctx: click.Context, usd: float) -> None:
-    """Set the balance to USD dollars."""
-    if usd < 0:
-        raise click.BadParameter("a budget cannot be negative", param_hint="USD")
-    kernel_from(ctx).economy.set_balance(usd)
+def set_budget(ctx: click.Context, usd: str) -> None:
+    """Set the balance to USD dollars (from 0 to 1,000,000)."""
+    from llmos.economy import check_budget_usd
+
+    try:
+        amount = float(usd)
+        check_budget_usd(amount)
+    except ValueError as exc:
+        detail = str(exc) if "budget" in str(exc) else f"{usd!r} is not a number of dollars"
+        raise click.BadParameter(detail, param_hint="USD") from None
+    kernel_from(ctx).economy.set_balance(amount)
+    usd = amount
     click.echo(f"budget set to ${usd:.4f}")
 
 

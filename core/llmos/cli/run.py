@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from llmos.cli._common import console, emit_json, json_option, kernel_from
-from llmos.cli._common import run as run_async
 
 
 def _terminal_asker(out):
@@ -55,7 +54,27 @@ class LiveProgress:
             self.out.print(f"[yellow]replay diverged[/yellow] ({data['reason']}); "
                            "handing over to LEARNER")
         elif kind == "tool_error":
-            self.out.print(f"  [red]failed:[/red] {data['error'][:300]}")
+            self.out.print("  [red]failed:[/red] ", end="")
+            self.out.print(data["error"][:300], markup=False)
+        elif kind == "retry":
+            _print_retry(self.out, data)
+
+
+def _print_retry(out, data: dict[str, Any]) -> None:
+    out.print(f"[yellow]model service:[/yellow] {data['problem']}; attempt {data['attempt']} "
+              f"in {data['wait_s']:g} s (retries stop after {data['bound_s']:g} s, "
+              "cortex.retry_max_s)", markup=True, highlight=False)
+
+
+class RetryNotices:
+    """With --json or --quiet, only the model service's retries are shown (on stderr)."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "retry":
+            _print_retry(self.out, data)
 
 
 @click.command()
@@ -65,31 +84,41 @@ class LiveProgress:
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final output.")
 @click.pass_context
 def run(ctx: click.Context, goal: str, mode: str | None, as_json: bool, quiet: bool) -> None:
-    """Carry out GOAL. Exit codes: 0 done, 1 failed, 2 usage/config, 3 budget, 4 policy.
+    """Carry out GOAL. Exit codes: 0 done, 1 failed, 2 usage/config, 3 budget (balance or
+    the run's cap), 4 policy, 130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP.
 
     JSON: {run_id, goal, mode, success, cost_usd, input_tokens, output_tokens,
     duration_s, tool_calls, output, error, model_requests, trace_id, matched_trace,
     confidence, saved_usd, diverged}.
     """
+    from llmos.errors import exit_code_for_run
     from llmos.runner import execute
+    from llmos.watchdog import Interrupted, run_interruptible
 
     kernel = kernel_from(ctx)
     out = console(stderr=as_json)
-    progress = None if (as_json or quiet) else LiveProgress(out)
+    progress = LiveProgress(out) if not (as_json or quiet) else RetryNotices(console(True))
     if kernel.interactive and not as_json:
         kernel.gateway.asker = _terminal_asker(out)
+    runs = None
 
     async def go():
+        nonlocal runs
         async with kernel:
+            runs = kernel.bus.subscribe("run.*")
             return await execute(kernel, goal, mode=mode, progress=progress)
 
-    result = run_async(go())
+    try:
+        result = run_interruptible(go())
+    except Interrupted as stop:
+        _report_interrupted(stop, runs, out, as_json)
+        ctx.exit(stop.interruption.exit_code)
     if as_json:
         emit_json(result.as_dict())
     elif quiet:
         click.echo(result.output)
     else:
-        if progress and progress.in_text:
+        if isinstance(progress, LiveProgress) and progress.in_text:
             out.print()
         status = "[green]done[/green]" if result.success else "[red]failed[/red]"
         out.print(
@@ -101,6 +130,28 @@ def run(ctx: click.Context, goal: str, mode: str | None, as_json: bool, quiet: b
             out.print(f"matched trace {result.matched_trace} · saved ${result.saved_usd:.4f}"
                       + (" · replay diverged" if result.diverged else ""))
         if result.error:
-            out.print(f"[red]error:[/red] {result.error}")
-    if not result.success:
-        ctx.exit(1)
+            out.print("[red]error:[/red] ", end="")
+            out.print(result.error, markup=False)
+    code = exit_code_for_run(result.success, result.error)
+    if code:
+        ctx.exit(code)
+
+
+def _report_interrupted(stop, runs, out, as_json: bool) -> None:
+    """What a stopped run cost and where its record is (JSON with --json)."""
+    events = []
+    while runs is not None and not runs.queue.empty():
+        events.append(runs.queue.get_nowait())
+    started = next((e.data for e in events if e.topic == "run.started"), {})
+    ended = next((e.data for e in events if e.topic == "run.interrupted"), {})
+    reason = stop.interruption.reason
+    report = {"run_id": started.get("run_id"), "goal": started.get("goal"),
+              "mode": started.get("mode"), "success": False, "status": "interrupted",
+              "cost_usd": round(ended.get("cost_usd", 0.0), 6), "error": reason}
+    if as_json:
+        emit_json(report)
+        return
+    out.print()
+    out.print(f"[yellow]{reason}[/yellow] · ${report['cost_usd']:.4f}"
+              + (f" · run {report['run_id']} recorded as interrupted" if report["run_id"]
+                 else ""))

@@ -8,13 +8,19 @@ back into an outcome with the real cost and token usage.
 from __future__ import annotations
 
 import os
+import uuid
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmos.calls import CallContext
 from llmos.config import ConfigError
 from llmos.cortex.bridge import MCP_SERVER, HookBridge, Progress, mcp_server
+from llmos.cortex.session import Session
+from llmos.economy import LowBatteryError, to_micro
 from llmos.runner import ModeOutcome
+
+if TYPE_CHECKING:
+    from llmos.cortex.proxy import MeteringProxy
 
 CREDENTIAL_VARS = (
     "ANTHROPIC_API_KEY",
@@ -22,6 +28,11 @@ CREDENTIAL_VARS = (
     "CLAUDE_CODE_OAUTH_TOKEN",
     "ANTHROPIC_BASE_URL",
 )
+
+# The user's home secrets, denied to Claude Code's Read tool and its Bash sandbox.
+HOME_SECRETS = (".ssh/**", ".aws/**", ".gnupg/**", ".config/gh/**", ".config/gcloud/**",
+                ".azure/**", ".kube/**", ".docker/config.json", ".netrc", ".git-credentials",
+                ".pgpass", ".npmrc", ".pypirc", ".claude/**", ".claude.json")
 
 SYSTEM_PROMPT = (
     "You are running inside llmos, an operating system for agents. Your working directory "
@@ -58,17 +69,19 @@ def check_credentials(environ: dict[str, str] | os._Environ[str] | None = None) 
         )
 
 
-def _usage_tokens(usage: dict[str, Any] | None) -> tuple[int, int]:
-    usage = usage or {}
-    inputs = sum(
-        int(usage.get(key) or 0)
-        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    )
-    return inputs, int(usage.get("output_tokens") or 0)
+def _home_secret_rules(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """Read-deny rules for the user's real home secrets (the CLI's HOME is elsewhere, but
+    an absolute path still names them)."""
+    home = environ.get("HOME")
+    if not home or not os.path.isabs(home) or home == "/":
+        return []
+    home = home.rstrip("/")
+    return [f"Read(/{home}/{name})" for name in HOME_SECRETS]
 
 
 def build_options(
-    context: CallContext, bridge: HookBridge, budget_usd: float, stderr: deque[str]
+    context: CallContext, bridge: HookBridge, budget_usd: float, stderr: deque[str],
+    session: Session, proxy: MeteringProxy,
 ) -> Any:
     from claude_agent_sdk import ClaudeAgentOptions
 
@@ -80,8 +93,11 @@ def build_options(
     server = mcp_server(context)
     sandboxed = claude_sandbox_available()
     context.extra["claude_sandbox"] = sandboxed
+    cli_env = session.environment(base_url=proxy.base_url, token=proxy.token,
+                                  timeout_s=cfg.timeout_s)
     return ClaudeAgentOptions(
         cwd=str(kernel.workspace.root),
+        cli_path=str(session.cli_path),
         model=cfg.model,
         fallback_model=cfg.fallback_model,
         max_turns=cfg.max_turns,
@@ -91,11 +107,8 @@ def build_options(
         hooks=bridge.sdk_hooks(),
         mcp_servers={MCP_SERVER: server} if server is not None else {},
         include_partial_messages=True,
-        env={
-            # offer plugin tools directly instead of behind the CLI's ToolSearch tool
-            "ENABLE_TOOL_SEARCH": "false",
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        },
+        disallowed_tools=_home_secret_rules(os.environ),
+        env=session.sdk_env(cli_env),
         stderr=stderr.append,
         # Claude Code's own Bash sandbox: the workspace is the only writable place, no
         # network but the allowed hosts, and no way to opt a command out of it.
@@ -108,6 +121,29 @@ def build_options(
     )
 
 
+def _metering_proxy(context: CallContext, cap_usd: float, progress: Progress | None
+                    ) -> MeteringProxy:
+    from llmos.cortex.proxy import MeteringProxy, ProxySettings, Upstream
+
+    kernel = context.kernel
+    cfg = kernel.config.cortex
+
+    def notify(kind: str, data: dict[str, Any]) -> None:
+        kernel.bus.publish(f"model.{kind}", run_id=context.run_id, **data)
+        if progress is not None:
+            progress(kind, data)
+
+    settings = ProxySettings(
+        run_cap_micro=to_micro(cap_usd),
+        retry_max_s=cfg.retry_max_s,
+        request_timeout_s=cfg.request_timeout_s,
+        prices=dict(cfg.prices),
+        prompt_estimate=cfg.prompt_estimate,
+    )
+    return MeteringProxy(kernel.economy, Upstream.from_environ(os.environ), settings,
+                         run_id=context.run_id, notify=notify)
+
+
 async def learn(
     context: CallContext,
     prompt: str,
@@ -115,7 +151,40 @@ async def learn(
     budget_usd: float,
     progress: Progress | None = None,
 ) -> ModeOutcome:
-    """Carry out ``prompt`` with Claude Code; every tool call passes the kernel's gate."""
+    """Carry out ``prompt`` with Claude Code; every tool call passes the kernel's gate and
+    every model request passes the metering proxy (``budget_usd`` is the run's cap)."""
+    check_credentials()
+    kernel = context.kernel
+    session = Session.create(kernel.workspace.state_dir, context.run_id or uuid.uuid4().hex)
+    proxy = _metering_proxy(context, budget_usd, progress)
+    await proxy.start()
+    outcome = ModeOutcome(success=False)
+    try:
+        await _converse(context, prompt, budget_usd, progress, session, proxy, outcome)
+    finally:
+        session.kill()
+        await proxy.stop()
+        outcome.cost_usd = proxy.spent_usd
+        outcome.input_tokens, outcome.output_tokens = proxy.input_tokens, proxy.output_tokens
+        outcome.model_requests = proxy.requests
+        outcome.details.update(model_retries=proxy.retries)
+        context.extra.setdefault("charged_usd", []).append(proxy.spent_usd)
+        context.extra.setdefault("tokens", []).append((proxy.input_tokens,
+                                                       proxy.output_tokens))
+        secrets = tuple(v for v in (proxy.token, *(os.environ.get(n) for n in
+                                                    CREDENTIAL_VARS[:3])) if v)
+        session.finish(kernel.config.cortex.transcripts, secrets)
+    if proxy.fault:
+        outcome.success = False
+        outcome.error = proxy.fault
+        if proxy.stopped:
+            outcome.details["stopped"] = proxy.stopped
+    return outcome
+
+
+async def _converse(context: CallContext, prompt: str, budget_usd: float,
+                    progress: Progress | None, session: Session, proxy: MeteringProxy,
+                    outcome: ModeOutcome) -> None:
     from claude_agent_sdk import (
         AssistantMessage,
         ClaudeSDKClient,
@@ -125,44 +194,44 @@ async def learn(
         TextBlock,
     )
 
-    check_credentials()
     bridge = HookBridge(context, progress)
     stderr: deque[str] = deque(maxlen=40)
-    options = build_options(context, bridge, budget_usd, stderr)
-    outcome = ModeOutcome(success=False)
+    options = build_options(context, bridge, budget_usd, stderr, session, proxy)
     texts: list[str] = []
     api_errors: list[str] = []
     try:
         async with ClaudeSDKClient(options=options) as client:
-            await client.query(prompt)
-            async for message in client.receive_response():
-                if isinstance(message, StreamEvent):
-                    event = message.event
-                    delta = event.get("delta") or {}
-                    if event.get("type") == "content_block_delta" and delta.get("text"):
-                        bridge.progress("text", {"text": delta["text"]})
-                elif isinstance(message, AssistantMessage):
-                    outcome.model_requests += 1
-                    if message.error:
-                        api_errors.append(str(message.error))
-                    texts.extend(b.text for b in message.content if isinstance(b, TextBlock))
-                elif isinstance(message, ResultMessage):
-                    _apply_result(outcome, message, texts, api_errors)
+            try:
+                await client.query(prompt)
+                async for message in client.receive_response():
+                    if isinstance(message, StreamEvent):
+                        event = message.event
+                        delta = event.get("delta") or {}
+                        if event.get("type") == "content_block_delta" and delta.get("text"):
+                            bridge.progress("text", {"text": delta["text"]})
+                    elif isinstance(message, AssistantMessage):
+                        if message.error:
+                            api_errors.append(str(message.error))
+                        texts.extend(b.text for b in message.content
+                                     if isinstance(b, TextBlock))
+                    elif isinstance(message, ResultMessage):
+                        _apply_result(outcome, message, texts, api_errors)
+            except BaseException:
+                session.kill()  # at once: the SDK's own close waits for the CLI
+                raise
     except ClaudeSDKError as exc:
         outcome.success = False
         outcome.error = _describe_sdk_error(exc, stderr)
     outcome.tool_calls = bridge.tool_calls
     if not outcome.output:
         outcome.output = "\n".join(texts).strip()
-    return outcome
 
 
 def _apply_result(
     outcome: ModeOutcome, message: Any, texts: list[str], api_errors: list[str]
 ) -> None:
-    outcome.cost_usd = float(message.total_cost_usd or 0.0)
-    outcome.input_tokens, outcome.output_tokens = _usage_tokens(message.usage)
-    outcome.details.update(num_turns=message.num_turns, session_id=message.session_id)
+    outcome.details.update(num_turns=message.num_turns, session_id=message.session_id,
+                           cli_cost_usd=message.total_cost_usd)
     outcome.output = (message.result or "\n".join(texts)).strip()
     outcome.success = not message.is_error and message.subtype == "success"
     if outcome.success:
@@ -193,29 +262,20 @@ def _describe_sdk_error(exc: Exception, stderr: deque[str]) -> str:
 async def learn_paid(
     context: CallContext, prompt: str, *, progress: Progress | None = None, what: str = "LEARNER"
 ) -> ModeOutcome:
-    """``learn`` inside a budget reservation of ``budget.run_cap_usd``.
+    """``learn`` under the run's cap, ``budget.run_cap_usd``.
 
-    The cap is reserved first (``LowBatteryError`` before any model request when it does
-    not fit); the real cost is committed afterwards. A run cut off midway (watchdog,
-    Ctrl-C) has an unknown cost, so the whole cap is charged.
+    Paid work needs a positive cap and a balance that covers it (``LowBatteryError``
+    before Claude Code starts). Each model request then reserves its own worst case
+    through the metering proxy and is committed at its real cost, so the ledger holds
+    exactly what was spent, including on a run stopped by its cap or interrupted.
     """
     kernel = context.kernel
     cap = kernel.config.budget.run_cap_usd
-    reservation = kernel.economy.reserve(cap, run_id=context.run_id, what=f"{what} run")
-    charged = context.extra.setdefault("charged_usd", [])
-    try:
-        outcome = await learn(context, prompt, budget_usd=cap, progress=progress)
-    except BaseException:
-        kernel.economy.commit(reservation, cap,
-                              description=f"{what} cut off: cost unknown, charged the cap")
-        charged.append(cap)
-        raise
-    kernel.economy.commit(
-        reservation,
-        outcome.cost_usd,
-        description=f"{what}: {prompt.splitlines()[0][:60]}",
-        input_tokens=outcome.input_tokens,
-        output_tokens=outcome.output_tokens,
-    )
-    charged.append(outcome.cost_usd)
-    return outcome
+    available = kernel.economy.available_micro
+    if cap <= 0:
+        raise LowBatteryError(0, available, f"{what} run (budget.run_cap_usd is 0: no paid "
+                              "work; set it with --set budget.run_cap_usd=USD)")
+    if to_micro(cap) > available:
+        raise LowBatteryError(to_micro(cap), available, f"a {what} run (its cap, "
+                              "budget.run_cap_usd)")
+    return await learn(context, prompt, budget_usd=cap, progress=progress)

@@ -176,6 +176,10 @@ class Turn:
     the server stops) — after the response headers and ``message_start`` when
     ``hang="mid_stream"``, before anything when ``hang="before_headers"``.
     ``stop_reason`` is inferred: ``tool_use`` if any block is a tool use, else ``end_turn``.
+    Faults: ``malformed`` answers 200 with a body (or, streaming, an event) that is not
+    JSON; ``truncated`` closes the connection partway through the answer (after
+    ``message_start`` and the first block when streaming); ``event_delay`` is a pause
+    before each streamed event (a slow model).
     """
 
     blocks: list[Block] = field(default_factory=list)
@@ -184,6 +188,9 @@ class Turn:
     delay: float = 0.0
     hang: Literal["before_headers", "mid_stream"] | None = None
     stop_reason: str | None = None
+    malformed: bool = False
+    truncated: bool = False
+    event_delay: float = 0.0
 
     @property
     def tool_uses(self) -> list[ToolUse]:
@@ -276,6 +283,18 @@ class Script:
     def hang(self, *, mid_stream: bool = False) -> Self:
         """A turn that never answers, for timeout tests."""
         return self.add(Turn(hang="mid_stream" if mid_stream else "before_headers"))
+
+    def malformed(self) -> Self:
+        """A turn answered 200 with something that is not the Messages API's JSON."""
+        return self.add(Turn([Text("never seen")], malformed=True))
+
+    def truncated(self, value: str = "this answer is cut o") -> Self:
+        """A turn whose answer stops partway (the connection closes)."""
+        return self.add(Turn([Text(value)], truncated=True))
+
+    def slow(self, value: str, *, event_delay: float, usage: Usage | None = None) -> Self:
+        """A text turn that streams one event every ``event_delay`` seconds."""
+        return self.add(Turn([Text(value)], usage=usage or Usage(), event_delay=event_delay))
 
     # -- reading ------------------------------------------------------------------
 
@@ -720,7 +739,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
+    _event_delay = 0.0
+
     def _sse(self, event: str, data: Mapping[str, Any]) -> None:
+        if self._event_delay and self.owner._stopping.wait(self._event_delay):
+            raise BrokenPipeError("the server is stopping")
         self.wfile.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
         self.wfile.flush()
 
@@ -787,6 +810,15 @@ class _Handler(BaseHTTPRequestHandler):
         message_id = self.owner._message_id()
         if request.stream:
             self._stream(turn, model, message_id)
+        elif turn.malformed or turn.truncated:
+            whole = json.dumps(_message(turn, model, message_id)).encode()
+            data = b"<html>502 Bad Gateway</html>" if turn.malformed else whole[: len(whole) // 2]
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(whole) if turn.truncated else len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.close_connection = True
         else:
             self._send_json(200, _message(turn, model, message_id))
 
@@ -802,13 +834,20 @@ class _Handler(BaseHTTPRequestHandler):
         start = _message(turn, model, message_id)
         start.update(content=[], stop_reason=None, stop_sequence=None)
         start["usage"] = {**usage, "output_tokens": 1}
+        self._event_delay = turn.event_delay
         try:
             self._sse("message_start", {"type": "message_start", "message": start})
             if turn.hang == "mid_stream":
                 self.owner._stopping.wait()
                 return
+            if turn.malformed:
+                self.wfile.write(b"event: content_block_start\ndata: {not json\n\n")
+                self.wfile.flush()
+                return
             for index, block in enumerate(turn.blocks):
                 self._stream_block(index, block)
+                if turn.truncated:
+                    return
             self._sse(
                 "message_delta",
                 {
