@@ -87,6 +87,16 @@ class SecurityConfig(Section):
     allowed_hosts: list[str] = Field(default_factory=list)
     denied_hosts: list[str] = Field(default_factory=list)
     sandbox_network: bool = Field(False, description="Let sandboxed commands use the network.")
+    sandbox_max_file_bytes: int = Field(
+        1 << 30, ge=1, description="Largest file a sandboxed command may write (RLIMIT_FSIZE)."
+    )
+    sandbox_max_processes: int = Field(
+        512, ge=1, description="Most processes a sandboxed command may run (RLIMIT_NPROC; "
+        "not enforced for root)."
+    )
+    sandbox_max_memory_bytes: int = Field(
+        8 << 30, ge=1 << 24, description="Address space of each sandboxed process (RLIMIT_AS)."
+    )
 
 
 class DispatchConfig(Section):
@@ -95,7 +105,13 @@ class DispatchConfig(Section):
 
 
 class KernelConfig(Section):
-    tool_timeout_s: float = Field(300.0, gt=0, description="Watchdog deadline for one tool call.")
+    tool_timeout_s: float = Field(300.0, gt=0, description="Watchdog deadline for one tool call; "
+                                  "a command's whole process tree is killed at it.")
+    max_output_bytes: int = Field(
+        100_000, ge=1_000, description="Most output kept from one tool call (each of a "
+        "command's stdout and stderr): head and tail, with a '[... truncated N bytes ...]' "
+        "marker between."
+    )
     event_queue_size: int = Field(10_000, ge=1)
     interactive: Literal["auto", "always", "never"] = Field(
         "auto", description="Whether 'ask' verdicts prompt a human (auto: when stdin is a tty)."

@@ -42,7 +42,7 @@ def test_tools_json_shape(llmos_cli):
     for tool in json.loads(result.output):
         assert set(tool) == {
             "name", "plugin", "description", "input_schema", "side_effects",
-            "cost_hint_usd", "latency_hint_s", "error_modes",
+            "cost_hint_usd", "latency_hint_s", "error_modes", "inputs",
         }
 
 

@@ -93,11 +93,16 @@ def test_status_reports_every_mechanism() -> None:
 
 
 def test_can_write_inside_the_workspace(ws: Path, mechanism: str) -> None:
+    # Landlock can only grant: the workspace root holds llmos.toml and .llmos/, so new
+    # entries are made in its subdirectories (bwrap binds the protected entries instead).
+    (ws / "work").mkdir()
+    base = ws if mechanism == "bwrap" else ws / "work"
     result = run_sandboxed("echo hello > inside.txt && mkdir -p d && echo x > d/y",
-                           workspace=ws, mechanism=mechanism, timeout=30)  # type: ignore[arg-type]
+                           workspace=ws, cwd=base, mechanism=mechanism,  # type: ignore[arg-type]
+                           timeout=30)
     assert result.returncode == 0, result.stderr
-    assert (ws / "inside.txt").read_text() == "hello\n"
-    assert (ws / "d" / "y").exists()
+    assert (base / "inside.txt").read_text() == "hello\n"
+    assert (base / "d" / "y").exists()
 
 
 def test_cannot_write_outside_the_workspace(ws: Path, mechanism: str) -> None:
@@ -192,14 +197,15 @@ def test_argv_form_and_stdin(ws: Path, mechanism: str) -> None:
 
 
 def test_workspace_code_runs_with_a_read_only_toolchain(ws: Path, mechanism: str) -> None:
+    (ws / "out").mkdir()  # Landlock: new files go in subdirectories (see above)
     (ws / "prog.py").write_text("import sys\nprint('ran', sys.version_info[0])\n"
-                                "open('made.txt', 'w').write('x')\n")
+                                "open('out/made.txt', 'w').write('x')\n")
     toolchain = [Path(sys.prefix), Path(sys.base_prefix)]
     result = run_sandboxed([sys.executable, "prog.py"], workspace=ws, ro_paths=toolchain,
                            mechanism=mechanism, timeout=60)  # type: ignore[arg-type]
     assert result.returncode == 0, result.stderr
     assert result.stdout == "ran 3\n"
-    assert (ws / "made.txt").exists()
+    assert (ws / "out" / "made.txt").exists()
 
 
 def test_claude_code_settings_mirror_the_policy() -> None:

@@ -14,7 +14,8 @@ def tools(ctx: click.Context, as_json: bool) -> None:
     """List tools: name, plugin, description, input schema, side effects.
 
     JSON: a list of {name, plugin, description, input_schema, side_effects,
-    cost_hint_usd, latency_hint_s, error_modes}.
+    cost_hint_usd, latency_hint_s, error_modes, inputs} (inputs: field name → path,
+    read_path, write_path, url, command or note, as the policy checks them).
     """
     if ctx.invoked_subcommand is not None:
         return
