@@ -94,20 +94,27 @@ def _reply(result: Any, agent: str, answer: str) -> dict[str, Any]:
             "timestamp": _now()}
 
 
-async def _answer(studio: Studio, agent: str, data: dict[str, Any]) -> tuple[Any, str]:
+async def _answer(studio: Studio, agent: str, data: dict[str, Any]
+                  ) -> tuple[Any, str, str]:
+    from llmos.config import ConfigError
     from llmos.economy import LowBatteryError
 
     prompt = _prompt(data)
+    if programs.is_parameter_update(prompt):
+        # the frontend sends these to the chat URL when no code-generation URL is set
+        agent = agents.ARCHITECT
     try:
         result = await studio.ask(agent, prompt)
     except LowBatteryError as exc:
         raise Refused(402, str(exc)) from None
+    except ConfigError as exc:  # no model credentials, an invalid setting
+        raise Refused(503, str(exc)) from None
     if not result.success:
         raise Refused(502, f"the {agent} run failed: {result.error}")
     answer = result.output
     if agent == agents.ARCHITECT:
         answer = programs.code_only(answer)
-    return result, answer
+    return result, agent, answer
 
 
 class Refused(Exception):
@@ -124,12 +131,12 @@ def _handler(agent: str):
     async def handle(request: Request) -> Response:
         studio: Studio = request.app.state.studio
         try:
-            result, answer = await _answer(studio, agent, await _body(request))
+            result, served_by, answer = await _answer(studio, agent, await _body(request))
         except BadRequest as exc:
             return _error(400, str(exc))
         except Refused as exc:
             return _error(exc.status, str(exc))
-        return JSONResponse(_reply(result, agent, answer))
+        return JSONResponse(_reply(result, served_by, answer))
 
     return handle
 
@@ -148,15 +155,15 @@ async def chat_stream(request: Request) -> Response:
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            result, answer = await _answer(studio, agents.TUTOR, data)
+            result, agent, answer = await _answer(studio, agents.TUTOR, data)
         except Refused as exc:
             yield _event({"step_name": "llm_step", "step_result": f"llmos: {exc}",
                           "agent_name": agents.TUTOR, "step_complete": True, "error": True})
             yield _event({"error": str(exc), "workflow_complete": True})
             return
         yield _event({"step_name": "llm_step", "step_result": answer,
-                      "agent_name": agents.TUTOR, "step_complete": True})
-        yield _event({**_reply(result, agents.TUTOR, answer), "workflow_complete": True})
+                      "agent_name": agent, "step_complete": True})
+        yield _event({**_reply(result, agent, answer), "workflow_complete": True})
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
