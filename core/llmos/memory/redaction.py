@@ -54,8 +54,7 @@ _SECRET_PAIRS = frozenset({"api", "access", "private", "secret", "signing", "enc
                            "database", "priv", "app", "consumer", "ssh", "hmac", "jwt",
                            "storage", "shared"})
 # Words that make a name a secret-ish context for a high-entropy value ("key", "sig").
-_SECRETISH_WORDS = _SECRET_WORDS | {"key", "sig", "signature", "salt", "cert", "bearer",
-                                    "private", "session", "hmac", "nonce", "otp"}
+_SECRETISH_WORDS = _SECRET_WORDS | {"key", "sig", "signature", "bearer", "session", "hmac"}
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -94,19 +93,19 @@ def _env_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
 # AWS, JWT-header, npm-in-.npmrc, PyPI and classic OpenAI ones run as they are).
 _OWN_TOKENS = re.compile(
     r"""
-      (?<![A-Za-z0-9])sk-ant-[A-Za-z0-9_\-]{8,}            # Anthropic
-    | (?<![A-Za-z0-9])sk-(?:proj-|svcacct-|admin-)?(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{20,}
+      sk-ant-[A-Za-z0-9_\-]{8,}                            # Anthropic
+    | sk-(?:proj-|svcacct-|admin-)?(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{20,}
                                                            # OpenAI project / service keys
-    | (?<![A-Za-z0-9])(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}  # Stripe (test and pk too)
+    | [sr]k_(?:live|test)_[A-Za-z0-9]{10,}                  # Stripe (test keys too)
     | github_pat_[A-Za-z0-9_]{20,}                         # GitHub fine-grained PAT
     | AIza[0-9A-Za-z_\-]{35}                               # Google API keys
     | ya29\.[0-9A-Za-z_\-]{20,}                            # Google OAuth access tokens
-    | (?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}                  # Hugging Face
-    | (?<![A-Za-z0-9])npm_[A-Za-z0-9]{36}                  # npm anywhere, not only .npmrc
+    | hf_[A-Za-z0-9]{30,}                                  # Hugging Face
+    | npm_[A-Za-z0-9]{36}                                  # npm anywhere, not only .npmrc
     | eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}  # JWT with signature
     """,
     re.VERBOSE,
-)
+)  # each starts a word: the character before is checked in code (a lookbehind is slow)
 _PRIVATE_KEY = re.compile(
     r"-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----"
     r"(?:.*?-----END (?P=kind)PRIVATE KEY( BLOCK)?-----|.*\Z)",
@@ -293,16 +292,20 @@ class _Scanner:
             SoftlayerDetector(), SquareOAuthDetector(), StripeDetector(),
             TelegramBotTokenDetector(), TwilioKeyDetector(),
         ]
-        # Their own patterns, run once over the whole text (``^``/``$`` per line).
-        self.patterns = [re.compile(p.pattern, p.flags | re.MULTILINE)
-                         for plugin in regex_plugins for p in plugin.denylist]
+        # Their own patterns (``^``/``$`` per line). Those that look for a secret-ish word
+        # first (IBM, Cloudant, Softlayer) run only on the lines that have one.
+        compiled = [re.compile(p.pattern, p.flags | re.MULTILINE)
+                    for plugin in regex_plugins for p in plugin.denylist]
+        self.patterns = [p for p in compiled if "(?<=" not in p.pattern]
+        self.context_patterns = [p for p in compiled if "(?<=" in p.pattern]
         self.keyword = KeywordDetector()
         self.entropy = [Base64HighEntropyString(), HexHighEntropyString()]
-        # A line is worth the line-based plugins when it names a secret-ish word.
-        self.trigger = re.compile(
-            DENYLIST_REGEX + r"|token|auth|credential|cookie|session|signature|bearer|key",
-            re.IGNORECASE,
-        )
+        # Every word of the keyword detector's list (api_?key, db_?pass, pwd, secret, ...)
+        # contains one of these; a line without one is not given to it.
+        self.keyword_trigger = re.compile(r"key|pass|pwd|secret|contrase")
+        words = DENYLIST_REGEX.strip("()").split(")")[0].split("|")
+        if not all(self.keyword_trigger.search(w.replace("_?", "_")) for w in words):
+            self.keyword_trigger = re.compile(DENYLIST_REGEX)  # a newer list: use it as is
 
     # -- filters ---------------------------------------------------------------------
 
@@ -335,38 +338,42 @@ class _Scanner:
     # -- detection -------------------------------------------------------------------
 
     def _line_spans(self, line: str) -> Iterator[tuple[int, int]]:
-        """detect-secrets' line plugins on one line (or window of a long line)."""
-        if not self.heuristic.is_indirect_reference(line):
-            for filename in ("redact.conf", "redact.py", "redact.go"):
-                for found in self.keyword.analyze_line(filename=filename, line=line):
-                    yield from self._keyword_value(line, str(found.secret_value))
-        for plugin in self.entropy:
-            for found in plugin.analyze_line(filename="redact.txt", line=line):
-                value = str(found.secret_value)
-                start = line.find(value)
-                while start >= 0:
-                    name = _assigned_name(line, start)
-                    if (name is not None and _is_secretish_name(name)
-                            and not self._ds_filtered(value, line, plugin)):
-                        yield start, start + len(value)
-                    start = line.find(value, start + len(value))
+        """detect-secrets' line plugins on one line (or a window of a long line)."""
+        lower = line.lower()
+        if self.keyword_trigger.search(lower):
+            filenames = ["redact.conf"]  # key: value, key = value, quotes optional
+            if ":=" in line:
+                filenames.append("redact.go")
+            if "=>" in line:
+                filenames.append("redact.py")
+            found = [str(f.secret_value) for name in filenames
+                     for f in self.keyword.analyze_line(filename=name, line=line)]
+            if found and not self.heuristic.is_indirect_reference(line):
+                for value in found:
+                    yield from self._keyword_value(line, value)
+        if ("'" in line or '"' in line) and _SECRETISH_ASSIGNMENT.search(lower):
+            for plugin in self.entropy:
+                for f in plugin.analyze_line(filename="redact.txt", line=line):
+                    value = str(f.secret_value)
+                    start = line.find(value)
+                    while start >= 0:
+                        name = _assigned_name(line, start)
+                        if (name is not None and _is_secretish_name(name)
+                                and not self._ds_filtered(value, line, plugin)):
+                            yield start, start + len(value)
+                        start = line.find(value, start + len(value))
 
-    def spans(self, text: str) -> Iterator[tuple[int, int]]:
-        """Spans of ``text`` that hold a secret."""
-        for pattern in self.patterns:
+    def _assignments(self, text: str) -> Iterator[tuple[int, int]]:
+        """Values of secret-named keys and flags, ``Authorization`` headers (ours)."""
+        for pattern in self.context_patterns:
             for m in pattern.finditer(text):
                 s, e = _secret_span(m)
                 if e > s and not _is_placeholder(text[s:e]):
                     yield s, e
-        for m in _OWN_TOKENS.finditer(text):
-            yield m.span()
         for m in _AUTH_HEADER.finditer(text):
             group = "value" if m.group("value") else "bearer"
             if not _is_placeholder(m.group(group)):
                 yield m.span(group)
-        for m in _CURL_USER.finditer(text):
-            if not _is_placeholder(m.group("value")):
-                yield m.span("value")
         for pattern in (_FLAG, _KEY_VALUE):
             for m in pattern.finditer(text):
                 if not is_secret_key(m.group("key")):
@@ -379,29 +386,71 @@ class _Scanner:
                         and value.lower() not in ("bearer", "basic")
                         and not _INDIRECT.search(value) and text[e:e + 1] not in ("(", "[")):
                     yield s, e
-        yield from self._windows(text)
 
-    def _windows(self, text: str) -> Iterator[tuple[int, int]]:
-        """Line plugins on each line with a trigger word; a long line is cut into windows
-        that start just before each trigger (its keyword regexes find one match each)."""
-        hits = [m.start() for m in self.trigger.finditer(text)]
-        done_until = -1
-        for i, pos in enumerate(hits):
-            line_start = text.rfind("\n", 0, pos) + 1
-            line_end = text.find("\n", pos)
-            line_end = len(text) if line_end < 0 else line_end
-            if line_end - line_start <= 2000:
-                if line_start <= done_until:
-                    continue
-                start, end = line_start, line_end
-                done_until = line_end
-            else:
-                nxt = hits[i + 1] if i + 1 < len(hits) else line_end
-                start = max(line_start, pos - 100)
-                end = min(line_end, max(nxt, pos + 400), pos + 2000)
-            window = text[start:end].rstrip("\r")
-            for s, e in self._line_spans(window):
-                yield start + s, start + e
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        """Spans of ``text`` that hold a secret."""
+        for pattern in self.patterns:
+            for m in pattern.finditer(text):
+                s, e = _secret_span(m)
+                if e > s and not _is_placeholder(text[s:e]):
+                    yield s, e
+        for m in _OWN_TOKENS.finditer(text):
+            s = m.start()
+            if s == 0 or not text[s - 1].isalnum():
+                yield m.span()
+        for m in _CURL_USER.finditer(text):
+            if not _is_placeholder(m.group("value")):
+                yield m.span("value")
+        lines = _trigger_lines(text)
+        if not lines:
+            return
+        # The line-level patterns run once over the trigger lines joined.
+        joined = "\n".join(text[s:e] for s, e, _ in lines)
+        offsets, at = [], 0
+        for s, e, _ in lines:
+            offsets.append(at)
+            at += e - s + 1
+        for s, e in self._assignments(joined):
+            k = bisect.bisect_right(offsets, s) - 1
+            delta = lines[k][0] - offsets[k]
+            yield s + delta, e + delta
+        for start, end, hits in lines:
+            if end - start <= _LONG_LINE:
+                windows = [(start, end)]
+            else:  # cut before each trigger: the keyword regexes find one match each
+                windows = [(max(start, pos - 100), min(end, max(nxt, pos + 400), pos + 2000))
+                           for pos, nxt in zip(hits, [*hits[1:], end], strict=True)]
+            for w_start, w_end in windows:
+                window = text[w_start:w_end]
+                for s, e in self._line_spans(window):
+                    yield w_start + s, w_start + e
+
+
+_LONG_LINE = 2000
+# A quoted value assigned to a secret-ish name, the only place a high-entropy string counts.
+_SECRETISH_ASSIGNMENT = re.compile(
+    r"(?:key|sig|token|secret|pass|pwd|auth|credential|cookie|session|bearer|hmac)"
+    r"[\w.\-]*[\"'\]]{0,2}[ \t]*(?:[:=(]|=>)"
+)
+# A line that can hold a keyword-assigned or high-entropy secret names one of these.
+_TRIGGER = re.compile(r"key|pass|pwd|pw|secret|contrase|token|auth|credential|cookie|session"
+                      r"|sig|bearer|hmac")
+
+
+def _trigger_lines(text: str) -> list[tuple[int, int, list[int]]]:
+    """(start, end, trigger positions) of each line of ``text`` that has a trigger word."""
+    lines: list[tuple[int, int, list[int]]] = []
+    end = -1
+    for m in _TRIGGER.finditer(text.lower()):
+        pos = m.start()
+        if pos < end:
+            lines[-1][2].append(pos)
+            continue
+        start = text.rfind("\n", 0, pos) + 1
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        lines.append((start, end, [pos]))
+    return lines
 
 
 @functools.cache
