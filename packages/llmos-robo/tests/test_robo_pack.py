@@ -32,7 +32,8 @@ def test_llmos_plugins_and_tools_do_not_import_pybullet(llmos_workspace, llmos_e
         " '--json'])\n"
         "assert r2.exit_code == 0, r2.output\n"
         "print(json.dumps({'robo': 'robo' in names, 'pybullet': 'pybullet' in sys.modules,"
-        " 'driver': 'llmos_robo.drivers.pybullet' in sys.modules, 'starlette': 'starlette' in sys.modules}))\n"
+        " 'driver': 'llmos_robo.drivers.pybullet' in sys.modules,"
+        " 'starlette': 'starlette' in sys.modules}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

@@ -62,6 +62,15 @@ class BadRequest(Exception):
     pass
 
 
+async def _until_closed(socket: WebSocket) -> None:
+    """Read (and ignore) what the client sends until it disconnects."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            message = await socket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+
 def build_app(workspace: Path | None, settings: list[str], token: str) -> Starlette:
     from llmos.kernel import Kernel
 
@@ -168,20 +177,24 @@ def build_app(workspace: Path | None, settings: list[str], token: str) -> Starle
         await socket.accept()
         robot = robot_for(state["kernel"])
         queue = robot.subscribe()
+        closed = asyncio.ensure_future(_until_closed(socket))
         last = None
         try:
-            while True:
+            while not closed.done():
                 result = await call("robot_status", {})
                 message = json.dumps({"type": "state", "ok": not result.is_error,
                                       "state": result.output, "error": result.error or None})
                 if message != last:
                     await socket.send_text(message)
                     last = message
-                await queue.get()
+                changed = asyncio.ensure_future(queue.get())
+                await asyncio.wait({changed, closed}, return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
                 await asyncio.sleep(0.05)  # at most ~20 messages a second
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
+            closed.cancel()
             robot.unsubscribe(queue)
 
     @contextlib.asynccontextmanager
