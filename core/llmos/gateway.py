@@ -1,8 +1,11 @@
 """The tool gateway: the one gate every tool call passes, whoever makes it.
 
-validate input → security backend + ``llmos_pre_tool_use`` hooks (deny wins) → resolve
-``ask`` with a human or deny → run under the watchdog → ``llmos_post_tool_use`` hooks →
-events. Calls the model makes to Claude Code's own tools use ``resolve`` and ``observe``.
+validate input (the policy and the ``llmos_pre_tool_use`` hooks see the validated,
+converted input the tool will run with) → security backend + hooks (deny wins) → resolve
+``ask`` with a human or deny ("allow for this run" covers the same tool with the same
+normalized input, never the whole tool) → run under the watchdog → cap the output at
+``kernel.max_output_bytes`` → ``llmos_post_tool_use`` hooks → events. Calls the model
+makes to Claude Code's own tools use ``resolve`` and ``observe``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,23 @@ Asker = Callable[[ToolCall, Decision], Awaitable[str] | str]
 
 class UnknownTool(LookupError):
     pass
+
+
+#: Fields of Claude Code's own tools that describe a call without changing what it does.
+_CLAUDE_NOTE_FIELDS = {"Bash": ("description", "timeout", "run_in_background")}
+
+
+def scope_key(call: ToolCall, kernel: Kernel) -> str:
+    """What an "allow for this run" answer covers: the tool and its normalized input
+    (``note`` fields such as a description left out, command strings stripped)."""
+    tool = kernel.tools.get(call.tool)
+    if tool is not None:
+        notes = {name for name, kind in tool.input_kinds().items() if kind == "note"}
+    else:
+        notes = set(_CLAUDE_NOTE_FIELDS.get(call.tool, ()))
+    normalized = {key: value.strip() if isinstance(value, str) and key == "command" else value
+                  for key, value in call.input.items() if key not in notes}
+    return f"{call.tool}:{input_digest(normalized)}"
 
 
 def input_digest(data: Any) -> str:
@@ -85,8 +105,9 @@ class ToolGateway:
         decision = await self.decide(call, context)
         if decision.verdict != "ask":
             return decision
-        approved: set[str] = context.extra.setdefault("approved_tools", set())
-        if call.tool in approved:
+        approved: set[str] = context.extra.setdefault("approved_calls", set())
+        key = scope_key(call, self.kernel)
+        if key in approved:
             return Decision.allow(f"approved for this run ({decision.reason})", decision.rule)
         if not context.interactive or self.asker is None:
             return Decision.deny(
@@ -96,7 +117,7 @@ class ToolGateway:
             )
         answer = await _maybe_await(self.asker(call, decision))
         if answer == "run":
-            approved.add(call.tool)
+            approved.add(key)
         if answer in ("once", "run"):
             return Decision.allow(f"approved by the user ({decision.reason})", decision.rule)
         return Decision.deny(f"refused by the user ({decision.reason})", decision.rule)
@@ -124,6 +145,10 @@ class ToolGateway:
             known = ", ".join(t.name for t in self.kernel.tools) or "none"
             raise UnknownTool(f"no tool named {call.tool!r}; registered tools: {known}")
         args = tool.validate(call.input)  # raises ToolInputError before anything runs
+        # the policy and the hooks judge exactly what the tool will run with
+        call = ToolCall(call.tool, args.model_dump(mode="json", by_alias=True,
+                                                   exclude_unset=True),
+                        source=call.source, call_id=call.call_id)
         decision = await self.resolve(call, context)
         if decision.verdict != "allow":
             result = ToolResult(
@@ -143,9 +168,13 @@ class ToolGateway:
                 seconds=self.kernel.config.kernel.tool_timeout_s,
                 what=f"tool {call.tool}",
             )
+            output, cut = cap_output(output, self.kernel.config.kernel.max_output_bytes)
             result = ToolResult(output=output, decision=decision)
+            if cut:
+                result.metadata["truncated_bytes"] = cut
         except (ToolError, DeadlineExceeded) as exc:
-            result = ToolResult(is_error=True, error=str(exc), decision=decision)
+            error, _ = cap_output(str(exc), self.kernel.config.kernel.max_output_bytes)
+            result = ToolResult(is_error=True, error=error, decision=decision)
         except Exception as exc:  # a crashing tool is a failed call, not a crashed kernel
             result = ToolResult(
                 is_error=True, error=f"tool {call.tool} crashed: {type(exc).__name__}: {exc}",
@@ -156,4 +185,54 @@ class ToolGateway:
         return result
 
 
-__all__ = ["Asker", "ToolGateway", "ToolInputError", "UnknownTool", "input_digest"]
+def cap_output(output: Any, max_bytes: int) -> tuple[Any, int]:
+    """``output`` with every string over its share of ``max_bytes`` cut to a head and a
+    tail around a ``[... truncated N bytes ...]`` marker, and long lists shortened; the
+    number of bytes left out. Small outputs come back unchanged."""
+    from llmos.security.bounded import BoundedBuffer, truncation_marker
+
+    size = len(json.dumps(output, default=str, ensure_ascii=False).encode())
+    if size <= max_bytes:
+        return output, 0
+    strings = _count_strings(output)
+    share = max(max_bytes // max(strings, 1), 256)
+    cut = 0
+
+    def shorten(value: Any) -> Any:
+        nonlocal cut
+        if isinstance(value, str):
+            data = value.encode()
+            if len(data) <= share:
+                return value
+            buffer = BoundedBuffer(share)
+            buffer.write(data)
+            cut += buffer.truncated
+            return buffer.text()
+        if isinstance(value, dict):
+            return {key: shorten(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            items = [shorten(item) for item in value]
+            while len(items) > 2 and len(json.dumps(items, default=str).encode()) > max_bytes:
+                keep = len(items) // 2
+                dropped = items[keep:]
+                cut += len(json.dumps(dropped, default=str).encode())
+                items = [*items[:keep], truncation_marker(
+                    len(json.dumps(dropped, default=str).encode())).strip()]
+            return items
+        return value
+
+    return shorten(output), cut
+
+
+def _count_strings(value: Any) -> int:
+    if isinstance(value, str):
+        return 1
+    if isinstance(value, dict):
+        return sum(_count_strings(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_count_strings(v) for v in value)
+    return 0
+
+
+__all__ = ["Asker", "ToolGateway", "ToolInputError", "UnknownTool", "cap_output",
+           "input_digest", "scope_key"]

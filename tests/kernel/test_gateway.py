@@ -124,20 +124,53 @@ async def test_ask_is_denied_when_nobody_can_answer(llmos_workspace):
     assert "nobody is there to approve it" in result.error and plugin.ran == []
 
 
-async def test_ask_allow_for_this_run_is_remembered(llmos_workspace):
+async def test_ask_allow_for_this_run_covers_the_same_input_only(llmos_workspace):
     plugin = Recorder(Decision.ask("mutating", "strict.ask"))
-    answers = iter(["run"])
+    answers = iter(["run", "deny"])
     asked = []
     async with make_kernel(llmos_workspace, plugin, interactive=True) as kernel:
-        kernel.gateway.asker = lambda call, decision: asked.append(call.tool) or next(answers)
+        kernel.gateway.asker = lambda call, decision: asked.append(call.input) or next(answers)
         context = kernel.context(run_id="r1")
         first = await kernel.call_tool("add", {"a": 1}, context=context)
-        second = await kernel.call_tool("add", {"a": 2}, context=context)
+        again = await kernel.call_tool("add", {"a": "1"}, context=context)  # same, once valid
+        other_input = await kernel.call_tool("add", {"a": 2}, context=context)
         kernel.gateway.asker = lambda call, decision: "deny"
-        other_run = await kernel.call_tool("add", {"a": 3}, context=kernel.context(run_id="r2"))
-    assert (first.output, second.output) == (1, 2)
-    assert asked == ["add"]
+        other_run = await kernel.call_tool("add", {"a": 1}, context=kernel.context(run_id="r2"))
+    assert (first.output, again.output) == (1, 1)
+    assert asked == [{"a": 1}, {"a": 2}]
+    assert other_input.decision.verdict == "deny" and "refused by the user" in other_input.error
     assert other_run.decision.verdict == "deny" and "refused by the user" in other_run.error
+
+
+async def test_hooks_see_the_validated_converted_input(llmos_workspace):
+    seen = []
+
+    class Peek:
+        @llmos.hookimpl
+        def llmos_pre_tool_use(self, call, context):
+            seen.append(call.input)
+
+    async with make_kernel(llmos_workspace, Recorder(), Peek()) as kernel:
+        result = await kernel.call_tool("add", {"a": "7", "b": "2"})
+    assert result.output == 9
+    assert seen == [{"a": 7, "b": 2}]
+
+
+async def test_every_tool_output_is_capped_with_a_marker(llmos_workspace):
+    class Loud:
+        @llmos.hookimpl
+        def llmos_register_tools(self, register):
+            async def shout(args: AddInput, context):
+                return {"text": "x" * 50_000 + "END", "n": args.a}
+
+            register(Tool("shout", "Prints a lot", AddInput, shout, ToolMeta("read-only")))
+
+    async with make_kernel(llmos_workspace, Loud(), flags=["kernel.max_output_bytes=2000"]
+                           ) as kernel:
+        result = await kernel.call_tool("shout", {"a": 1})
+    text = result.output["text"]
+    assert len(text) < 2500 and text.endswith("END") and result.output["n"] == 1
+    assert "[... truncated" in text and result.metadata["truncated_bytes"] > 45_000
 
 
 async def test_strict_backend_allows_read_only_and_asks_for_the_rest(llmos_workspace):

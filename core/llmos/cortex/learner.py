@@ -85,6 +85,7 @@ def build_options(
 ) -> Any:
     from claude_agent_sdk import ClaudeAgentOptions
 
+    from llmos.security.protected import protected_paths
     from llmos.security.sandbox import claude_code_sandbox_settings
 
     kernel = context.kernel
@@ -110,11 +111,13 @@ def build_options(
         disallowed_tools=_home_secret_rules(os.environ),
         env=session.sdk_env(cli_env),
         stderr=stderr.append,
-        # Claude Code's own Bash sandbox: the workspace is the only writable place, no
+        # Claude Code's own Bash sandbox: the workspace is the only writable place but
+        # llmos's own state (config, .llmos/, memory, generated plugins, git hooks), no
         # network but the allowed hosts, and no way to opt a command out of it.
         sandbox=claude_code_sandbox_settings(
             allowed_hosts=kernel.config.security.allowed_hosts,
             denied_hosts=kernel.config.security.denied_hosts,
+            protected=protected_paths(kernel),
         )
         if sandboxed
         else None,
