@@ -27,11 +27,14 @@ class AuditLog:
         migrations.apply(db)
 
     def record(self, **row: Any) -> None:
+        """One decision; its reason can quote the input (a URL, a path), so it is redacted."""
+        from llmos.memory.redaction import redact_text
+
         self.db.execute(
             "INSERT INTO audit (ts, run_id, tool, source, input_digest, decision, rule, reason)"
             " VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?, ?, ?, ?, ?, ?, ?)",
             (row.get("run_id"), row["tool"], row["source"], row["input_digest"],
-             row["decision"], row["rule"], row["reason"][:2000]),
+             row["decision"], row["rule"], redact_text(row["reason"])[:2000]),
         )
 
     def entries(self, *, run_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
