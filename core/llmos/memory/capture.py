@@ -137,8 +137,11 @@ def llmos_post_tool_use(call: ToolCall, result: ToolResult, context: CallContext
     try:
         record(context.kernel.memory, step_from_call(call, result, context), context)
     except Exception as exc:  # recording must never break the run
-        result.metadata["memory_error"] = f"{type(exc).__name__}: {exc}"
-        log.warning("could not record %s for run %s: %s", call.tool, context.run_id, exc)
+        from llmos.memory.redaction import redact_text
+
+        reason = redact_text(str(exc))  # an error can quote the data it failed on
+        result.metadata["memory_error"] = f"{type(exc).__name__}: {reason}"
+        log.warning("could not record %s for run %s: %s", call.tool, context.run_id, reason)
 
 
 def __getattr__(name: str) -> Any:
