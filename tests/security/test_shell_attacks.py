@@ -34,6 +34,7 @@ def test_corpus_is_large_and_covers_every_technique() -> None:
         "exec_flags", "base64_hex_rev_encodings", "unicode_lookalikes_and_invisible",
         "curl_wget_piped_to_shell", "writes_outside_the_workspace", "exfiltration_of_secrets",
         "environment_injection", "wildcard_injection", "fork_bombs",
+        "llmos_state_and_unbounded_producers",
     }
     assert set(CORPUS) == techniques
     assert len(CASES) >= 150

@@ -25,8 +25,9 @@ from llmos.security.verdict import Verdict
 
 MAX_GLOB_MATCHES = 2000
 _DEV_WRITE_OK = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/fd/1", "/dev/fd/2"})
-_DEV_READ_OK = frozenset({"/dev/null", "/dev/stdin", "/dev/zero", "/dev/urandom", "/dev/random",
-                          "/dev/fd/0"})
+_DEV_READ_OK = frozenset({"/dev/null", "/dev/stdin", "/dev/fd/0"})
+#: Devices that produce without end: reading them is an unbounded producer.
+_DEV_ENDLESS = frozenset({"/dev/zero", "/dev/urandom", "/dev/random", "/dev/full"})
 
 
 @dataclass
@@ -116,6 +117,10 @@ class PathChecker:
             return
         if (role == "read" and text in _DEV_READ_OK) or (role == "write" and
                                                          text in _DEV_WRITE_OK):
+            return
+        if role == "read" and os.path.normpath(text) in _DEV_ENDLESS:
+            self.state.add(R.UNBOUNDED_PRODUCER.verdict(
+                f"{text} never ends: its output is unbounded"))
             return
         if word.tilde or text.startswith("~"):
             self._outside(role, f"{text} is in a home directory, outside the workspace",

@@ -163,6 +163,14 @@ GLOB = _rule(
 )
 TILDE = _rule("shell.tilde", "ask", "Tilde expansion: ~ is the home directory, outside the "
               "workspace.", ("ls ~", "cat ~/notes.txt", "ls ~root"), ("ls a~",))
+UNBOUNDED_PRODUCER = _rule(
+    "shell.unbounded_producer", "ask",
+    "Reading a device that never ends (/dev/zero, /dev/urandom, /dev/random, /dev/full): "
+    "an unbounded producer that can fill the disk or the memory; a human confirms.",
+    ("cat /dev/urandom > big", "head -c 2000000000 /dev/zero > big", "base64 < /dev/urandom",
+     "dd if=/dev/zero of=big bs=1M"),
+    ("cat README.md > copy.txt", "echo x > /dev/null"),
+)
 DYNAMIC_VALUE = _rule(
     "shell.dynamic_value", "deny",
     "A value the analyzer cannot know (expansion, substitution) in a position where any value "
