@@ -76,6 +76,8 @@ class PyBulletDriver:
         self._estop: Callable[[], bool] = lambda: False
         self.p: Any = None
         self.sim_steps = 0
+        self._stop_step: int | None = None
+        self.last_halt: dict[str, int] | None = None  # sim steps: stop asked, arm still
 
     # -- connection ------------------------------------------------------------------
 
@@ -215,6 +217,7 @@ class PyBulletDriver:
             raise SafetyViolation("robo.estop", "the emergency stop is engaged",
                                   "a human must release it with `llmos robo reset`")
         self._stop.clear()
+        self._stop_step = None
         if action.gripper is not None:
             return self._gripper(action)
         if action.position is None:
@@ -313,7 +316,10 @@ class PyBulletDriver:
             return False
         applied.stopped, applied.settled = True, False
         applied.clipped.append(f"halted: {reason}")
+        seen = self.sim_steps
+        asked = self._stop_step if self._stop_step is not None else seen
         self.hold()
+        self.last_halt = {"asked": asked, "seen": seen, "still": self.sim_steps}
         return True
 
     def _settle(self, target: Any, yaw: float, applied: AppliedAction) -> None:
@@ -345,6 +351,7 @@ class PyBulletDriver:
 
     def stop(self) -> None:
         """Halt the motion in progress (thread-safe: the motion loop sees it next step)."""
+        self._stop_step = self.sim_steps
         self._stop.set()
 
     def _gripper(self, action: Action) -> AppliedAction:
