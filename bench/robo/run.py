@@ -18,7 +18,7 @@ Measures, on a fresh temporary workspace with the default ``layered`` policy:
 - e-stop (HTTP): the same against ``llmos robo serve``: wall time from sending
   ``POST /emergency`` until the ``POST /move`` in progress returns halted.
 
-Prints a table and writes JSON (default bench/robo/results.json, not committed).
+Prints a table and writes JSON (default bench/results/robo.json, not committed).
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=200)
     parser.add_argument("--stops", type=int, default=10)
     parser.add_argument("--no-http", action="store_true")
-    parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
+    parser.add_argument("--out", default=str(Path(__file__).parent.parent / "results" / "robo.json"))
     args = parser.parse_args()
     for name in [n for n in os.environ if n.startswith("LLMOS_")]:
         del os.environ[name]
@@ -185,6 +185,7 @@ def main() -> None:
         print(f"e-stop over HTTP: POST /emergency -> move returned halted in "
               f"{h['wall_post_emergency_to_move_returned_ms_median']:.1f} ms wall median "
               f"(max {h['max_ms']:.1f})")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
 
 
