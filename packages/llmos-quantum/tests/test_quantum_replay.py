@@ -18,11 +18,6 @@ def body(prompt: str) -> dict:
             "session_id": "user_1", "prompt": prompt}
 
 
-@pytest.mark.xfail(
-    reason="needs the kernel change that makes a replay of an exact goal return the learned "
-    "run's final answer (runs without tool calls included); remove this mark when it lands",
-    strict=True,
-)
 def test_a_repeated_codegen_request_is_replayed_for_free(studio, llmos_model_server):
     llmos_model_server.script.text(f"Here you go:\n```python\n{PROGRAM}```\nEnjoy.")
     server = studio()
