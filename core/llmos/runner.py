@@ -187,5 +187,16 @@ def _finish(kernel: Kernel, run_id: str, outcome: ModeOutcome, duration: float) 
         return replayed
     from llmos.memory.runlog import promote_run_to_trace
 
+    if outcome.details.get("diverged") and not _model_changed_things(kernel, run_id):
+        return None  # the work was already done: a no-op never stands in for a working trace
     trace = promote_run_to_trace(memory, run_id)
     return getattr(trace, "id", None)
+
+
+def _model_changed_things(kernel: Kernel, run_id: str) -> bool:
+    """Whether the model made a call that may change things (not only looked around)."""
+    from llmos.tools import is_read_only
+
+    return any(step.source == "model" and not step.outcome.refused
+               and not is_read_only(step.tool, kernel.tools)
+               for step in kernel.memory.run_steps(run_id))

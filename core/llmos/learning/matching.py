@@ -1,11 +1,12 @@
 """Matching a goal to the traces of goals already solved — precise before clever.
 
 A trace can be *replayed* (FOLLOWER) only when the new goal has the trace's exact
-signature (the same words, only slot values may differ), the same kinds of slots, and
-every slot whose value changed is one the trace's steps actually used — otherwise the
-replay could not honour the new value. Everything else is at most *guidance* (MIXED),
-and goals whose action, object or negation differ are kept below the MIXED threshold so
-they go to LEARNER.
+signature (the same words, only slot values may differ, a file's kind included) and
+either the same values (exact) or evidence of where the new values go: other solved
+instances of the signature aligned with it, or a single example where substituting is
+provably safe (see llmos.learning.generalize). Everything else is at most *guidance*
+(MIXED), and goals whose action, object or negation differ are kept below the MIXED
+threshold so they go to LEARNER.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from llmos.goals import Goal, Slot, analyze_goal
 
 if TYPE_CHECKING:
+    from llmos.learning.generalize import Plan
     from llmos.memory.base import MemoryBackend
     from llmos.memory.models import Trace
 
@@ -60,6 +62,8 @@ _WORD = re.compile(r"<\w+>|[a-z0-9][a-z0-9'\-]*")
 # Confidence bands (the dispatcher's defaults: FOLLOWER >= 0.92, MIXED >= 0.75).
 NEAR_MISS_CAP = 0.6  # an action, object or negation difference: below MIXED
 SIMILAR_CAP = 0.9  # never FOLLOWER without the exact signature
+FAMILY_LIMIT = 12  # traces of one signature judged together
+EVIDENCE_LIMIT = 6  # other instances aligned with a trace
 
 
 def words(normalized: str) -> list[str]:
@@ -85,13 +89,18 @@ def jaccard(a: set[str], b: set[str]) -> float:
 
 @dataclass
 class Candidate:
-    """One trace judged against the goal."""
+    """One trace judged against the goal; ``plan`` is what a replay would run."""
 
     trace: Trace
     confidence: float
     reason: str
     replayable: bool = False
     bindings: dict[str, str] = field(default_factory=dict)  # old slot value -> new value
+    plan: Plan | None = None
+
+    @property
+    def evidence(self) -> str | None:
+        return self.plan.evidence if self.plan else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,69 +109,34 @@ class Candidate:
             "confidence": round(self.confidence, 4),
             "reason": self.reason,
             "replayable": self.replayable,
+            "evidence": self.evidence,
+            "evidence_traces": self.plan.instances if self.plan else [],
             "bindings": self.bindings,
             "success_rating": self.trace.success_rating,
             "usage_count": self.trace.usage_count,
+            "demoted_reason": self.trace.demoted_reason,
         }
-
-
-def _strings(value: Any) -> list[str]:
-    """Every string inside a step input (searched as they are, not as JSON)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
-def _step_strings(trace: Trace) -> list[str]:
-    return [s for step in trace.steps for s in _strings(step.input)]
-
-
-_SEQUENCE_BEFORE = re.compile(r"\d[ \t]*[,;|\n][ \t]*$")
-_SEQUENCE_AFTER = re.compile(r"^[ \t]*[,;|\n][ \t]*\d")
-
-
-def in_sequence(value: str, texts: list[str]) -> bool:
-    """Whether a number stands in a list of numbers (``1,2,3,4,5``, one per line): the
-    trace may have derived the other numbers from it, so substituting it alone is wrong."""
-    pattern = value_pattern(value)
-    for text in texts:
-        for m in pattern.finditer(text):
-            if _SEQUENCE_BEFORE.search(text[: m.start()]) or _SEQUENCE_AFTER.search(
-                text[m.end() :]
-            ):
-                return True
-    return False
 
 
 def slot_bindings(
     old: tuple[Slot, ...] | list[Slot], new: tuple[Slot, ...]
 ) -> dict[str, str] | None:
-    """Old value -> new value, slot by slot in order; None when the slots do not line up."""
+    """Old value -> new value, slot by slot in order (for display); None when the slots
+    do not line up."""
     if len(old) != len(new) or any(a.kind != b.kind for a, b in zip(old, new, strict=True)):
         return None
-    bindings: dict[str, str] = {}
-    for a, b in zip(old, new, strict=True):
-        if a.value == b.value:
-            continue
-        if bindings.get(a.value, b.value) != b.value:
-            return None  # one old value would need two new ones
-        bindings[a.value] = b.value
-    return bindings
+    return {a.value: b.value for a, b in zip(old, new, strict=True) if a.value != b.value}
 
 
-def value_pattern(value: str) -> re.Pattern[str]:
-    """Where a slot value stands as a whole token (``10`` is not inside ``100``)."""
-    return re.compile(rf"(?<![\w.\-]){re.escape(value)}(?![\w\-]|\.\w)")
+def _confidence(trace: Trace) -> float:
+    rating = trace.success_rating
+    return 0.92 + 0.08 * rating if rating >= 0.75 else 0.75 + 0.15 * rating
 
 
-def judge(goal: Goal, trace: Trace) -> Candidate:
-    """How well ``trace`` fits ``goal``, and whether it may be replayed for it."""
+def _unlike(goal: Goal, trace: Trace) -> Candidate | None:
+    """A candidate capped below replay when the goal asks for something else."""
     if trace.demoted:
-        return Candidate(trace, 0.0, "demoted: its replays diverged")
+        return Candidate(trace, 0.0, f"demoted: {trace.demoted_reason or 'its replays failed'}")
     mine, theirs = words(goal.normalized), words(trace.normalized_goal)
     if actions(mine) != actions(theirs):
         return Candidate(
@@ -173,58 +147,87 @@ def judge(goal: Goal, trace: Trace) -> Candidate:
     if negated(mine) != negated(theirs):
         return Candidate(trace, min(NEAR_MISS_CAP, 0.5 * jaccard(set(mine), set(theirs))),
                          "negation differs")
-    similarity = jaccard(content_words(mine), content_words(theirs))
     if goal.signature != trace.goal_signature:
+        similarity = jaccard(content_words(mine), content_words(theirs))
         if content_words(mine) != content_words(theirs):
             confidence = min(NEAR_MISS_CAP, similarity * NEAR_MISS_CAP)
             return Candidate(trace, confidence, f"similar goal, other object ({similarity:.2f})")
         return Candidate(trace, min(SIMILAR_CAP, 0.8 + 0.1 * similarity),
-                         "same words in another order or form")
-    rating = trace.success_rating
-    confidence = 0.92 + 0.08 * rating if rating >= 0.75 else 0.75 + 0.15 * rating
+                         "same words in another order or form (or another file kind)")
+    return None
+
+
+def judge(goal: Goal, trace: Trace, family: list[Trace] | None = None) -> Candidate:
+    """How well ``trace`` fits ``goal``, and whether it may be replayed for it.
+
+    ``family`` holds the other traces of the goal's signature: the evidence that lets a
+    trace replay for values it was not learned with (see llmos.learning.generalize)."""
+    from llmos.learning.generalize import (
+        Declined,
+        evidence_plan,
+        exact_plan,
+        single_example_plan,
+        structure,
+    )
+    from llmos.memory.redaction import contains_redaction
+
+    unlike = _unlike(goal, trace)
+    if unlike is not None:
+        return unlike
+    confidence = _confidence(trace)
+    guidance = min(confidence, SIMILAR_CAP)
     bindings = slot_bindings(trace.slots, goal.slots)
     if bindings is None:
-        return Candidate(trace, min(confidence, SIMILAR_CAP), "same words, slots do not line up")
-    texts = _step_strings(trace)
-    unused = [old for old in bindings
-              if not any(value_pattern(old).search(text) for text in texts)]
-    if unused:
-        return Candidate(
-            trace, min(confidence, SIMILAR_CAP),
-            f"slot value {unused[0]!r} changed but the trace never used it: guidance only",
-            bindings=bindings,
-        )
-    kinds = {slot.value: slot.kind for slot in trace.slots}
-    derived = [old for old in bindings if kinds.get(old) == "num" and in_sequence(old, texts)]
-    if derived:
-        return Candidate(
-            trace, min(confidence, SIMILAR_CAP),
-            f"slot value {derived[0]!r} stands in a sequence the trace may have derived from "
-            "it: guidance only",
-            bindings=bindings,
-        )
-    reason = "exact goal" if not bindings else (
-        "same goal with other values: " + ", ".join(f"{a} → {b}" for a, b in bindings.items())
-    )
-    return Candidate(trace, confidence, reason, replayable=True, bindings=bindings)
+        return Candidate(trace, guidance, "same words, slots do not line up")
+    if any(contains_redaction(s.input) for s in trace.steps):
+        return Candidate(trace, guidance, "a step held a secret that was redacted: it cannot "
+                         "be replayed as recorded; guidance only", bindings=bindings)
+    if not bindings:
+        return Candidate(trace, confidence, "exact goal", True, bindings, exact_plan(trace))
+    shape = structure(trace)
+    others = [t for t in family or () if t.id != trace.id and not t.demoted
+              and slot_bindings(t.slots, trace.slots) is not None
+              and structure(t) == shape][:EVIDENCE_LIMIT]
+    reasons = []
+    for build in (lambda: evidence_plan(trace, others, goal.slots),
+                  lambda: single_example_plan(trace, goal.slots)):
+        try:
+            plan = build()
+        except Declined as exc:
+            reasons.append(str(exc))
+            continue
+        shown = ", ".join(f"{a} → {b}" for a, b in bindings.items())
+        return Candidate(trace, confidence, f"same goal with other values ({shown}); "
+                         f"{plan.evidence}: {plan.explanation}", True, bindings, plan)
+    return Candidate(trace, guidance, "same goal with other values, but the evidence does not "
+                     f"show where they go ({'; '.join(dict.fromkeys(reasons))}): guidance only",
+                     bindings=bindings)
+
+
+_EVIDENCE_ORDER = {"exact": 2, "evidence": 1, "single example": 0}
+
+
+def _rank(c: Candidate) -> tuple[Any, ...]:
+    return (c.replayable, _EVIDENCE_ORDER.get(c.evidence or "", -1), c.confidence,
+            c.trace.success_count, c.trace.created_at)
 
 
 def candidates(memory: MemoryBackend, goal: Goal, limit: int = 5) -> list[Candidate]:
-    """The best traces for ``goal``: exact-signature ones first, then lexical neighbours."""
-    seen: dict[str, Trace] = {}
-    for trace in memory.find_traces(signature=goal.signature):
-        seen.setdefault(trace.id, trace)
-    judged = [judge(goal, trace) for trace in seen.values()]
-    if not any(c.replayable for c in judged):  # a replayable exact match needs no search
+    """The best traces for ``goal``: exact-signature ones first (judged with each other as
+    evidence), then lexical neighbours as guidance."""
+    family = memory.find_traces(signature=goal.signature)[:FAMILY_LIMIT]
+    judged = [judge(goal, trace, family) for trace in family]
+    seen = {t.id for t in family}
+    if not any(c.replayable for c in judged):  # a replayable match needs no search
         terms = [w for w in content_words(words(goal.normalized)) if not w.startswith("<")]
         try:
             for trace in memory.search_traces(" ".join(terms) or goal.text, limit=limit * 2):
                 if trace.id not in seen:
-                    seen[trace.id] = trace
+                    seen.add(trace.id)
                     judged.append(judge(goal, trace))
         except Exception:  # full-text search is a bonus; exact matching must still work
             pass
-    judged.sort(key=lambda c: (c.replayable, c.confidence, c.trace.success_count), reverse=True)
+    judged.sort(key=_rank, reverse=True)
     return judged[:limit]
 
 

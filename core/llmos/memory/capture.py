@@ -85,6 +85,29 @@ def exit_code(result: ToolResult) -> int | None:
     return None
 
 
+def goal_slots(context: CallContext) -> tuple:
+    """The slots of the goal the call serves (observations abstract their values)."""
+    route = context.extra.get("route")
+    if route is not None:
+        return route.goal.slots
+    goal = context.extra.get("goal")
+    if not isinstance(goal, str) or not goal:
+        return ()
+    from llmos.goals import analyze_goal
+
+    return analyze_goal(goal).slots
+
+
+def file_existed(result: ToolResult) -> bool | None:
+    """For a Write-like call: whether it updated an existing file (Claude Code's and the
+    replay Write both say ``type: create|update``)."""
+    output = result.output
+    if result.is_error or not isinstance(output, dict):
+        return None
+    kind = output.get("type")
+    return {"create": False, "update": True}.get(kind) if isinstance(kind, str) else None
+
+
 def step_from_call(call: ToolCall, result: ToolResult, context: CallContext) -> Step:
     """The step to record for a finished call (redacted when it is stored)."""
     from llmos.learning.observe import observation_digest
@@ -106,7 +129,8 @@ def step_from_call(call: ToolCall, result: ToolResult, context: CallContext) -> 
             exit_code=exit_code(result),
             files=files,
             observation="" if result.is_error else observation_digest(
-                call.tool, result.output, context.kernel.tools),
+                call.tool, result.output, context.kernel.tools, goal_slots(context)),
+            file_existed=file_existed(result),
         ),
         duration_s=round(result.duration_s, 6),
         source=call.source,

@@ -20,14 +20,22 @@ from llmos.memory.models import RunRecord, Trace
 
 
 def _same_steps(a: Trace, b: Trace) -> bool:
-    return [(s.tool, s.input) for s in a.steps] == [(s.tool, s.input) for s in b.steps]
+    """Same calls with the same outcomes and observations (and the same answer when there
+    are no calls): one more instance of the same trace, not another trace."""
+    def key(t: Trace) -> list[tuple]:
+        return [(s.tool, s.input, s.outcome.is_error, s.outcome.exit_code,
+                 s.outcome.observation) for s in t.steps]
+
+    return key(a) == key(b) and (bool(a.steps) or a.answer == b.answer) and \
+        [s.value for s in a.slots] == [s.value for s in b.slots]
 
 
 def promote_run_to_trace(memory: MemoryBackend, run_id: str, *,
-                         include_errors: bool = False) -> Trace | None:
+                         include_errors: bool = True) -> Trace | None:
     """Keep a successful run's trace; return it, or None when there is nothing to keep.
 
-    Only a run that succeeded is promoted, and only when it made tool calls. When a trace
+    Only a run that succeeded is promoted, and only when it made tool calls or gave an
+    answer (a question answered from knowledge replays its answer). When a trace
     of the same goal signature with the same calls exists already, that trace is counted
     as used successfully instead of being duplicated. The run is linked to the trace.
     Calling it twice for a run returns the same trace.
@@ -39,7 +47,7 @@ def promote_run_to_trace(memory: MemoryBackend, run_id: str, *,
         with contextlib.suppress(TraceNotFound):
             return memory.get_trace(run.trace_id)
     trace = memory.trace_from_run(run_id, include_errors=include_errors)
-    if not trace.steps:
+    if not trace.steps and not trace.answer.strip():
         return None
     for existing in memory.find_traces(signature=trace.goal_signature):
         if _same_steps(existing, trace):

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from llmos.goals import Goal
     from llmos.kernel import Kernel
     from llmos.learning.matching import Candidate
+    from llmos.learning.replay import ReplayReport
 
 
 class NothingToReplay(LookupError):
@@ -51,29 +52,28 @@ class FollowerMode:
         from llmos.learning.replay import replay
 
         route = context.extra["route"]
-        candidate = next((c for c in route.candidates if c.replayable), None)
-        if candidate is None:
+        replayable = [c for c in route.candidates if c.replayable and c.plan is not None]
+        if not replayable:
             raise NothingToReplay(
                 f"FOLLOWER has no trace it may replay for this goal: "
                 f"{route.bid_of(self.name).reason}"
             )
         memory = context.kernel.memory
-        report = await replay(candidate.trace, candidate.bindings, context, progress)
-        details = {"trace_id": candidate.trace.id, "replay_steps": len(report.steps),
-                   "replay_overhead_s": report.overhead_s}
-        if report.verified:
-            memory.update_trace_stats(candidate.trace.id, "success")
-            return ModeOutcome(
-                success=True,
-                output=f"Replayed {len(report.steps)} recorded steps of trace "
-                       f"{candidate.trace.id} with no model request.\n{report.summary()}",
-                tool_calls=len(report.steps),
-                details=details,
-            )
-        updated = memory.update_trace_stats(candidate.trace.id, "diverged")
-        if report.refused and not updated.demoted:
-            # a trace the policy refuses to replay is never offered again
-            memory.save_trace(updated.model_copy(update={"demoted": True}))
+        attempts = []
+        for candidate in replayable[:MAX_ATTEMPTS]:
+            report = await replay(candidate.plan, route.goal.slots, context, progress)
+            attempts.append((candidate, report))
+            if report.verified:
+                memory.update_trace_stats(candidate.trace.id, "success")
+                return ModeOutcome(success=True, output=answer(candidate, report),
+                                   tool_calls=sum(len(r.steps) for _, r in attempts),
+                                   details=_details(candidate, report, attempts))
+            outcome = {"world": "diverged", "fault": "failed"}.get(report.kind, "refused")
+            memory.update_trace_stats(candidate.trace.id, outcome, reason=report.reason)
+            if report.mutated or report.kind != "world":
+                break  # the workspace changed, or the trace was at fault: hand off now
+            # nothing was changed: a trace recorded in another world may fit this one
+        candidate, report = attempts[-1]
         if progress is not None:
             progress("handoff", {"reason": report.reason})
         from llmos.cortex.learner import learn_paid
@@ -81,9 +81,35 @@ class FollowerMode:
         prompt = HANDOFF_PROMPT.format(goal=goal, reason=report.reason,
                                        steps=report.summary() or "(none)")
         learned = await learn_paid(context, prompt, progress=progress, what="LEARNER handoff")
-        learned.details.update(diverged=True, divergence=report.reason, **details)
-        learned.tool_calls += len(report.steps)
+        learned.details.update(diverged=True, divergence=report.reason,
+                               **_details(candidate, report, attempts))
+        learned.tool_calls += sum(len(r.steps) for _, r in attempts)
         return learned
+
+
+MAX_ATTEMPTS = 3
+
+
+def _details(candidate: Candidate, report: ReplayReport, attempts) -> dict:
+    return {"trace_id": candidate.trace.id, "replay_steps": len(report.steps),
+            "replay_overhead_s": sum(r.overhead_s for _, r in attempts),
+            "evidence": report.evidence, "attempts": [c.trace.id for c, _ in attempts]}
+
+
+def answer(candidate: Candidate, report: ReplayReport) -> str:
+    """What a verified replay tells the user: the recorded answer when the goal and every
+    observation are the same; otherwise what the replayed steps observed now."""
+    trace = candidate.trace
+    if report.evidence == "exact" and report.observations_matched and trace.answer:
+        return trace.answer
+    head = (f"Replayed {len(report.steps)} recorded steps of trace {trace.id} with no model "
+            f"request ({report.evidence}"
+            + (": " + ", ".join(f"{a} → {b}" for a, b in candidate.bindings.items())
+               if candidate.bindings else "") + ").")
+    observed = report.observations()
+    if observed:
+        return f"{head}\nWhat the steps observed now:\n\n{observed}"
+    return f"{head}\n{report.summary()}"
 
 
 @llmos.hookimpl
