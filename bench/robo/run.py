@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=200)
     parser.add_argument("--stops", type=int, default=10)
     parser.add_argument("--no-http", action="store_true")
-    parser.add_argument("--out", default=str(Path(__file__).parent.parent / "results" / "robo.json"))
+    parser.add_argument("--out", default=str(Path(__file__).parents[1] / "results" / "robo.json"))
     args = parser.parse_args()
     for name in [n for n in os.environ if n.startswith("LLMOS_")]:
         del os.environ[name]
