@@ -118,6 +118,12 @@ _AUTH_HEADER = re.compile(
     r"|\bbearer[ \t]+(?P<bearer>(?=[A-Za-z._~+/\-]*[0-9])" + _CRED + ")"
 )
 _CURL_USER = re.compile(r"(?:^|\s)(?:-u|--user)(?:[ \t]+|=)[\"']?[^\s:\"']+:(?P<value>[^\s\"']+)")
+# "the password is X", "password X" (.netrc): a value with letters and digits, in prose
+_SAID = re.compile(
+    r"(?i)\b(?:(?:password|passwd|passphrase|passcode|secret|token|api[ _-]?key)[ \t]+"
+    r"(?:is|was)|password)[ \t]+[\"'`]?"
+    r"(?P<value>(?=[^\s\"'`]*\d)(?=[^\s\"'`]*[A-Za-z])[^\s\"'`,;]{6,}?)[.!?)]*(?=[\s\"'`,;]|$)"
+)
 # key = value, key: value, "key": "value", --key value, --key=value, ?key=value
 _QUOTED_VALUE = r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'"
 _VALUE = r"(?P<value>" + _QUOTED_VALUE + r"|[^\s,;&\"'}\])<>]+)"
@@ -374,6 +380,9 @@ class _Scanner:
             group = "value" if m.group("value") else "bearer"
             if not _is_placeholder(m.group(group)):
                 yield m.span(group)
+        for m in _SAID.finditer(text):
+            if not _is_placeholder(m.group("value")):
+                yield m.span("value")
         for pattern in (_FLAG, _KEY_VALUE):
             for m in pattern.finditer(text):
                 if not is_secret_key(m.group("key")):
