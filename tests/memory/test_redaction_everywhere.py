@@ -136,3 +136,45 @@ async def test_paths_under_the_working_directory_survive(
         assert memory.get_run(run_id).goal == f"Create {workspace}/primes.py"
         assert REDACTED not in json.dumps([write.model_dump(mode="json"),
                                            read.model_dump(mode="json")])
+
+
+@pytest.mark.cli
+async def test_learned_and_replayed_reads_of_a_secret_file_leave_none_on_disk(
+    llmos_workspace: Path, llmos_model_server
+) -> None:
+    """LEARNER through the real Claude Code CLI (scripted model) reads a config file with
+    a password and an AWS key and repeats them in its answer; FOLLOWER replays the Read.
+    Neither run leaves a secret in llmos's state, the export or the audit table."""
+    from click.testing import CliRunner
+
+    from llmos import LLMOS
+    from llmos.cli import cli as llmos_cli
+    from llmos.testing.model_server import Usage
+
+    (llmos_workspace / "settings.ini").write_text(CONFIG)
+    goal = "Show the database settings in settings.ini"
+    llmos_model_server.script.tool_use(
+        "Read", {"file_path": str(llmos_workspace / "settings.ini")}, usage=Usage(2000, 40),
+    ).text(f"The database password is {PASSWORD} and the key id {AWS_KEY}.",
+           usage=Usage(2200, 30))
+    async with LLMOS(llmos_workspace, budget_usd=5,
+                     settings=["budget.run_cap_usd=0.5"]) as os_:
+        learned = await os_.execute(goal)
+        assert learned.success and learned.mode == "LEARNER", learned.error
+        assert PASSWORD in llmos_model_server.tool_result("toolu_000_0").text
+        replayed = await os_.execute(goal)
+        assert replayed.success and replayed.mode == "FOLLOWER", replayed.error
+        memory = os_.kernel.memory
+        for run_id in (learned.run_id, replayed.run_id):
+            steps = memory.run_steps(run_id)
+            assert any(s.tool == "Read" and REDACTED in s.outcome.excerpt for s in steps)
+            assert "host = db.internal" in json.dumps([s.model_dump(mode="json")
+                                                       for s in steps])
+        assert os_.kernel.audit.entries()
+        assert not any(s in json.dumps(os_.kernel.audit.entries(limit=1000)) for s in SECRETS)
+    out = llmos_workspace.parent / "export"
+    result = CliRunner().invoke(llmos_cli, ["--workspace", str(llmos_workspace), "traces",
+                                            "export", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    _assert_no_secret(_bytes_under(out))
+    _assert_no_secret(_bytes_under(llmos_workspace / ".llmos"))
