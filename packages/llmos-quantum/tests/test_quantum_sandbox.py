@@ -192,3 +192,50 @@ async def test_the_dry_run_reports_circuits_without_running_them(quantum_kernel)
     (circuit,) = dry["circuits"]
     assert circuit["num_qubits"] == 3 and circuit["gate_counts"]["cx"] == 2
     assert circuit["depth"] == 4  # h, cx, cx, measure (barriers do not count)
+
+
+def test_ibm_hardware_without_a_configured_token_and_budget_is_refused(llmos_cli):
+    result = llmos_cli("tools", "call", "quantum_execute_code", "--input",
+                       json.dumps({"code": "print(1)", "ibm": True}), "--json")
+    assert result.exit_code == 4, result.output
+    out = json.loads(result.output)
+    assert out["decision"]["rule"] == "quantum.ibm-not-configured"
+    assert "needs quantum.ibm_token and a budget quantum.ibm_max_jobs > 0" in out["error"]
+
+
+async def test_the_configured_token_reaches_the_program_as_environment_within_budget(
+        quantum_kernel, monkeypatch):
+    import hashlib
+
+    token = "ibm-config-token-7c4a8d09ca3762af"
+    monkeypatch.setenv("LLMOS_QUANTUM__IBM_TOKEN", token)
+    program = ("import hashlib, os\n"
+               "print(hashlib.sha256(os.environ['QISKIT_IBM_TOKEN'].encode()).hexdigest())\n"
+               "print(os.environ['QISKIT_IBM_CHANNEL'], os.environ['QISKIT_IBM_TOKEN'])\n")
+    async with quantum_kernel("quantum.ibm_max_jobs=1") as kernel:
+        first = await kernel.call_tool("quantum_execute_code", {"code": program, "ibm": True})
+        second = await kernel.call_tool("quantum_execute_code", {"code": program, "ibm": True})
+        state = kernel.workspace.state_dir
+        assert first.output["stdout"] == (
+            f"{hashlib.sha256(token.encode()).hexdigest()}\nibm_quantum_platform [redacted]\n")
+        assert second.is_error
+        assert "IBM Quantum hardware budget is spent (1 jobs" in second.error
+        for path in state.rglob("*"):
+            if path.is_file():
+                assert token.encode() not in path.read_bytes(), path
+
+
+async def test_the_home_directory_of_the_server_is_not_visible(quantum_kernel):
+    from pathlib import Path
+
+    home = Path.home()
+    async with quantum_kernel() as kernel:
+        out = await execute(kernel, f"""
+            import json, os
+            home = {str(home)!r}
+            print(json.dumps(sorted(os.listdir(home)) if os.path.isdir(home) else None))
+        """)
+    visible = json.loads(out["stdout"])
+    real = sorted(p.name for p in home.iterdir())
+    assert visible != real
+    assert not visible or set(visible) <= {".pyenv"}  # only the interpreter it runs on

@@ -84,6 +84,9 @@ def review(tool: str, data: dict[str, Any], cfg: QuantumConfig) -> llmos.Decisio
                         f"{cfg.kids_max_blocks} (quantum.kids_max_blocks)", "kids-blocks")
         return None
     if tool in ("quantum_execute_code", "quantum_validate_code"):
+        if data.get("ibm") is True and not cfg.ibm_configured():
+            return deny("running on IBM hardware needs quantum.ibm_token and a budget "
+                        "quantum.ibm_max_jobs > 0", "ibm-not-configured")
         code = data.get("code")
         if isinstance(code, str) and _PASTED_TOKEN.search(code):
             return deny("the program contains an IBM Quantum token; never paste a token into "

@@ -16,6 +16,7 @@ import llmos
 from llmos.tools import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmos_quantum import ibm_budget
 from llmos_quantum.circuits import Format
 
 if TYPE_CHECKING:
@@ -57,6 +58,9 @@ class ExecuteInput(BaseModel):
     code: str = Field(min_length=1, description="A complete Qiskit Python program.")
     timeout_s: float | None = Field(None, gt=0, description="Wall-clock limit (at most "
                                     "quantum.exec_timeout_s).")
+    ibm: bool = Field(False, description="Give the program the configured IBM Quantum "
+                      "credentials (as QISKIT_IBM_* environment variables) and the network; "
+                      "needs quantum.ibm_token and spends one job of quantum.ibm_max_jobs.")
 
 
 class ValidateInput(BaseModel):
@@ -156,6 +160,8 @@ async def quantum_execute_code(args: ExecuteInput, context: llmos.CallContext) -
     from llmos_quantum.execute import run_program
 
     credentials = context.extra.get(CREDENTIALS)
+    if args.ibm and credentials is None:
+        credentials = ibm_budget.spend(context.kernel, config(context))
     done = await asyncio.to_thread(run_program, args.code, config(context),
                                    credentials=credentials, timeout_s=args.timeout_s)
     return done.as_dict()

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from llmos_quantum import __version__, agents
+from llmos_quantum import __version__, agents, ibm_budget
 from llmos_quantum.studio import programs
 
 MAX_BODY = 2_000_000
@@ -48,7 +48,6 @@ class Studio:
         self.llm_os = LLMOS(workspace, budget_usd=budget_usd, settings=settings)
         self.kernel = self.llm_os.kernel
         self.router_lock = asyncio.Lock()
-        self.ibm_jobs = 0
 
     @property
     def config(self) -> Any:
@@ -187,17 +186,14 @@ async def run(request: Request) -> Response:
     token = data.get("ibm_token")
     cfg = studio.config
     if isinstance(token, str) and token.strip():
-        if cfg.ibm_max_jobs > studio.ibm_jobs:
-            studio.ibm_jobs += 1
+        refused = ibm_budget.take(studio.kernel, cfg)
+        if refused is None:
             credentials = IBMCredentials(
                 token.strip(), str(data.get("channel") or cfg.ibm_channel),
                 str(data["instance"]) if data.get("instance") else cfg.ibm_instance,
                 str(data["region"]) if data.get("region") else None)
         else:
-            why = ("is not enabled on this server (quantum.ibm_max_jobs = 0)"
-                   if cfg.ibm_max_jobs == 0 else
-                   f"budget is spent ({cfg.ibm_max_jobs} jobs, quantum.ibm_max_jobs)")
-            notes.append(f"[llmos] IBM Quantum hardware {why}; running on the local "
+            notes.append(f"[llmos] IBM Quantum hardware {refused}; running on the local "
                          "simulator instead")
     if credentials is None:
         code = programs.localize(code)
