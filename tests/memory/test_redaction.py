@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -103,3 +107,90 @@ def test_an_anthropic_key_anywhere_is_removed(before: str, body: str, after: str
 def test_redaction_is_idempotent(text: str) -> None:
     once = redact_text(text, environ={})
     assert redact_text(once, environ={}) == once
+
+
+def test_the_working_directory_is_not_a_secret() -> None:
+    """Issue 10 (1): $PWD's value was taken for a password and every path under the
+    current directory became ``[REDACTED]/workspace/...``."""
+    env = {"PWD": "/work/main", "OLDPWD": "/work", "DB_PWD": "hunter2hunter2"}
+    text = "Wrote /work/main/workspace/primes.py; cd /work/main && pwd; pass hunter2hunter2"
+    assert redact_text(text, environ=env) == text.replace("hunter2hunter2", REDACTED)
+    assert not is_secret_key("PWD") and not is_secret_key("OLDPWD") and is_secret_key("DB_PWD")
+    data = {"cwd": "/work/main", "PWD": "/work/main", "file_path": "/work/main/a.py"}
+    assert redact_obj(data, environ=env) == data
+
+
+def test_json_escaped_text_is_redacted_in_place() -> None:
+    inner = "ok\nDB_PASSWORD=hunter2\nHOST=db\n"
+    once = json.dumps({"content": inner})
+    twice = json.dumps({"result": once})
+    for text in (once, twice):
+        out = redact_text(text, environ={})
+        assert "hunter2" not in out and REDACTED in out
+        assert out.replace(REDACTED, "hunter2") == text  # only the secret changed
+    assert json.loads(json.loads(redact_text(twice, environ={}))["result"])["content"] == (
+        f"ok\nDB_PASSWORD={REDACTED}\nHOST=db\n")
+
+
+def test_a_secret_found_once_is_removed_everywhere() -> None:
+    text = "mysql -pXk9mQ2pL7vR4 app; echo done; mysql --password=Xk9mQ2pL7vR4 other"
+    assert redact_text(text, environ={}).count(REDACTED) == 2
+
+
+def test_findings_are_never_verified_over_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """detect-secrets can check a token with its provider; redaction must not."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("redaction opened a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    text = ("xoxb-176031372159-0109281590139-yjqwx4hh5344tfjgvq4k7bn7 "
+            "sk_live_xjSI6bWHtP3fS2qHx6kwXoII ghp_u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8d")
+    assert redact_text(text, environ={}) == " ".join([REDACTED] * 3)
+
+
+def test_llmos_version_imports_neither_redaction_nor_detect_secrets() -> None:
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(sorted(m for m in sys.modules if m.startswith("
+        "('detect_secrets', 'llmos.memory.redaction', 'requests'))), file=sys.stderr))\n"
+        "sys.argv = ['llmos', '--version']\n"
+        "from llmos.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_redaction_works_without_having_been_imported_before() -> None:
+    """The first call imports detect-secrets (lazily) and finds secrets right away."""
+    code = ("import sys\n"
+            "from llmos.memory.redaction import redact_text\n"
+            "assert 'detect_secrets' not in sys.modules\n"
+            "print(redact_text('aws AKIAEDT2SYWB3WKH5DNS', environ={}))\n"
+            "assert 'detect_secrets' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"aws {REDACTED}"
+
+
+@given(st.dictionaries(st.sampled_from(["password", "api_key", "note", "path", "token"]),
+                       st.text(max_size=40), max_size=5))
+def test_json_text_redaction_is_idempotent_and_keeps_it_valid(data: dict) -> None:
+    text = json.dumps({"content": json.dumps(data)})
+    once = redact_text(text, environ={})
+    assert redact_text(once, environ={}) == once
+    json.loads(json.loads(once)["content"])  # still valid JSON at both levels
+
+
+def test_undecodable_bytes_do_not_break_redaction() -> None:
+    """Output decoded with surrogateescape, and JSON escapes of surrogates."""
+    text = "password = \udcff\udcfehunter2x\n" + json.dumps({"api_key": "0\U00010000x"})
+    out = redact_text(text, environ={})
+    assert "hunter2x" not in out and out.count(REDACTED) == 2
+    assert redact_text(out, environ={}) == out

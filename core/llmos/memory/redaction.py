@@ -172,9 +172,23 @@ def _is_placeholder(value: str) -> bool:
 
 # ------------------------------------------------------------------ JSON-escaped text
 
-_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|[\\\"/bfnrt'])")
+_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # a surrogate pair
+    r"|\\(?:u[0-9a-fA-F]{4}|[\\\"/bfnrt'])"
+)
 _SIMPLE = {"n": "\n", "r": "\n", "t": "\t", "b": "\b", "f": "\f", "/": "/", "\\": "\\",
            '"': '"', "'": "'"}
+
+
+def _decode_escape(esc: str) -> str:
+    """One character for one escape (a lone surrogate becomes U+FFFD)."""
+    if len(esc) == 2:
+        return _SIMPLE[esc[1]]
+    if len(esc) == 12:
+        high, low = int(esc[2:6], 16), int(esc[8:12], 16)
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    code = int(esc[2:], 16)
+    return "\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code)
 
 
 class _Unescaped:
@@ -191,7 +205,7 @@ class _Unescaped:
             pieces.append(text[last:m.start()])
             size += m.start() - last
             esc = m.group()
-            pieces.append(_SIMPLE[esc[1]] if len(esc) == 2 else chr(int(esc[2:], 16)))
+            pieces.append(_decode_escape(esc))
             self.dec.append(size)
             self.orig.append((m.start(), m.end() - m.start()))
             size += 1
@@ -345,6 +359,8 @@ class _Scanner:
 
     def _line_spans(self, line: str) -> Iterator[tuple[int, int]]:
         """detect-secrets' line plugins on one line (or a window of a long line)."""
+        if not line.isascii():  # lone surrogates (undecodable bytes) become "?", same length
+            line = line.encode("utf-8", "replace").decode("utf-8")
         lower = line.lower()
         if self.keyword_trigger.search(lower):
             filenames = ["redact.conf"]  # key: value, key = value, quotes optional
