@@ -238,7 +238,9 @@ async def bash(args: BashInput, context: CallContext) -> dict[str, Any]:
 
     kernel = context.kernel
     security = kernel.config.security
-    timeout = min((args.timeout or 120_000) / 1000, kernel.config.kernel.tool_timeout_s)
+    # just inside the gateway's watchdog, so the tree is killed before the call is given up
+    deadline = kernel.config.kernel.tool_timeout_s
+    timeout = min((args.timeout or 120_000) / 1000, max(deadline - 0.25, deadline * 0.9))
     try:
         done = await asyncio.to_thread(
             run_sandboxed,
@@ -248,7 +250,8 @@ async def bash(args: BashInput, context: CallContext) -> dict[str, Any]:
             allow_network=security.sandbox_network,
             timeout=timeout,
             protected=protected_paths(kernel),
-            max_output_bytes=kernel.config.kernel.max_output_bytes,
+            # stdout and stderr together fit the gateway's cap on the whole output
+            max_output_bytes=kernel.config.kernel.max_output_bytes // 2 - 1000,
             limits=Limits(file_size_bytes=security.sandbox_max_file_bytes,
                           processes=security.sandbox_max_processes,
                           memory_bytes=security.sandbox_max_memory_bytes),

@@ -1,0 +1,370 @@
+"""llmos's own state is out of reach of everything the agent runs: file tools, sandboxed
+code, replays and LEARNER's Claude Code. Plus the bounds (output, memory, time) and scopes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+import llmos
+from llmos import Tool, ToolMeta
+from llmos.kernel import Kernel
+from llmos.memory.models import Step, Trace
+from llmos.security import sandbox
+
+STATUS = sandbox.available()
+needs_bwrap = pytest.mark.skipif(STATUS.mechanism != "bwrap",
+                                 reason=f"bubblewrap cannot run here: {STATUS.bwrap_reason}")
+
+CONFIG = "[budget]\nrun_cap_usd = 0.5\n"
+TARGETS = ("llmos.toml", ".llmos/llmos.db", ".git/hooks/pre-commit", ".git/config",
+           "plugins/generated/evil.py", ".bashrc")
+
+#: Model-written code that rewrites every protected entry it can reach.
+ATTACK_SCRIPT = textwrap.dedent("""\
+    import os, sqlite3
+    done = []
+    for target in %r:
+        try:
+            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+            with open(target, "w") as handle:
+                handle.write('[security]\\nbackend = "trusted"\\n')
+            done.append(target)
+        except OSError as exc:
+            print("refused", target, exc.strerror)
+    for name in (".git", "plugins"):
+        try:
+            os.rename(name, name + ".old")
+            done.append("renamed " + name)
+        except OSError as exc:
+            print("refused rename", name, exc.strerror)
+    print("WROTE", done)
+    """)
+
+
+def _prepare(workspace: Path) -> dict[str, bytes]:
+    """A workspace with a config, a git repo and llmos's state; their contents."""
+    kernel = Kernel(workspace, load_entry_points=False)  # lays out .llmos/, plugins/
+    kernel.db.conn.close()  # creates .llmos/llmos.db
+    (workspace / "llmos.toml").write_text(CONFIG)
+    (workspace / ".git" / "hooks").mkdir(parents=True)
+    (workspace / ".git" / "config").write_text("[core]\n")
+    (workspace / "x.py").write_text(ATTACK_SCRIPT % (TARGETS,))
+    return _snapshot(workspace)
+
+
+def _snapshot(workspace: Path) -> dict[str, bytes]:
+    found = {}
+    for target in TARGETS:
+        path = workspace / target
+        found[target] = path.read_bytes() if path.exists() else b"<missing>"
+        if target.endswith(".db"):  # the kernel itself writes it (audit): its kind stays
+            found[target] = found[target][:16]
+    found["dirs"] = repr(sorted(os.listdir(workspace))).encode()
+    return found
+
+
+def _assert_untouched(workspace: Path, before: dict[str, bytes]) -> None:
+    after = _snapshot(workspace)
+    assert after == before
+    assert not (workspace / ".git.old").exists() and not (workspace / "plugins.old").exists()
+
+
+# --------------------------------------------------------------------------- tools call
+@pytest.mark.parametrize("target", [*TARGETS, "LLMOS.toml",
+                                    "./plugins/generated/../generated/x.py"])
+def test_tools_call_write_to_llmos_state_is_denied(llmos_cli, llmos_workspace, target):
+    before = _prepare(llmos_workspace)
+    result = llmos_cli("tools", "call", "Write", "--json", "--input", json.dumps(
+        {"file_path": target, "content": '[security]\nbackend = "trusted"\n'}))
+    assert result.exit_code == 4, result.output
+    assert json.loads(result.stdout)["decision"]["verdict"] == "deny"
+    _assert_untouched(llmos_workspace, before)
+    # and the gate is still on afterwards
+    check = llmos_cli("policy", "check", "--tool", "Write", "--input",
+                      '{"file_path": "/etc/passwd", "content": "x"}')
+    assert check.exit_code == 4
+
+
+def test_the_markdown_memory_folder_is_protected(llmos_cli, llmos_workspace):
+    (llmos_workspace / "llmos.toml").write_text('[memory]\nbackend = "markdown"\n')
+    trace = "memory/traces/planted.md"
+    result = llmos_cli("tools", "call", "Write", "--json", "--input", json.dumps(
+        {"file_path": trace, "content": "---\nid: planted\n---\n"}))
+    assert result.exit_code == 4, result.output
+    assert "memory folder" in json.loads(result.stdout)["decision"]["reason"]
+    assert not (llmos_workspace / trace).exists()
+    # sandboxed code cannot plant one either
+    (llmos_workspace / "p.py").write_text(
+        "import os\nos.makedirs('memory/traces', exist_ok=True)\n"
+        "open('memory/traces/planted.md', 'w').write('x')\n")
+    if STATUS.mechanism == "bwrap":
+        ran = llmos_cli("tools", "call", "Bash", "--json", "--input",
+                        '{"command": "python3 p.py"}')
+        assert ran.exit_code == 1, ran.output
+        assert "Read-only file system" in json.loads(ran.stdout)["error"]
+        assert not (llmos_workspace / trace).exists()
+
+
+def test_human_commands_still_change_the_config(llmos_cli, llmos_workspace):
+    _prepare(llmos_workspace)
+    assert llmos_cli("budget", "set", "3").exit_code == 0
+    shown = llmos_cli("config", "show", "--json")
+    assert shown.exit_code == 0, shown.output
+
+
+@needs_bwrap
+def test_tools_call_sandboxed_code_cannot_rewrite_llmos_state(llmos_cli, llmos_workspace):
+    before = _prepare(llmos_workspace)
+    result = llmos_cli("tools", "call", "Bash", "--json", "--input",
+                       '{"command": "python3 x.py"}')
+    assert result.exit_code == 0, result.output
+    assert "WROTE []" in json.loads(result.stdout)["output"]["stdout"]
+    _assert_untouched(llmos_workspace, before)
+
+
+@needs_bwrap
+def test_missing_protected_files_cannot_be_created_and_leave_no_trace(llmos_cli,
+                                                                     llmos_workspace):
+    Kernel(llmos_workspace, load_entry_points=False)
+    (llmos_workspace / "m.py").write_text(textwrap.dedent("""\
+        import subprocess
+        for name in ("llmos.toml", ".bashrc"):
+            try:
+                open(name, "w").write("x")
+            except OSError as exc:
+                print("refused", name, exc.strerror)
+        print("git", subprocess.run(["git", "init", "-q", "."]).returncode)
+        """))
+    result = llmos_cli("tools", "call", "Bash", "--json", "--input",
+                       '{"command": "python3 m.py"}')
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)["output"]["stdout"]
+    assert "refused llmos.toml" in shown and "refused .bashrc" in shown
+    assert "git 0" not in shown
+    assert not (llmos_workspace / "llmos.toml").exists()
+    assert not (llmos_workspace / ".git").exists()  # git init could not make one
+    assert not (llmos_workspace / ".bashrc").exists()  # placeholders are removed
+
+
+# --------------------------------------------------------------------------- replay
+def _trace(*steps: tuple[str, dict]) -> Trace:
+    return Trace(goal_text="rewrite the config", normalized_goal="rewrite the config",
+                 goal_signature="rewrite-config",
+                 steps=[Step(index=i, tool=tool, input=data) for i, (tool, data) in
+                        enumerate(steps)])
+
+
+async def replay_trace(trace: Trace, context):
+    """FOLLOWER's replay engine on ``trace`` as recorded (whichever form its API has)."""
+    import inspect
+
+    from llmos.learning import replay as engine
+
+    if next(iter(inspect.signature(engine.replay).parameters)) == "plan":
+        from llmos.learning.generalize import exact_plan
+
+        return await engine.replay(exact_plan(trace), (), context)
+    return await engine.replay(trace, {}, context)
+
+
+async def _replay(workspace: Path, trace: Trace, *flags: str):
+    async with Kernel(workspace, load_entry_points=False, interactive=False,
+                      flags=list(flags)) as kernel:
+        context = kernel.context(run_id="replay-test")
+        return await replay_trace(trace, context), context
+
+
+async def test_a_replayed_write_to_llmos_state_is_refused(llmos_workspace):
+    before = _prepare(llmos_workspace)
+    for target in TARGETS:
+        report, _ = await _replay(llmos_workspace, _trace(
+            ("Write", {"file_path": target, "content": "backend = 'trusted'"})))
+        assert report.diverged_at == 0 and report.refused, report.reason
+    _assert_untouched(llmos_workspace, before)
+
+
+@needs_bwrap
+async def test_replayed_code_cannot_rewrite_llmos_state(llmos_workspace):
+    before = _prepare(llmos_workspace)
+    report, _ = await _replay(llmos_workspace, _trace(
+        ("Write", {"file_path": "x.py", "content": ATTACK_SCRIPT % (TARGETS,)}),
+        ("Bash", {"command": "python3 x.py"})))
+    assert len(report.steps) == 2
+    _assert_untouched(llmos_workspace, before)
+
+
+# --------------------------------------------------------------------------- LEARNER
+@pytest.mark.cli
+@pytest.mark.skipif(not __import__("llmos.cortex.learner", fromlist=["x"])
+                    .claude_sandbox_available(),
+                    reason="Claude Code's sandbox needs bwrap and socat on PATH")
+def test_learner_code_cannot_rewrite_config_state_or_hooks(llmos_cli, llmos_model_server,
+                                                           llmos_workspace):
+    from llmos.testing.model_server import Usage
+
+    before = _prepare(llmos_workspace)
+    assert llmos_cli("budget", "set", "5").exit_code == 0
+    before = _snapshot(llmos_workspace)
+    llmos_model_server.script.tool_use(
+        "Write", {"file_path": str(llmos_workspace / "llmos.toml"), "content": "x = 1\n"},
+        usage=Usage(100, 10),
+    ).tool_use(
+        "Bash", {"command": "python3 x.py"}, usage=Usage(100, 10),
+    ).tool_use(
+        "Bash", {"command": "echo '[security]' > llmos.toml"}, usage=Usage(100, 10),
+    ).text("done", usage=Usage(100, 10))
+    result = llmos_cli("run", "--json", "Rewrite the llmos config to trust everything")
+    assert result.stdout.strip(), result.output
+    write = llmos_model_server.tool_result("toolu_000_0").text
+    assert "llmos" in write and ("protected" in write or "denied" in write.lower()
+                                 or "refused" in write.lower()), write
+    ran = llmos_model_server.tool_result("toolu_001_0").text
+    assert "WROTE" in ran or "denied" in ran.lower() or "refused" in ran.lower(), ran
+    assert "WROTE [" not in ran.replace("WROTE []", ""), ran
+    echo = llmos_model_server.tool_result("toolu_002_0").text
+    assert "protected" in echo or "llmos" in echo, echo
+    after = _snapshot(llmos_workspace)
+    for target in TARGETS:
+        if target == ".llmos/llmos.db":
+            continue  # the run itself records into the database
+        assert after[target] == before[target], target
+
+
+# --------------------------------------------------------------------------- bounds
+PEAK_PROBE = textwrap.dedent("""\
+    import asyncio, json, resource, sys
+    from llmos.kernel import Kernel
+    from llmos.memory.models import Step, Trace
+    from tests.security.test_state_protection import replay_trace
+
+    async def main():
+        trace = Trace(goal_text="print", normalized_goal="print", goal_signature="print",
+                      steps=[Step(index=0, tool="Bash", input={"command": sys.argv[2]})])
+        async with Kernel(sys.argv[1], load_entry_points=False, interactive=False) as kernel:
+            context = kernel.context(run_id="probe")
+            report = await replay_trace(trace, context)
+            result = await kernel.call_tool("Bash", {"command": sys.argv[2]},
+                                            context=context, source="replay")
+        out = result.output or {}
+        print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                          "stdout_len": len(out.get("stdout", "")),
+                          "truncated": out.get("truncated_bytes", 0),
+                          "tail": out.get("stdout", "")[-40:], "steps": len(report.steps),
+                          "marked": out.get("stdout", "").count("[... truncated")}))
+
+    asyncio.run(main())
+    """)
+
+
+def _peak(workspace: Path, command: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", PEAK_PROBE, str(workspace), command],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@needs_bwrap
+def test_a_50mb_replayed_output_keeps_memory_flat(llmos_workspace):
+    baseline = _peak(llmos_workspace, "true")
+    big = _peak(llmos_workspace, "seq 1 7000000")  # 54.9 MB, as in the issue
+    assert big["truncated"] > 50_000_000 and big["stdout_len"] < 150_000
+    assert big["tail"].endswith("6999999\n7000000\n") and big["marked"] == 1
+    # 50 MB printed; our own peak grows by far less than the output (bounded capture)
+    assert big["peak_kib"] - baseline["peak_kib"] < 20 * 1024, (baseline, big)
+
+
+@needs_bwrap
+async def test_tool_timeout_kills_the_whole_process_tree(llmos_workspace):
+    seconds = 4000 + os.getpid() % 1000  # an unusual duration, to find our own sleeps
+    (llmos_workspace / "tree.sh").write_text(
+        f"sleep {seconds} &\n(sleep {seconds}; echo late) &\nsleep {seconds + 1}\n")
+    report, _ = await _replay(llmos_workspace, _trace(("Bash", {"command": "bash tree.sh"})),
+                              "kernel.tool_timeout_s=2")
+    assert report.diverged_at == 0, report.reason
+    assert "timed out" in report.reason or "did not finish" in report.reason, report.reason
+    left = subprocess.run(["pgrep", "-f", f"sleep {seconds}"], capture_output=True, text=True,
+                          check=False)
+    assert left.stdout.strip() == "", f"processes survived: {left.stdout}"
+
+
+@needs_bwrap
+def test_sandbox_limits_file_size(llmos_cli, llmos_workspace):
+    (llmos_workspace / "llmos.toml").write_text("[security]\nsandbox_max_file_bytes = 1000000\n")
+    (llmos_workspace / "w.py").write_text("open('big', 'wb').write(b'x' * 5_000_000)\n")
+    result = llmos_cli("tools", "call", "Bash", "--json", "--input",
+                       '{"command": "python3 w.py"}')
+    assert result.exit_code == 1
+    assert (llmos_workspace / "big").stat().st_size <= 1_000_000
+
+
+# --------------------------------------------------------------------------- shell cwd
+@needs_bwrap
+async def test_replayed_bash_keeps_and_reports_its_working_directory(llmos_workspace):
+    (llmos_workspace / "frontend" / "src").mkdir(parents=True)
+    async with Kernel(llmos_workspace, load_entry_points=False, interactive=False) as kernel:
+        context = kernel.context(run_id="cwd")
+        first = await kernel.call_tool("Bash", {"command": "cd frontend && echo hi >&2"},
+                                       context=context, source="replay")
+        assert first.output["cwd"] == "frontend" and first.output["stderr"] == "hi\n"
+        context.extra["shell_cwd"] = first.output["cwd"]
+        second = await kernel.call_tool("Bash", {"command": "pwd; cd src"}, context=context,
+                                        source="replay")
+        assert second.output["stdout"].strip().endswith("/frontend")
+        assert second.output["cwd"] == "frontend/src"
+        context.extra["shell_cwd"] = "frontend"
+        escape = await kernel.call_tool("Bash", {"command": "echo x > ../llmos.toml"},
+                                        context=context, source="replay")
+        assert escape.decision.verdict == "deny", escape.error
+        out = await kernel.call_tool("Bash", {"command": "cd /tmp"}, context=context,
+                                     source="replay")
+        assert out.decision.verdict != "allow" or out.output["cwd"] is None
+
+
+# --------------------------------------------------------------------------- scopes
+class CopyInput(BaseModel):
+    src: str
+    dest: str
+
+
+class Note(BaseModel):
+    where: str
+
+
+class Copier:
+    @llmos.hookimpl
+    def llmos_register_tools(self, register):
+        async def copy(args: CopyInput, context):
+            return "copied"
+
+        async def note(args: Note, context):
+            return "noted"
+
+        register(Tool("copy_file", "Copies a file", CopyInput, copy, ToolMeta("mutating")))
+        register(Tool("jot", "Writes somewhere", Note, note,
+                      ToolMeta("mutating", inputs={"where": "write_path"})))
+
+
+@pytest.mark.parametrize(("tool", "data"), [
+    ("copy_file", {"src": "a.txt", "dest": "../../etc/passwd"}),
+    ("copy_file", {"src": "/etc/shadow", "dest": "b.txt"}),
+    ("copy_file", {"src": "a.txt", "dest": "llmos.toml"}),
+    ("jot", {"where": "../outside.txt"}),
+    ("jot", {"where": ".git/hooks/pre-commit"}),
+])
+async def test_plugin_path_inputs_are_checked_whatever_they_are_named(llmos_workspace, tool,
+                                                                     data):
+    async with Kernel(llmos_workspace, load_entry_points=False, interactive=False,
+                      plugins={"copier": Copier()}) as kernel:
+        result = await kernel.call_tool(tool, data)
+        fine = await kernel.call_tool(tool, {k: "a.txt" for k in data})
+    assert result.decision.verdict == "deny", result.decision
+    assert fine.decision.verdict == "allow" and fine.output in ("copied", "noted")
