@@ -313,3 +313,23 @@ def test_the_quick_start_replays_for_free_into_the_right_place(
         "FOLLOWER", 0, 0)
     assert (llmos_workspace / "primes.py").read_text() == program
     assert not any("REDACTED" in str(p) for p in llmos_workspace.parent.rglob("*"))
+
+
+async def test_traces_can_be_demoted_and_promoted_and_route_names_the_evidence(
+        llmos_workspace, llmos_cli):
+    async with LLMOS(llmos_workspace, budget_usd=1) as os_:
+        trace = os_.kernel.memory.save_trace(
+            planted("Create notes.txt saying hello", write("notes.txt", "hello\n")))
+    routed = json.loads(llmos_cli("route", "--json", "Create todo.txt saying hello").stdout)
+    assert routed["chosen"] == "FOLLOWER"
+    assert routed["matched_trace"]["evidence"] == "single example"
+    demoted = llmos_cli("traces", "demote", trace.id, "--reason", "wrote the wrong file")
+    assert demoted.exit_code == 0, demoted.output
+    routed = json.loads(llmos_cli("route", "--json", "Create notes.txt saying hello").stdout)
+    assert routed["chosen"] != "FOLLOWER"
+    assert "wrote the wrong file" in routed["matched_trace"]["reason"]
+    shown = llmos_cli("traces", "show", trace.id)
+    assert "DEMOTED: wrote the wrong file" in shown.output
+    assert llmos_cli("traces", "promote", trace.id).exit_code == 0
+    routed = json.loads(llmos_cli("route", "--json", "Create notes.txt saying hello").stdout)
+    assert routed["chosen"] == "FOLLOWER" and routed["matched_trace"]["evidence"] == "exact"

@@ -95,14 +95,22 @@ def show(ctx: click.Context, trace_id: str, as_json: bool, as_markdown: bool) ->
     if as_markdown:
         click.echo(render_trace(trace), nl=False)
         return
+    from rich.markup import escape
+
     out = console()
-    out.print(f"[bold]{trace.goal_text}[/bold]", markup=True)
+    out.print(f"[bold]{escape(trace.goal_text)}[/bold]", markup=True)
     out.print(f"trace {trace.id} · signature {trace.goal_signature} · {trace.mode} · "
-              f"rating {trace.success_rating:.2f} over {trace.usage_count} uses"
-              + (" · DEMOTED" if trace.demoted else ""))
-    out.print(f"normalized: {trace.normalized_goal}")
+              f"rating {trace.success_rating:.2f} over {trace.usage_count} uses "
+              f"({trace.success_count} verified, {trace.failure_count} failed, "
+              f"{trace.divergence_count} spotted another world)"
+              + (f" · DEMOTED: {trace.demoted_reason or 'no reason recorded'}"
+                 if trace.demoted else ""), markup=False)
+    out.print(f"normalized: {trace.normalized_goal}", markup=False)
     if trace.slots:
-        out.print("slots: " + ", ".join(f"{s.kind}={s.value!r}" for s in trace.slots))
+        out.print("slots: " + ", ".join(f"{s.kind}={s.value!r}" for s in trace.slots),
+                  markup=False)
+    if trace.answer:
+        out.print(f"answer: {_preview(trace.answer)}", markup=False)
     for step in trace.steps:
         status = "error" if step.outcome.is_error else "ok"
         if step.outcome.exit_code is not None:
@@ -227,3 +235,36 @@ def rm(ctx: click.Context, trace_ids: tuple[str, ...], as_json: bool) -> None:
         emit_json({"removed": list(trace_ids)})
     else:
         click.echo(f"removed {len(trace_ids)} trace(s)")
+
+
+@traces.command("demote")
+@click.argument("trace_id")
+@click.option("--reason", default="demoted by hand", show_default=True,
+              help="Why (shown by traces show and route).")
+@json_option
+@click.pass_context
+def demote(ctx: click.Context, trace_id: str, reason: str, as_json: bool) -> None:
+    """Take a trace out of replay service (it stays as guidance). JSON: the trace summary."""
+    _set_demoted(ctx, trace_id, True, reason, as_json)
+
+
+@traces.command("promote")
+@click.argument("trace_id")
+@json_option
+@click.pass_context
+def promote(ctx: click.Context, trace_id: str, as_json: bool) -> None:
+    """Put a demoted trace back in service. JSON: the trace summary."""
+    _set_demoted(ctx, trace_id, False, None, as_json)
+
+
+def _set_demoted(ctx: click.Context, trace_id: str, demoted: bool, reason: str | None,
+                 as_json: bool) -> None:
+    memory = memory_of(ctx)
+    trace = memory.get_trace(trace_id)
+    saved = memory.save_trace(trace.model_copy(update={"demoted": demoted,
+                                                       "demoted_reason": reason}))
+    if as_json:
+        emit_json(summary(saved))
+    else:
+        click.echo(f"{'demoted' if demoted else 'promoted'} trace {saved.id}"
+                   + (f": {reason}" if reason else ""))
