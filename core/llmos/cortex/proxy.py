@@ -64,6 +64,7 @@ _STATUS_NAMES = {429: "rate limited", 529: "overloaded", 500: "internal error",
                  502: "bad gateway", 503: "unavailable", 504: "gateway timeout",
                  408: "request timeout", 409: "conflict"}
 
+_MALFORMED = "the model service sent a malformed"
 Notify = Callable[[str, dict[str, Any]], None]
 
 
@@ -100,6 +101,10 @@ class ProxySettings:
 class _GaveUp(Exception):
     """No usable answer within the retry bound."""
 
+    def __init__(self, message: str, maybe_billed: bool) -> None:
+        super().__init__(message)
+        self.maybe_billed = maybe_billed
+
 
 @dataclass
 class _Metered:
@@ -134,6 +139,7 @@ class MeteringProxy:
         self.fault: str | None = None
         """The first thing that made the run fail here (what to tell the user)."""
         self._open: dict[str, _Metered] = {}
+        self._sizing_problem: str | None = None
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
@@ -312,7 +318,7 @@ class MeteringProxy:
             body = None
         if not isinstance(body, dict):
             return _error(400, "invalid_request_error", "llmos: the request is not a JSON object")
-        if self.stopped:
+        if self.stopped or (self.fault and self.fault.startswith(_MALFORMED)):
             return _error(400, "invalid_request_error", f"llmos: {self.fault}")
         headers = self._forward_headers(request)
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -327,9 +333,12 @@ class MeteringProxy:
                     self._release(metered)
                     body["max_tokens"] = asked
                 metered = self._reserve(body, count)
+            elif count is None and isinstance(metered, str) and self._sizing_problem:
+                metered += f" ({self._sizing_problem})"
         if isinstance(metered, str):
-            self.stopped = "cap" if metered.startswith("stopped on its cap") else "battery"
-            self.fault = metered
+            if self.fault is None:  # a budget stop after a fault is not the news
+                self.stopped = "cap" if metered.startswith("stopped on its cap") else "battery"
+                self.fault = metered
             return _error(400, "invalid_request_error", f"llmos: {metered}")
         if body.get("max_tokens") != asked:
             raw = json.dumps(body).encode()
@@ -337,8 +346,10 @@ class MeteringProxy:
         try:
             response = await self._send("POST", path, headers, raw)
         except _GaveUp as exc:
+            # a request that reached the service may be billed even if no answer came
             metered.problem = "no answer from the model service"
-            self._settle(metered)
+            metered.complete = not exc.maybe_billed
+            self._settle(metered, description="no answer: never reached the service")
             return _error(504, "api_error", f"llmos: {exc}")
         except BaseException:
             metered.problem = "cut off"
@@ -429,9 +440,13 @@ class MeteringProxy:
                                                headers={**headers, "content-type":
                                                         "application/json"})
             count = response.json().get("input_tokens") if response.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, AttributeError):
-            return None
-        return int(count * 1.02) + 16 if isinstance(count, int) and count >= 0 else None
+            why = f"HTTP {response.status_code}"
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            count, why = None, _brief(exc)
+        if isinstance(count, int) and count >= 0:
+            return int(count * 1.02) + 16
+        self._sizing_problem = f"the prompt was sized by its bytes: count_tokens failed ({why})"
+        return None
 
     async def _refused(self, response: httpx.Response) -> None:
         status = response.status_code
@@ -456,6 +471,7 @@ class MeteringProxy:
         bound = self.settings.retry_max_s
         started = time.monotonic()
         attempt = 0
+        reached = False
         while True:
             attempt += 1
             response: httpx.Response | None = None
@@ -466,6 +482,8 @@ class MeteringProxy:
                 response = await self._client.send(request, stream=True)
             except httpx.HTTPError as exc:
                 problem = f"no answer ({_brief(exc)})"
+                reached = reached or not isinstance(exc, (httpx.ConnectError,
+                                                          httpx.ConnectTimeout))
             else:
                 if response.status_code not in RETRYABLE:
                     return response
@@ -487,7 +505,7 @@ class MeteringProxy:
                            f"up (cortex.retry_max_s = {bound:g})")
                 self._fail(why)
                 if response is None:
-                    raise _GaveUp(why)
+                    raise _GaveUp(why, reached)
                 return response
             self.retries += 1
             self.notify("retry", {"problem": problem, "attempt": attempt + 1,
