@@ -333,3 +333,16 @@ async def test_traces_can_be_demoted_and_promoted_and_route_names_the_evidence(
     assert llmos_cli("traces", "promote", trace.id).exit_code == 0
     routed = json.loads(llmos_cli("route", "--json", "Create notes.txt saying hello").stdout)
     assert routed["chosen"] == "FOLLOWER" and routed["matched_trace"]["evidence"] == "exact"
+
+
+@pytest.mark.parametrize(("learned", "content", "asked"), [
+    ("Create models.py with a class UserProfile",
+     "class UserProfile:\n    table = 'user_profiles'\n", "Create models.py with a class OrderItem"),
+    ("Create report_2024.txt with a title", "Report for 2024\n",
+     "Create report_2025.txt with a title"),
+])
+def test_a_part_of_a_name_used_on_its_own_needs_evidence(learned, content, asked):
+    target = analyze_goal(learned).slots[0].value
+    trace = planted(learned, write(target if "." in target else "models.py", content))
+    with pytest.raises(Declined, match="derived"):
+        single_example_plan(trace, analyze_goal(asked).slots)

@@ -26,6 +26,7 @@ or JavaScript string literal, a CSV cell) or the replay is declined.
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import re
 import shlex
@@ -481,15 +482,16 @@ def single_example_plan(trace: Trace, goal_slots: Sequence[Slot]) -> Plan:
                      if h[2].slot in changed]
             for _start, _end, hole in holes:
                 used.add(hole.slot)
-            # a derived form (a file's stem) on its own means the name was used otherwise
+            # a part of a changed name used on its own (a file's stem, the words of an
+            # identifier, the year in report_2024.txt) means the name was used otherwise
+            covered = [(a, b) for a, b, _ in holes]
             for i in changed:
-                s = stem(trace.slots[i].value)
-                if s and len(s) >= 2:
-                    covered = [(a, b) for a, b, h in holes]
-                    for m in occurrence_pattern(s, "file", "stem").finditer(text):
+                for part in changed_parts(trace.slots[i].value, goal_slots[i].value):
+                    for m in _part_pattern(part).finditer(text):
                         if not any(a <= m.start() and m.end() <= b for a, b in covered):
-                            raise Declined(f"{s!r}, derived from {trace.slots[i].value!r}, is "
-                                           "used on its own: needs a second solved instance")
+                            raise Declined(f"{m.group()!r}, derived from "
+                                           f"{trace.slots[i].value!r}, is used on its own: "
+                                           "needs a second solved instance")
             pieces: list[Piece] = []
             pos = 0
             for start, end, hole in holes:
@@ -509,6 +511,24 @@ def single_example_plan(trace: Trace, goal_slots: Sequence[Slot]) -> Plan:
     return Plan(trace, "single example", "names substituted as whole tokens: "
                 + ", ".join(f"{trace.slots[i].value} → {goal_slots[i].value}"
                             for i in sorted(changed)), steps, [trace.id])
+
+
+_PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def changed_parts(old: str, new: str) -> list[str]:
+    """The words and numbers of ``old`` (split at punctuation and case changes) that
+    ``new`` does not have: what a program may have derived from the value."""
+    mine = {p.lower() for p in _PART.findall(new)}
+    ext = extension_of(old)
+    skip = set(ext.split(".")) if ext and ext != "/" else set()
+    return list(dict.fromkeys(p.lower() for p in _PART.findall(old)
+                              if len(p) >= 3 and p.lower() not in mine | skip))
+
+
+@functools.lru_cache(maxsize=1024)
+def _part_pattern(part: str) -> re.Pattern[str]:
+    return re.compile(rf"(?i)(?<![A-Za-z0-9]){re.escape(part)}(?![a-z0-9])")
 
 
 def _canonical(occ: dict[int, list[tuple[int, Hole]]]) -> list[tuple[int, int, Hole]]:
