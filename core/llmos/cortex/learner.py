@@ -30,9 +30,9 @@ CREDENTIAL_VARS = (
 )
 
 # The user's home secrets, denied to Claude Code's Read tool and its Bash sandbox.
-HOME_SECRETS = (".ssh/**", ".aws/**", ".gnupg/**", ".config/gh/**", ".config/gcloud/**",
-                ".azure/**", ".kube/**", ".docker/config.json", ".netrc", ".git-credentials",
-                ".pgpass", ".npmrc", ".pypirc", ".claude/**", ".claude.json")
+HOME_SECRETS = (".ssh", ".aws", ".gnupg", ".config/gh", ".config/gcloud", ".azure", ".kube",
+                ".docker", ".netrc", ".git-credentials", ".pgpass", ".npmrc", ".pypirc",
+                ".claude", ".claude.json")
 
 SYSTEM_PROMPT = (
     "You are running inside llmos, an operating system for agents. Your working directory "
@@ -69,14 +69,29 @@ def check_credentials(environ: dict[str, str] | os._Environ[str] | None = None) 
         )
 
 
-def _home_secret_rules(environ: dict[str, str] | os._Environ[str]) -> list[str]:
-    """Read-deny rules for the user's real home secrets (the CLI's HOME is elsewhere, but
-    an absolute path still names them)."""
+def _home_secrets(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """The user's real home secrets (the CLI's HOME is elsewhere, but an absolute path
+    still names them)."""
     home = environ.get("HOME")
     if not home or not os.path.isabs(home) or home == "/":
         return []
-    home = home.rstrip("/")
-    return [f"Read(/{home}/{name})" for name in HOME_SECRETS]
+    return [f"{home.rstrip('/')}/{name}" for name in HOME_SECRETS]
+
+
+def _sandbox_settings(kernel: Any, home_secrets: list[str]) -> dict[str, Any]:
+    """The security library's settings for Claude Code's sandbox, plus reads denied of
+    the user's home secrets."""
+    from llmos.security.protected import protected_paths
+    from llmos.security.sandbox import claude_code_sandbox_settings
+
+    settings = claude_code_sandbox_settings(
+        allowed_hosts=kernel.config.security.allowed_hosts,
+        denied_hosts=kernel.config.security.denied_hosts,
+        protected=protected_paths(kernel),
+    )
+    filesystem = settings.setdefault("filesystem", {})
+    filesystem["denyRead"] = [*filesystem.get("denyRead", []), *home_secrets]
+    return settings
 
 
 def build_options(
@@ -85,15 +100,13 @@ def build_options(
 ) -> Any:
     from claude_agent_sdk import ClaudeAgentOptions
 
-    from llmos.security.protected import protected_paths
-    from llmos.security.sandbox import claude_code_sandbox_settings
-
     kernel = context.kernel
     cfg = kernel.config.cortex
     append = SYSTEM_PROMPT + (f"\n\n{cfg.system_prompt}" if cfg.system_prompt else "")
     server = mcp_server(context)
     sandboxed = claude_sandbox_available()
     context.extra["claude_sandbox"] = sandboxed
+    home_secrets = _home_secrets(os.environ)
     cli_env = session.environment(base_url=proxy.base_url, token=proxy.token,
                                   timeout_s=cfg.timeout_s)
     return ClaudeAgentOptions(
@@ -108,19 +121,14 @@ def build_options(
         hooks=bridge.sdk_hooks(),
         mcp_servers={MCP_SERVER: server} if server is not None else {},
         include_partial_messages=True,
-        disallowed_tools=_home_secret_rules(os.environ),
+        disallowed_tools=[rule for path in home_secrets
+                          for rule in (f"Read(/{path})", f"Read(/{path}/**)")],
         env=session.sdk_env(cli_env),
         stderr=stderr.append,
         # Claude Code's own Bash sandbox: the workspace is the only writable place but
         # llmos's own state (config, .llmos/, memory, generated plugins, git hooks), no
         # network but the allowed hosts, and no way to opt a command out of it.
-        sandbox=claude_code_sandbox_settings(
-            allowed_hosts=kernel.config.security.allowed_hosts,
-            denied_hosts=kernel.config.security.denied_hosts,
-            protected=protected_paths(kernel),
-        )
-        if sandboxed
-        else None,
+        sandbox=_sandbox_settings(kernel, home_secrets) if sandboxed else None,
     )
 
 
