@@ -188,7 +188,7 @@ async def test_the_dry_run_reports_circuits_without_running_them(quantum_kernel)
     assert out["valid"] is True, out
     dry = out["dry_run"]
     assert dry["ok"] is True
-    assert dry["submitted_by"] == "qiskit_ibm_runtime.SamplerV2.run"
+    assert dry["submitted_by"] == "qiskit_ibm_runtime.sampler.SamplerV2.run"
     (circuit,) = dry["circuits"]
     assert circuit["num_qubits"] == 3 and circuit["gate_counts"]["cx"] == 2
     assert circuit["depth"] == 4  # h, cx, cx, measure (barriers do not count)
@@ -239,3 +239,60 @@ async def test_the_home_directory_of_the_server_is_not_visible(quantum_kernel):
     real = sorted(p.name for p in home.iterdir())
     assert visible != real
     assert not visible or set(visible) <= {".pyenv"}  # only the interpreter it runs on
+
+
+WIDE_PROGRAM = """
+from qiskit import QuantumCircuit
+from qiskit_aer import AerSimulator
+qc = QuantumCircuit({n})
+qc.h(0)
+for i in range({n} - 1):
+    qc.cx(i, i + 1)
+qc.measure_all()
+print("submitting")
+print(AerSimulator().run(qc, shots={shots}).result().get_counts())
+"""
+
+
+async def test_programs_are_held_to_the_quantum_limits_when_they_submit(quantum_kernel):
+    async with quantum_kernel("quantum.max_qubits=4", "quantum.max_shots=500") as kernel:
+        wide = await execute(kernel, WIDE_PROGRAM.format(n=6, shots=100))
+        many = await execute(kernel, WIDE_PROGRAM.format(n=2, shots=5000))
+        fine = await execute(kernel, WIDE_PROGRAM.format(n=3, shots=400))
+    assert wide["exit_status"] == 4 and wide["stdout"] == "submitting\n"
+    assert wide["refused"] == ("qiskit_aer.backends.aerbackend.AerBackend.run got a circuit "
+                               "of 6 qubits; the limit is 4 (quantum.max_qubits)")
+    assert many["exit_status"] == 4
+    assert "5000 shots; the limit is 500 (quantum.max_shots)" in many["refused"]
+    assert fine["exit_status"] == 0 and fine["refused"] is None
+    assert "'000'" in fine["stdout"] and "'111'" in fine["stdout"]
+
+
+async def test_the_dry_run_transpiles_for_a_device_and_flags_limits(quantum_kernel):
+    async with quantum_kernel("quantum.max_qubits=5") as kernel:
+        result = await kernel.call_tool("quantum_validate_code", {
+            "code": WIDE_PROGRAM.format(n=6, shots=100), "backend": "fake_manila"})
+        unknown = await kernel.call_tool("quantum_validate_code", {
+            "code": WIDE_PROGRAM.format(n=2, shots=100), "backend": "fake_atlantis"})
+    out = result.output
+    (circuit,) = out["dry_run"]["circuits"]
+    assert circuit["num_qubits"] == 6
+    assert out["valid"] is False
+    # FakeManila has 5 qubits: a 6-qubit circuit cannot be transpiled for it
+    assert "error" in circuit["transpiled"]
+    first, second = out["problems"]
+    assert first.startswith("circuit #0 cannot be transpiled for the device: ")
+    assert second == "circuit #0 uses 6 qubits; the limit is 5 (quantum.max_qubits)"
+    assert unknown.is_error
+    assert "'fake_atlantis' is not one" in unknown.error
+
+
+async def test_the_dry_run_reports_the_transpiled_circuit(quantum_kernel):
+    async with quantum_kernel() as kernel:
+        result = await kernel.call_tool("quantum_validate_code", {
+            "code": WIDE_PROGRAM.format(n=3, shots=100), "backend": "fake_sherbrooke"})
+    (circuit,) = result.output["dry_run"]["circuits"]
+    transpiled = circuit["transpiled"]
+    assert transpiled["num_qubits"] == 127
+    assert "ecr" in transpiled["gate_counts"] and "cx" not in transpiled["gate_counts"]
+    assert transpiled["two_qubit_gates"] >= 2

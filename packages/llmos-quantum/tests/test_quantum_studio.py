@@ -298,3 +298,15 @@ def test_without_model_credentials_chat_fails_clearly(studio, monkeypatch):
         response = client.post("/chat", json=body("What is a qubit?"))
     assert response.status_code == 503
     assert "no model credentials" in response.json()["error"]
+
+
+@needs_bwrap
+def test_run_holds_programs_to_the_quantum_limits(studio):
+    server = studio("quantum.max_qubits=10")
+    program = BELL_PROGRAM.replace("QuantumCircuit(2)", "QuantumCircuit(12)")
+    with server.client() as client:
+        output = client.post("/run", json={"input_value": program}).json()["output"]
+    assert "RESULT:" not in output
+    assert ("[llmos] refused: qiskit_ibm_runtime.sampler.SamplerV2.run got a circuit of "
+            "12 qubits; the limit is 10 (quantum.max_qubits)") in output
+    assert output.rstrip().endswith("[llmos] the program exited with status 4")

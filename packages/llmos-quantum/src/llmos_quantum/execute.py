@@ -4,7 +4,9 @@ Each run gets a fresh directory, which is the only writable place the program se
 kernel's sandbox (bubblewrap) gives it no network, a read-only view of the system and the
 Python environment, and an environment scrubbed of secrets; ``child/launch.py`` then sets
 CPU, memory and file-size limits (the file-size limit caps stdout and stderr too, which are
-written to files) and execs the program. Credentials for IBM hardware are handed to the
+written to files) and execs ``child/harness.py``, which holds the circuits the program
+submits to the ``[quantum]`` limits (or, for a dry run, reports them) around the program
+itself. Credentials for IBM hardware are handed to the
 launcher on stdin and reach the program only as ``QISKIT_IBM_*`` environment variables.
 """
 
@@ -59,12 +61,13 @@ class ProgramResult:
     timed_out: bool = False
     truncated: bool = False
     sandbox: str = "bwrap"
+    refused: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"exit_status": self.exit_status, "ok": self.exit_status == 0 and not
                 self.timed_out, "stdout": self.stdout, "stderr": self.stderr,
                 "timed_out": self.timed_out, "truncated": self.truncated,
-                "sandbox": self.sandbox}
+                "refused": self.refused, "sandbox": self.sandbox}
 
     def combined(self) -> str:
         """stdout then stderr, as the Qiskit Studio frontend shows a run."""
@@ -88,8 +91,14 @@ def python_paths() -> list[Path]:
 
 
 def run_program(code: str, cfg: QuantumConfig, *, credentials: IBMCredentials | None = None,
-                timeout_s: float | None = None, dry_run: bool = False) -> ProgramResult:
-    """Run ``code`` as ``program.py`` in a fresh sandboxed directory; blocking."""
+                timeout_s: float | None = None, dry_run: bool = False,
+                device: str | None = None) -> ProgramResult:
+    """Run ``code`` as ``program.py`` in a fresh sandboxed directory; blocking.
+
+    ``child/harness.py`` holds every circuit the program submits to the ``[quantum]``
+    limits; with ``dry_run`` it reports them instead (transpiled for ``device``, a fake
+    device class name such as ``FakeSherbrooke``) and stops before they run.
+    """
     from llmos.security.sandbox import SandboxUnavailable, run_sandboxed
 
     timeout = min(timeout_s or cfg.exec_timeout_s, cfg.exec_timeout_s)
@@ -97,10 +106,11 @@ def run_program(code: str, cfg: QuantumConfig, *, credentials: IBMCredentials | 
     try:
         (run_dir / "program.py").write_text(code, encoding="utf-8")
         shutil.copy(CHILD / "launch.py", run_dir / ".launch.py")
-        argv = ["-u", "program.py"]
-        if dry_run:
-            shutil.copy(CHILD / "dryrun.py", run_dir / ".dryrun.py")
-            argv = ["-u", ".dryrun.py", "program.py"]
+        shutil.copy(CHILD / "harness.py", run_dir / ".harness.py")
+        harness = {"mode": "dry" if dry_run else "run", "device": device,
+                   "limits": {"max_qubits": cfg.max_qubits, "max_shots": cfg.max_shots,
+                              "max_depth": cfg.max_depth}}
+        argv = ["-u", ".harness.py", json.dumps(harness), "program.py"]
         cap = cfg.exec_output_kb * 1024
         env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(run_dir),
                "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
@@ -137,6 +147,8 @@ def run_program(code: str, cfg: QuantumConfig, *, credentials: IBMCredentials | 
         elif done.returncode in (-9, 137) or done.returncode == -24 or done.returncode == 152:
             result.stderr += ("\n[llmos] the program was killed: it reached its CPU limit "
                               "(quantum.exec_cpu_s) or memory limit (quantum.exec_memory_mb)")
+        if done.returncode == 4 and "[llmos] refused: " in result.stderr:
+            result.refused = result.stderr.split("[llmos] refused: ", 1)[1].splitlines()[0]
         if result.truncated:
             result.stderr += (f"\n[llmos] output was cut off at {cfg.exec_output_kb} KiB "
                               "(quantum.exec_output_kb)")

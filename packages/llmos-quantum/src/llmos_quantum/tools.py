@@ -69,6 +69,8 @@ class ValidateInput(BaseModel):
     code: str = Field(min_length=1, description="A Qiskit Python program.")
     dry_run: bool = Field(True, description="Run it in the sandbox up to the point where it "
                           "submits circuits, report them, and stop before anything executes.")
+    backend: str | None = Field(None, description="A fake device ('fake_sherbrooke') to "
+                                "transpile the submitted circuits for in the dry run.")
 
 
 class KidsInput(BaseModel):
@@ -195,10 +197,19 @@ async def quantum_validate_code(args: ValidateInput, context: llmos.CallContext)
             if not imports[top]:
                 problems.append(f"module {top!r} is not installed (imported as {name})")
     dry: dict[str, Any] | None = None
+    cfg = config(context)
     if args.dry_run and not problems:
+        from llmos_quantum.backends import UnknownBackend, fake_device_names
         from llmos_quantum.execute import run_program
 
-        done = await asyncio.to_thread(run_program, args.code, config(context), dry_run=True)
+        device = None
+        if args.backend is not None:
+            device = fake_device_names().get(args.backend)
+            if device is None:
+                raise UnknownBackend(f"the dry run transpiles for fake devices only; "
+                                     f"{args.backend!r} is not one (try 'fake_sherbrooke')")
+        done = await asyncio.to_thread(run_program, args.code, cfg, dry_run=True,
+                                       device=device)
         line = next((ln for ln in done.stdout.splitlines() if ln.startswith("LLMOS_DRYRUN: ")),
                     None)
         if line is None:
@@ -207,8 +218,24 @@ async def quantum_validate_code(args: ValidateInput, context: llmos.CallContext)
             dry = {"ok": False, "exit_status": done.exit_status, "stderr": done.stderr[-4000:]}
         else:
             dry = {"ok": True, **json.loads(line.removeprefix("LLMOS_DRYRUN: "))}
+            problems += _beyond_limits(dry["circuits"], cfg)
     return {"valid": not problems, "syntax_ok": True, "problems": problems,
             "imports": imports, "dry_run": dry}
+
+
+def _beyond_limits(circuits: list[dict[str, Any]], cfg: QuantumConfig) -> list[str]:
+    problems = []
+    for index, circuit in enumerate(circuits):
+        if "error" in circuit.get("transpiled", {}):
+            problems.append(f"circuit #{index} cannot be transpiled for the device: "
+                            f"{circuit['transpiled']['error']}")
+        if circuit["num_qubits"] > cfg.max_qubits:
+            problems.append(f"circuit #{index} uses {circuit['num_qubits']} qubits; the limit "
+                            f"is {cfg.max_qubits} (quantum.max_qubits)")
+        if circuit["depth"] > cfg.max_depth:
+            problems.append(f"circuit #{index} is {circuit['depth']} deep; the limit is "
+                            f"{cfg.max_depth} (quantum.max_depth)")
+    return problems
 
 
 def _kids(args: KidsInput) -> dict[str, Any]:
