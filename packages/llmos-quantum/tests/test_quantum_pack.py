@@ -121,3 +121,47 @@ def test_parameter_update_prompts_are_recognized():
     prompt = "###[Transpiler]\n\n```\npm = 1\n```\n\nNEW PARAMETERS:\n\n    level: 3"
     assert programs.is_parameter_update(prompt)
     assert not programs.is_parameter_update("What does ###[x] mean?")
+
+
+def test_llmos_quantum_serve_serves_until_stopped(llmos_workspace, tmp_path):
+    import os
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmos", "--workspace", str(llmos_workspace), "quantum",
+         "serve", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "CORS_ALLOW_ORIGINS": "http://studio.test"})
+    try:
+        health = None
+        for _ in range(600):
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health",
+                                   headers={"Origin": "http://studio.test"}, timeout=2)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        assert health is not None, log.seek(0) or log.read()
+        assert health.status_code == 200 and health.json()["service"] == "llmos-quantum"
+        assert health.headers["access-control-allow-origin"] == "http://studio.test"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    log.seek(0)
+    assert f"serving Qiskit Studio on http://127.0.0.1:{port}" in log.read()
+
+
+def test_llmos_quantum_serve_with_a_bad_setting_exits_2_without_a_traceback(llmos_cli):
+    result = llmos_cli("--set", "quantum.max_shots=0", "quantum", "serve")
+    assert result.exit_code == 2, result.output
+    assert "quantum.max_shots" in result.output
+    assert "Traceback" not in result.output
