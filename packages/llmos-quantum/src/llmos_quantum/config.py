@@ -40,8 +40,8 @@ class QuantumConfig(Section):
                                 "a sandboxed program may write (KiB); the rest is cut off.")
 
     ibm_token: SecretStr | None = Field(
-        None, description="IBM Quantum API key; prefer the QISKIT_IBM_TOKEN environment "
-        "variable of the llmos process. Given to programs only as QISKIT_IBM_TOKEN.")
+        None, description="IBM Quantum API key; prefer the LLMOS_QUANTUM__IBM_TOKEN "
+        "environment variable to a file. Given to programs only as QISKIT_IBM_TOKEN.")
     ibm_channel: str = Field("ibm_quantum_platform", description="QISKIT_IBM_CHANNEL.")
     ibm_instance: str | None = Field(None, description="QISKIT_IBM_INSTANCE (a CRN).")
     ibm_max_jobs: int = Field(
