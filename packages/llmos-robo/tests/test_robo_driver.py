@@ -59,6 +59,15 @@ def test_reachable_targets_are_reached_within_5_mm(driver, target):
     assert math.dist(applied.reached, pos) < 0.001
 
 
+def test_a_target_inside_the_box_but_out_of_reach_is_refused_before_moving(driver):
+    before = driver.get_observation()
+    with pytest.raises(SafetyViolation) as caught:
+        driver.send_action(Action((0.75, 0.45, 0.65)))
+    assert caught.value.rule == "robo.unreachable"
+    assert "the arm cannot follow the straight path to [0.75, 0.45, 0.65]" in str(caught.value)
+    assert driver.get_observation() == before
+
+
 def test_the_driver_clips_a_target_outside_the_box_and_a_long_step(engaged):
     d = connect(RoboConfig(max_step_m=0.1), engaged)
     try:

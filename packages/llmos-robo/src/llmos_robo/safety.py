@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from llmos_robo.config import RoboConfig
 
 
+TRACKING_MARGIN_M = 0.01
+"""How far the real gripper may stray from the planned line (out of the box) before the
+driver halts it; a move may start from anywhere within it."""
+
+
 class SafetyViolation(Exception):
     """A motion was refused by the safety envelope (the message says why and what to do)."""
 
@@ -56,12 +61,13 @@ def check_path(start: Point, target: Point, env: Envelope) -> SafetyViolation | 
     """The first way the straight path ``start``→``target`` breaks the envelope, or None."""
     lo, hi = env.workspace_min, env.workspace_max
     length = distance(start, target)
-    if not point_in_box(start, lo, hi, margin=1e-3):
+    if not point_in_box(start, lo, hi, margin=TRACKING_MARGIN_M):
         return SafetyViolation(
             "robo.workspace",
             f"the gripper is at {fmt(start)}, outside the workspace box {fmt(lo)}..{fmt(hi)}",
             "a human must bring the arm back (llmos robo reset --world) before it moves again",
         )
+    start = clamp_to_box(start, lo, hi)  # tracking error is not an exit
     t = box_exit(start, target, lo, hi)
     if t is not None:
         where = lerp(start, target, t)

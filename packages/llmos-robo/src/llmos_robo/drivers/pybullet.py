@@ -21,7 +21,7 @@ import numpy as np
 
 from llmos_robo.driver import Action, AppliedAction, JointLimit, Limits, Observer
 from llmos_robo.geometry import distance, lerp, point_in_box, zone_contains
-from llmos_robo.safety import SafetyViolation, check_path, clamp_to_box
+from llmos_robo.safety import TRACKING_MARGIN_M, SafetyViolation, check_path, clamp_to_box
 
 SIM_HZ = 240
 ARM_JOINTS = tuple(range(7))
@@ -89,6 +89,10 @@ class PyBulletDriver:
             from pybullet_utils.bullet_client import BulletClient
 
             self.p = BulletClient(connection_mode=pybullet.DIRECT)
+            # a kinematic copy of the arm for planning: never stepped, never drawn
+            self.kin = BulletClient(connection_mode=pybullet.DIRECT)
+        self.kin.setAdditionalSearchPath(pybullet_data.getDataPath())
+        self.kin_robot = self.kin.loadURDF("franka_panda/panda.urdf", useFixedBase=True)
         p = self.p
         self._pb = pybullet
         self._estop = estop
@@ -137,6 +141,7 @@ class PyBulletDriver:
             if self.p is not None:
                 with contextlib.suppress(Exception):
                     self.p.disconnect()
+                    self.kin.disconnect()
                 self.p = None
 
     def set_observer(self, observer: Observer | None) -> None:
@@ -243,6 +248,7 @@ class PyBulletDriver:
         problem = check_path(start, target, env)
         if problem is not None:
             raise problem
+        self._check_reachable(start, target, yaw_now, yaw)
         applied = AppliedAction(action, Action(tuple(_r(v, 4) for v in target), _r(yaw, 4)),
                                 clipped)
         steps = max(1, math.ceil(length / env.max_speed_m_s * SIM_HZ))
@@ -267,17 +273,45 @@ class PyBulletDriver:
         self._notify()
         return applied
 
-    def _ik(self, point: Any, yaw: float) -> np.ndarray:
-        p = self.p
+    def _ik(self, point: Any, yaw: float, p: Any = None, robot: int | None = None
+            ) -> np.ndarray:
+        p = p or self.p
+        robot = self.robot if robot is None else robot
         orn = p.getQuaternionFromEuler((math.pi, 0.0, yaw))
         lows = [lim.lower for lim in self.limits.joints]
         highs = [lim.upper for lim in self.limits.joints]
         ranges = [h - lo for lo, h in zip(lows, highs, strict=True)]
         sol = p.calculateInverseKinematics(
-            self.robot, GRASP_LINK, point, orn, lowerLimits=[*lows, 0, 0],
+            robot, GRASP_LINK, point, orn, lowerLimits=[*lows, 0, 0],
             upperLimits=[*highs, 0.04, 0.04], jointRanges=[*ranges, 0.04, 0.04],
             restPoses=[*NEUTRAL, 0.02, 0.02], maxNumIterations=100, residualThreshold=1e-5)
         return np.clip(np.asarray(sol[:7]), lows, highs)
+
+    def _check_reachable(self, start: Any, target: Any, yaw0: float, yaw1: float) -> None:
+        """Follow the straight line on the kinematic copy first: every waypoint (4 cm
+        apart) must be reachable within 1 cm, or the move is refused before it starts."""
+        kin, body = self.kin, self.kin_robot
+        with self._lock:
+            for j in ARM_JOINTS:
+                kin.resetJointState(body, j, self.p.getJointState(self.robot, j)[0])
+        n = max(2, math.ceil(distance(start, target) / 0.04))
+        dyaw = math.remainder(yaw1 - yaw0, 2 * math.pi)
+        for k in range(1, n + 1):
+            point = lerp(start, target, k / n)
+            for _ in range(2):
+                q = self._ik(point, yaw0 + dyaw * k / n, kin, body)
+                for j in ARM_JOINTS:
+                    kin.resetJointState(body, j, float(q[j]))
+                got = kin.getLinkState(body, GRASP_LINK, computeForwardKinematics=True)[4]
+                if distance(got, point) < 0.002:
+                    break
+            if distance(got, point) > 0.01:
+                raise SafetyViolation(
+                    "robo.unreachable",
+                    f"the arm cannot follow the straight path to {[_r(v) for v in target]}: "
+                    f"at {[_r(v) for v in point]} ({k * 100 // n}% of the way) the closest it "
+                    f"gets is {distance(got, point) * 1000:.0f} mm away",
+                    "choose a target closer to the robot's base (x, y nearer 0.45, 0)")
 
     def _command(self, point: Any, yaw: float, applied: AppliedAction) -> None:
         with self._lock:
@@ -307,7 +341,8 @@ class PyBulletDriver:
         else:
             env = self.limits.envelope
             pos, _ = self.ee_pose()
-            if not point_in_box(pos, env.workspace_min, env.workspace_max, margin=0.01):
+            if not point_in_box(pos, env.workspace_min, env.workspace_max,
+                                margin=TRACKING_MARGIN_M):
                 reason = f"the gripper left the workspace at {[_r(v) for v in pos]}"
             for zone in env.zones:
                 if zone_contains(zone, pos):
