@@ -134,14 +134,41 @@ def test_the_ledger_survives_a_restart(db_path):
     assert rows[0] == 3
 
 
-def test_reservations_of_a_dead_process_are_released(db_path):
+def test_reservations_of_a_dead_process_are_charged_what_it_may_have_spent(db_path):
     economy = economy_at(db_path)
     economy.set_balance(1.0)
-    r = economy.reserve(0.6)
+    r = economy.reserve(0.6, run_id="killed")
+    live = economy.reserve(0.1, run_id="alive")
     economy.db.execute(
         "UPDATE economy_reservations SET owner = ? WHERE id = ?",
         (economy._owner.rsplit(":", 1)[0] + ":999999999", r.id),
     )
     assert economy.release_stale() == 1
-    assert economy.available_micro == MICRO
+    # the dead run is charged its whole reservation, not $0; the live one stays open
+    assert economy.balance_micro == 400_000
+    assert economy.available_micro == 300_000
+    assert economy.run_spent_micro("killed") == 600_000
+    assert [x.id for x in economy.open_reservations()] == [live.id]
+    assert "owner process died" in economy.history()[0]["description"]
     assert isinstance(r, Reservation)
+
+
+@pytest.mark.parametrize("usd", [float("nan"), float("inf"), -1.0, 1e20])
+def test_a_budget_must_be_a_finite_amount(db_path, usd):
+    economy = economy_at(db_path)
+    with pytest.raises(ValueError, match="a budget must be a number of dollars"):
+        economy.set_balance(usd)
+
+
+@pytest.mark.parametrize("usd", ["-5", "nan", "inf", "1e20", "five"])
+def test_budget_set_refuses_what_is_not_a_budget(llmos_cli, usd):
+    result = llmos_cli("budget", "set", usd)
+    assert result.exit_code == 2
+    assert "Invalid value for USD" in result.output and "Traceback" not in result.output
+    assert "No such option" not in result.output
+    assert llmos_cli("budget", "--json").stdout.count('"balance_micro": 0') == 1
+
+
+def test_reserve_micro_refuses_a_negative_amount(db_path):
+    with pytest.raises(ValueError):
+        economy_at(db_path).reserve_micro(-1)

@@ -15,6 +15,8 @@ their real tools and hooks fire, and every model turn comes from a script::
         assert server.tool_result(script.turns[1].tool_uses[0].id).text == "hi"
 
 Each *main-conversation* request (``POST /v1/messages``) takes the next scripted turn.
+As with the real service, the output tokens reported never exceed the request's
+``max_tokens`` (a turn scripted with more is reported capped, ``stop_reason`` ``max_tokens``).
 The CLI's side requests (session titles, summaries, compaction, quota checks...) get a
 canned answer and leave the script alone. ``env()`` asks the CLI to label every request
 with ``x-claude-code-request-class`` (``CLAUDE_CODE_GATEWAY_HINT_HEADERS=1``), which is how
@@ -808,6 +810,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         model = request.model or self.owner.model or "claude-scripted"
         message_id = self.owner._message_id()
+        limit = request.body.get("max_tokens") if isinstance(request.body, dict) else None
+        if isinstance(limit, int) and 0 < limit < turn.usage.output_tokens:
+            # like the real service: never more output than max_tokens
+            turn = replace(turn, usage=replace(turn.usage, output_tokens=limit),
+                           stop_reason="max_tokens")
         if request.stream:
             self._stream(turn, model, message_id)
         elif turn.malformed or turn.truncated:
