@@ -310,3 +310,17 @@ def test_run_holds_programs_to_the_quantum_limits(studio):
     assert ("[llmos] refused: qiskit_ibm_runtime.sampler.SamplerV2.run got a circuit of "
             "12 qubits; the limit is 10 (quantum.max_qubits)") in output
     assert output.rstrip().endswith("[llmos] the program exited with status 4")
+
+
+def test_concurrent_chats_each_get_the_answer_of_their_own_run(studio, llmos_model_server):
+    llmos_model_server.script.text("First answer.").text("Second answer.")
+    server = studio()
+    questions = ("What is a qubit?", "What is a quantum gate?")
+    with server.client() as client, ThreadPoolExecutor(2) as pool:
+        futures = {q: pool.submit(client.post, "/chat", json=body(q)) for q in questions}
+        replies = {q: json.loads(f.result().json()["response"]) for q, f in futures.items()}
+    assert {r["final_prompt"] for r in replies.values()} == {"First answer.", "Second answer."}
+    for question, reply in replies.items():
+        run = server.kernel.memory.get_run(reply["run_id"])
+        assert run.goal == f"[quantum-tutor] {question}"
+        assert run.output == reply["final_prompt"]
