@@ -47,6 +47,7 @@ import itertools
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -169,9 +170,21 @@ class Task:
     variant: str = "base"  # or the kind of near miss
     near: list[Task] = field(default_factory=list)
     drifts: bool = False  # its world sometimes changed since a trace was recorded
+    cls: str = ""  # the class of false replay it probes (see CLASSES)
+    family: str = ""  # the task whose traces are right for it ('' = its own key)
+    adapt: Callable[[Values], Values] | None = None  # a near miss's values from the base's
+    swap: tuple[str, str] | None = None  # slot variants may swap these two roles
+    reply: Callable[[Path, Values], str] | None = None  # the learner's final answer
+    expect: Callable[[Path, Values], str] | None = None  # a regex the run's output must hold
+    drift_rate: float = 0.3
 
     def text(self, values: Values) -> str:
         return self.goal.format(**values)
+
+    @property
+    def kin(self) -> str:
+        """Tasks with the same kin are one task: each one's traces are right for the other."""
+        return self.family or self.key
 
 
 def W(ws: Path, rel: str, content: str) -> Call:
@@ -486,8 +499,349 @@ def tasks() -> list[Task]:
         lambda ws, v: same(ws, v["f"], f"{v['b']} and {v['b']} again\n"),
         lambda ws, v: put(ws, v["f"], f"{v['a']} and {v['a']} again\n"),
     )
-    return [primes, count_lines, word_count, squares, literal, add_line, debug, copy, folder,
-            listing, sort, head, port, fib, total, column, upper, gauss, concat, replace]
+    classic = [primes, count_lines, word_count, squares, literal, add_line, debug, copy, folder,
+               listing, sort, head, port, fib, total, column, upper, gauss, concat, replace]
+    for task in classic:
+        task.cls = task.cls or ("changed world" if task.drifts else "baseline")
+        for near in task.near:
+            near.cls = near.cls or "near miss"
+    return classic
+
+
+# --------------------------------------------------------------------------- classes
+
+CLASSES = {
+    "baseline": "the original 20 templates: exact repeats and name/number variants",
+    "near miss": "another action, object or negation: a task of its own",
+    "changed world": "the world changed since the trace (a recorded Edit misses)",
+    "file kind": "another file extension is another format or language (csv→json vs xml, "
+                 "py vs js)",
+    "swapped roles": "source and target swapped (same kinds: a variant; other kinds: "
+                     "another task)",
+    "literal twin": "a number slot that also stands as an unrelated literal (** 2, % 15)",
+    "shared value": "two slots with the same value (2 workers and 2 retries)",
+    "derived value": "a value computed from slots written as a literal (larger of, sum of)",
+    "path prefix": "a folder slot that starts a longer path (mail/inbox/a.txt)",
+    "quoting": "quoted strings with quotes or apostrophes landing in JSON or shell echo",
+    "shell state": "cd into a folder, then relative mkdir/touch in later Bash calls",
+    "question": "the answer is the output: it must hold the right count/value",
+    "failed check": "a Read of a missing file, then Write; when the file exists it survives",
+    "no-op handoff": "the work is already done: the handoff does nothing and must not "
+                     "poison later runs",
+}
+
+CSV2JSON = ("import csv, json, sys\n\nwith open(sys.argv[1], newline='') as src:\n"
+            "    rows = list(csv.DictReader(src))\nwith open(sys.argv[2], 'w') as out:\n"
+            "    json.dump(rows, out, indent=2)\n")
+CSV2XML = ("import csv, sys\nfrom xml.sax.saxutils import quoteattr\n\n"
+           "with open(sys.argv[1], newline='') as src:\n    rows = list(csv.DictReader(src))\n"
+           "with open(sys.argv[2], 'w') as out:\n    out.write('<rows>\\n')\n"
+           "    for row in rows:\n"
+           "        attrs = ' '.join(f'{k}={quoteattr(v)}' for k, v in row.items())\n"
+           "        out.write(f'  <row {attrs}/>\\n')\n    out.write('</rows>\\n')\n")
+JSON2CSV = ("import csv, json, sys\n\nwith open(sys.argv[1]) as src:\n    rows = json.load(src)\n"
+            "with open(sys.argv[2], 'w', newline='') as out:\n"
+            "    writer = csv.DictWriter(out, fieldnames=list(rows[0]))\n"
+            "    writer.writeheader()\n    writer.writerows(rows)\n")
+INI_DEFAULTS = "[main]\nlog_level = info\nretries = 3\n"
+
+
+def records(name: str) -> list[dict[str, str]]:
+    return [{"name": a, "city": b, "age": c} for a, b, c in csv_rows(name)]
+
+
+def csv_text(name: str) -> str:
+    return "name,city,age\n" + "".join(",".join(r) + "\n" for r in csv_rows(name))
+
+
+def xml_of(name: str) -> str:
+    from xml.sax.saxutils import quoteattr
+
+    rows = "".join("  <row " + " ".join(f"{k}={quoteattr(v)}" for k, v in r.items()) + "/>\n"
+                   for r in records(name))
+    return f"<rows>\n{rows}</rows>\n"
+
+
+def js_primes_program(n: str) -> str:
+    return (f"const N = {n};\nconst found = [];\n"
+            "for (let c = 2; found.length < N; c++) {\n"
+            "  if (found.every((p) => c % p !== 0)) found.push(c);\n}\n"
+            "console.log(found.join(' '));\n")
+
+
+def fizzbuzz_program(n: str) -> str:
+    return (f"for i in range(1, {n} + 1):\n    if i % 15 == 0:\n        print('FizzBuzz')\n"
+            "    elif i % 3 == 0:\n        print('Fizz')\n    elif i % 5 == 0:\n"
+            "        print('Buzz')\n    else:\n        print(i)\n")
+
+
+def json_equals(ws: Path, rel: str, expected: Any) -> list[str]:
+    got = read(ws, rel)
+    try:
+        value = None if got is None else json.loads(got)
+    except ValueError as exc:
+        return [f"{rel}: not valid JSON ({exc}): {got[:80]!r}"]
+    return [] if value == expected else [f"{rel}: expected {expected!r}, found {got!r}"[:200]]
+
+
+def csv_equals(ws: Path, rel: str, expected: list[dict[str, str]]) -> list[str]:
+    import csv
+    import io
+
+    got = read(ws, rel)
+    rows = None if got is None else list(csv.DictReader(io.StringIO(got)))
+    return [] if rows == expected else [f"{rel}: expected rows {expected[:2]}..., found "
+                                        f"{None if got is None else got[:80]!r}"]
+
+
+def echo_quoted(text: str) -> str:
+    """How Claude Code quotes a message for echo: single quotes unless it holds one."""
+    return f'"{text}"' if "'" in text else f"'{text}'"
+
+
+def count_regex(value: int | str) -> str:
+    return rf"(?<![\w.]){value}(?!\w|\.\d)"
+
+
+def question_lines(ws: Path, v: Values) -> list[str]:
+    lines = text_lines(v["f"])
+    late = ["late entry one", "late entry two", "late entry three"]
+    return [*lines, *late] if v.get(DRIFT) else lines
+
+
+def question_numbers(v: Values) -> list[int]:
+    numbers = numbers_of(v["f"])
+    return [*numbers, 777 + len(numbers)] if v.get(DRIFT) else numbers
+
+
+MAIL = ["mail/inbox/", "mail/drafts/", "mail/sent/"]
+ARCHIVES = ["archive/", "old/", "done/"]
+
+
+def class_tasks() -> list[Task]:
+    """One or more templates per class of false replay (issue 10), with their own cases."""
+
+    def convert_world(ws: Path, v: Values) -> None:
+        put(ws, v["f"], csv_text(v["f"]))
+        drop(ws, v["g"], "csv2json.py", "csv2xml.py")
+
+    def json_world(ws: Path, v: Values) -> None:
+        put(ws, v["f"], json.dumps(records(v["f"]), indent=2))
+        drop(ws, v["g"], "json2csv.py")
+
+    def to_ext(key: str, ext: str) -> Callable[[Values], Values]:
+        return lambda v: {**v, key: v[key].rsplit(".", 1)[0] + "." + ext}
+
+    def swapped(a: str, b: str) -> Callable[[Values], Values]:
+        return lambda v: {**v, a: v[b], b: v[a]}
+
+    convert = Task(
+        "C01 convert", "Convert {f} to {g}",
+        {"f": "staff.csv", "g": "staff.json"},
+        {"f": ["staff.csv", "people.csv", "orders.csv"],
+         "g": ["staff.json", "people.json", "export.json"]},
+        lambda ws, v: [W(ws, "csv2json.py", CSV2JSON),
+                       B(f"python3 csv2json.py {v['f']} {v['g']}")],
+        lambda ws, v: json_equals(ws, v["g"], records(v["f"])),
+        convert_world, cls="file kind",
+        near=[Task("C01~xml", "Convert {f} to {g}", {}, {},
+                   lambda ws, v: [W(ws, "csv2xml.py", CSV2XML),
+                                  B(f"python3 csv2xml.py {v['f']} {v['g']}")],
+                   lambda ws, v: same(ws, v["g"], xml_of(v["f"])),
+                   convert_world, "other file kind", cls="file kind", adapt=to_ext("g", "xml")),
+              Task("C01~swapped", "Convert {f} to {g}", {}, {},
+                   lambda ws, v: [W(ws, "json2csv.py", JSON2CSV),
+                                  B(f"python3 json2csv.py {v['f']} {v['g']}")],
+                   lambda ws, v: csv_equals(ws, v["g"], records(v["f"])),
+                   json_world, "swapped roles", cls="swapped roles", adapt=swapped("f", "g"))],
+    )
+    # T01's goal for JavaScript: traces of the two must never serve each other
+    js = Task("C02 primes.js", "Create {f} printing the first {n} primes and run it",
+              {"f": "primes.js", "n": "10"},
+              {"f": ["primes.js", "sieve.js", "p.js"], "n": n_range(5, 40)},
+              lambda ws, v: [W(ws, v["f"], js_primes_program(v["n"])), B(f"node {v['f']}")],
+              lambda ws, v: same(ws, v["f"], js_primes_program(v["n"])),
+              lambda ws, v: drop(ws, v["f"]), cls="file kind")
+
+    def append_world(ws: Path, v: Values) -> None:
+        for name in ("notes.txt", "journal.txt", "diary.txt", "inbox.txt"):
+            put(ws, name, f"{name} first line\n")
+
+    append = Task(
+        "C03 append", "Append {f} to {g}",
+        {"f": "notes.txt", "g": "journal.txt"},
+        {"f": ["notes.txt", "journal.txt", "diary.txt", "inbox.txt"],
+         "g": ["notes.txt", "journal.txt", "diary.txt", "inbox.txt"]},
+        lambda ws, v: [B(f"cat {v['f']} >> {v['g']}")],
+        lambda ws, v: same(ws, v["g"], f"{v['g']} first line\n{v['f']} first line\n")
+        + same(ws, v["f"], f"{v['f']} first line\n"),
+        append_world, cls="swapped roles", swap=("f", "g"),
+    )
+    square = Task(
+        "C04 square", "Create {f} printing the square of {n}",
+        {"f": "square.py", "n": "2"},
+        {"f": ["square.py", "sq.py"], "n": n_range(2, 12)},
+        lambda ws, v: [W(ws, v["f"], f"number = {v['n']}\nprint(number ** 2)\n"),
+                       B(f"python3 {v['f']}")],
+        lambda ws, v: same(ws, v["f"], f"number = {v['n']}\nprint(number ** 2)\n"),
+        lambda ws, v: drop(ws, v["f"]), cls="literal twin",
+    )
+    fizz = Task(
+        "C05 fizzbuzz", "Write {f} that prints FizzBuzz from 1 to {n} and run it",
+        {"f": "fizzbuzz.py", "n": "15"},
+        {"f": ["fizzbuzz.py", "fb.py"], "n": ["15", "3", "5", "20", "30", "10", "45"]},
+        lambda ws, v: [W(ws, v["f"], fizzbuzz_program(v["n"])), B(f"python3 {v['f']}")],
+        lambda ws, v: same(ws, v["f"], fizzbuzz_program(v["n"])),
+        lambda ws, v: drop(ws, v["f"]), cls="literal twin",
+    )
+
+    def pool_json(v: Values) -> str:
+        return json.dumps({"workers": int(v["n"]), "retries": int(v["m"])}, indent=2) + "\n"
+
+    pool = Task(
+        "C06 workers", "Write {f} with {n} workers and {m} retries",
+        {"f": "pool.json", "n": "2", "m": "2"},
+        {"f": ["pool.json", "workers.json"], "n": n_range(1, 6), "m": n_range(1, 4)},
+        lambda ws, v: [W(ws, v["f"], pool_json(v))],
+        lambda ws, v: json_equals(ws, v["f"], {"workers": int(v["n"]), "retries": int(v["m"])}),
+        lambda ws, v: drop(ws, v["f"]), cls="shared value",
+    )
+
+    def pair(fn: Callable[[int, int], int]) -> Callable[[Values], str]:
+        return lambda v: f"{fn(int(v['n']), int(v['m']))}\n"
+
+    def derived(key: str, goal: str, fn: Callable[[int, int], int], **kw: Any) -> Task:
+        return Task(key, goal, {"n": "7", "m": "3", "f": "answer.txt"},
+                    {"n": n_range(1, 9), "m": n_range(1, 9), "f": ["answer.txt", "out.txt"]},
+                    lambda ws, v: [W(ws, v["f"], pair(fn)(v))],
+                    lambda ws, v: same(ws, v["f"], pair(fn)(v)),
+                    lambda ws, v: drop(ws, v["f"]), cls="derived value", **kw)
+
+    larger = derived("C07 larger", "Write the larger of {n} and {m} into {f}", max)
+    larger.near = [derived("C07~smaller", "Write the smaller of {n} and {m} into {f}", min,
+                           variant="other object")]
+    total = derived("C08 sum of two", "Write the sum of {n} and {m} into {f}",
+                    lambda a, b: a + b)
+
+    def mail_world(ws: Path, v: Values) -> None:
+        for folder in MAIL:
+            put(ws, folder + v["f"], f"{v['f']} from {folder}\n")
+        for folder in ARCHIVES:
+            drop(ws, folder + v["f"])
+            (ws / folder).mkdir(parents=True, exist_ok=True)
+
+    def mail_check(ws: Path, v: Values) -> list[str]:
+        problems = same(ws, v["e"] + v["f"], f"{v['f']} from {v['d']}\n")
+        if (ws / (v["d"] + v["f"])).exists():
+            problems.append(f"{v['d']}{v['f']} is still there")
+        for folder in MAIL:
+            if folder != v["d"]:
+                problems += same(ws, folder + v["f"], f"{v['f']} from {folder}\n")
+        return problems
+
+    move = Task(
+        "C09 move from folder", "Move {f} from {d} to {e}",
+        {"f": "a.txt", "d": "mail/inbox/", "e": "archive/"},
+        {"f": ["a.txt", "invoice.txt", "memo.md"], "d": MAIL, "e": ARCHIVES},
+        lambda ws, v: [B(f"mv {v['d']}{v['f']} {v['e']}")],
+        mail_check, mail_world, cls="path prefix",
+    )
+    title = Task(
+        "C10 json title", "Save the title '{s}' to {f}",
+        {"s": "my app", "f": "app.json"},
+        {"s": ["my app", 'the "best" app', 'say "cheese"', "notes & todos", "tab\\there"],
+         "f": ["app.json", "meta.json"]},
+        lambda ws, v: [W(ws, v["f"], json.dumps({"title": v["s"]}, indent=2) + "\n")],
+        lambda ws, v: json_equals(ws, v["f"], {"title": v["s"]}),
+        lambda ws, v: drop(ws, v["f"]), cls="quoting",
+    )
+    echo = Task(
+        "C11 echo message", 'Put the message "{s}" in {f}',
+        {"s": "hello world", "f": "message.txt"},
+        {"s": ["hello world", "it's late", "don't panic", "see you soon", "rock 'n' roll",
+               "cost: $5 & up"],
+         "f": ["message.txt", "note.txt"]},
+        lambda ws, v: [B(f"echo {echo_quoted(v['s'])} > {v['f']}")],
+        lambda ws, v: same(ws, v["f"], v["s"] + "\n"),
+        lambda ws, v: drop(ws, v["f"]), cls="quoting",
+    )
+
+    def scaffold_check(ws: Path, v: Values) -> list[str]:
+        problems = [f"{v['d']}/{rel} missing" for rel in ("src/__init__.py", "tests/__init__.py")
+                    if not (ws / v["d"] / rel).is_file()]
+        return problems + [f"{rel}/ created at the workspace root" for rel in ("src", "tests")
+                           if (ws / rel).exists()]
+
+    scaffold = Task(
+        "C12 scaffold", "Set up a {d} folder with src and tests subfolders",
+        {"d": "frontend"}, {"d": ["frontend", "backend", "worker", "api"]},
+        lambda ws, v: [B(f"mkdir -p {v['d']}"), B(f"cd {v['d']}"), B("mkdir -p src tests"),
+                       B("touch src/__init__.py tests/__init__.py")],
+        scaffold_check, lambda ws, v: drop(ws, v["d"], "src", "tests"), cls="shell state",
+    )
+
+    def lines_q_world(ws: Path, v: Values) -> None:
+        put(ws, v["f"], "\n".join(question_lines(ws, v)) + "\n")
+
+    count_q = Task(
+        "C13 how many lines", "How many lines does {f} have?",
+        {"f": "events.log"}, {"f": ["events.log", "access.log", "app.log", "errors.log"]},
+        lambda ws, v: [B(f"wc -l {v['f']}")],
+        lambda ws, v: [], lines_q_world, cls="question", drifts=True,
+        reply=lambda ws, v: f"{v['f']} has {len(question_lines(ws, v))} lines.",
+        expect=lambda ws, v: count_regex(len(question_lines(ws, v))),
+        near=[Task("C13~words", "How many words does {f} have?", {}, {},
+                   lambda ws, v: [B(f"wc -w {v['f']}")],
+                   lambda ws, v: [], lines_q_world, "other object", cls="question",
+                   reply=lambda ws, v: f"{v['f']} has {3 * len(question_lines(ws, v))} words.",
+                   expect=lambda ws, v: count_regex(3 * len(question_lines(ws, v))))],
+    )
+    largest = Task(
+        "C14 largest number", "What is the largest number in {f}?",
+        {"f": "readings.txt"}, {"f": ["readings.txt", "levels.txt", "heights.txt"]},
+        lambda ws, v: [B(f"sort -n {v['f']} | tail -n 1")],
+        lambda ws, v: [],
+        lambda ws, v: put(ws, v["f"], "".join(f"{x}\n" for x in question_numbers(v))),
+        cls="question", drifts=True,
+        reply=lambda ws, v: f"The largest number in {v['f']} is {max(question_numbers(v))}.",
+        expect=lambda ws, v: count_regex(max(question_numbers(v))),
+    )
+
+    def users_list(v: Values) -> str:
+        return f"my own {v['f']}\nrice\nbeans\n"
+
+    unless = Task(
+        "C15 unless exists", "Create {f} containing '{s}' unless it already exists",
+        {"f": "shopping.txt", "s": "milk"},
+        {"f": ["shopping.txt", "groceries.txt", "pantry.txt"], "s": ["milk", "eggs", "bread"]},
+        lambda ws, v: [R(ws, v["f"])] if v.get(DRIFT) else [R(ws, v["f"]),
+                                                          W(ws, v["f"], v["s"] + "\n")],
+        lambda ws, v: same(ws, v["f"], users_list(v) if v.get(DRIFT) else v["s"] + "\n"),
+        lambda ws, v: put(ws, v["f"], users_list(v)) if v.get(DRIFT) else drop(ws, v["f"]),
+        cls="failed check", drifts=True, drift_rate=0.4,
+        reply=lambda ws, v: (f"{v['f']} already exists; I left it as it is." if v.get(DRIFT)
+                             else f"Created {v['f']} with {v['s']}."),
+    )
+
+    def ini_world(ws: Path, v: Values) -> None:
+        put(ws, f"{v['d']}/README.md", f"# {v['d']}\n")
+        if v.get(DRIFT):
+            put(ws, f"{v['d']}/config.ini", INI_DEFAULTS)
+        else:
+            drop(ws, f"{v['d']}/config.ini")
+
+    ini = Task(
+        "C16 default config", "Unless it already has one, add a default config.ini to the {d} "
+        "folder", {"d": "services"}, {"d": ["services", "gateway", "scheduler"]},
+        lambda ws, v: [B(f"ls {v['d']}")] if v.get(DRIFT) else [
+            B(f"ls {v['d']}"), W(ws, f"{v['d']}/config.ini", INI_DEFAULTS)],
+        lambda ws, v: same(ws, f"{v['d']}/config.ini", INI_DEFAULTS),
+        ini_world, cls="no-op handoff", drifts=True, drift_rate=0.4,
+        reply=lambda ws, v: (f"{v['d']} already has a config.ini; nothing to do."
+                             if v.get(DRIFT) else f"Added {v['d']}/config.ini."),
+    )
+    return [convert, js, append, square, fizz, pool, larger, total, move, title, echo,
+            scaffold, count_q, largest, unless, ini]
 
 
 # --------------------------------------------------------------------------- the draw
@@ -505,23 +859,37 @@ class Goal:
         return self.task.text(self.values)
 
 
-def draw(templates: list[Task], count: int, rng: random.Random) -> list[Goal]:
-    """``count`` goals: templates ranked in the order listed, drawn Zipf-like."""
+def draw(templates: list[Task], count: int, rng: random.Random,
+         classes: list[Task] | None = None, class_share: float = 0.5) -> list[Goal]:
+    """``count`` goals: ``templates`` ranked in the order listed, drawn Zipf-like, and a
+    ``class_share`` of them drawn uniformly from the ``classes`` templates."""
     ranked = templates
     cum = list(itertools.accumulate(1 / (r + 1) for r in range(len(ranked))))
     goals = []
     for index in range(count):
-        base = ranked[bisect.bisect_left(cum, rng.random() * cum[-1])]
+        if classes and rng.random() < class_share:
+            base = rng.choice(classes)
+        else:
+            base = ranked[bisect.bisect_left(cum, rng.random() * cum[-1])]
         roll = rng.random()
         if roll < 0.40:
             goals.append(Goal(index, base, dict(base.canonical), "exact"))
         elif roll < 0.75 or not base.near:
-            goals.append(Goal(index, base, variant(base, rng), "slot_variant"))
+            values = variant(base, rng)
+            kind = "slot_variant"
+            if base.swap and rng.random() < 0.6:
+                a, b = base.swap
+                values = {**values, a: values[b], b: values[a]}
+                kind = "swapped" if values != base.canonical else "exact"
+            goals.append(Goal(index, base, values, kind))
         else:
             near = rng.choice(base.near)
             values = dict(base.canonical) if rng.random() < 0.7 else variant(base, rng)
+            if near.adapt is not None:
+                values = near.adapt(values)
             goals.append(Goal(index, near, values, "near_miss"))
-        if goals[-1].task.drifts and rng.random() < DRIFT_RATE:
+        task = goals[-1].task
+        if task.drifts and rng.random() < task.drift_rate:
             goals[-1].values[DRIFT] = "1"
     return goals
 
@@ -551,7 +919,8 @@ def script_learner(server: Any, ws: Path, goal: Goal) -> None:
     calls = goal.task.steps(ws, goal.values)
     for turn, (tool, data) in enumerate(calls):
         server.script.tool_use(tool, data, usage=usage_for(turn, (tool, data)))
-    server.script.text(f"Done: {goal.text}", usage=usage_for(len(calls), None))
+    reply = goal.task.reply(ws, goal.values) if goal.task.reply else f"Done: {goal.text}"
+    server.script.text(reply, usage=usage_for(len(calls), None))
 
 
 class ReplayProbe:
@@ -580,20 +949,48 @@ class ReplayProbe:
         self.module.replay = self.original
 
 
+def replayed_detail(memory: Any, reports: list[tuple[Any, float]], trace_id: str | None,
+                    matched: dict[str, Any]) -> dict[str, Any]:
+    """What a bad replay ran: the trace (its goal, its evidence) and the steps' inputs."""
+    def goal_of(tid: str) -> str | None:
+        try:
+            return memory.get_trace(tid).goal_text
+        except Exception:  # a missing trace is shown as None
+            return None
+
+    evidence_ids = matched.get("evidence_traces") or [] if matched.get(
+        "trace_id") == trace_id else []
+    steps = []
+    for report, _ in reports:
+        for step in report.steps:
+            shown = {k: (v if not isinstance(v, str) or len(v) < 160 else v[:157] + "...")
+                     for k, v in step.input.items()}
+            steps.append({"trace": report.trace_id, "tool": step.tool, "input": shown,
+                          "ok": step.ok, "note": step.note})
+    return {"trace_id": trace_id, "trace_goal": goal_of(trace_id) if trace_id else None,
+            "evidence": [r.evidence for r, _ in reports],
+            "evidence_goals": [goal_of(t) for t in evidence_ids],
+            "steps": steps}
+
+
 async def run_workload(goals: list[Goal], workdir: Path) -> dict[str, Any]:
     from llmos import LLMOS
     from llmos.testing.model_server import ScriptedModelServer
 
     rows: list[dict[str, Any]] = []
-    trace_task: dict[str, str] = {}
+    trace_task: dict[str, str] = {}  # trace id -> the task whose run recorded it
+    kin = {t.key: t.kin for g in goals for t in (g.task,)}
     with ScriptedModelServer() as server, ReplayProbe() as probe:
         os.environ.update(server.env())
         ws = workdir / "workspace"
         ws.mkdir()
         async with LLMOS(ws, budget_usd=1000, settings=["budget.run_cap_usd=0.5"]) as llm_os:
             ws = llm_os.kernel.workspace.root
+            memory = llm_os.kernel.memory
             for goal in goals:
-                goal.task.setup(ws, goal.values)
+                task = goal.task
+                task.setup(ws, goal.values)
+                expected_answer = task.expect(ws, goal.values) if task.expect else None
                 routed = llm_os.route(goal.text)
                 script_learner(server, ws, goal)
                 before_requests, before_exhausted = server.model_request_count, \
@@ -603,39 +1000,58 @@ async def run_workload(goals: list[Goal], workdir: Path) -> dict[str, Any]:
                 result = await llm_os.execute(goal.text)
                 wall = time.perf_counter() - started
                 del server.script.turns[server.turns_used:]  # a replay used none of them
-                problems = goal.task.check(ws, goal.values)
+                problems = task.check(ws, goal.values)
+                if expected_answer and not re.search(expected_answer, result.output or ""):
+                    problems.append(f"the answer does not hold {expected_answer!r}: "
+                                    f"{(result.output or '')[:160]!r}")
+                reports = probe.reports[before_reports:]
+                served = next((r for r, _ in reports if r.verified), None)
+                replayed_id = served.trace_id if served else result.matched_trace
+                matched = routed["matched_trace"] or {}
                 row = {
-                    "index": goal.index, "task": goal.task.key, "kind": goal.kind,
-                    "variant": goal.task.variant, "goal": goal.text, "mode": result.mode,
+                    "index": goal.index, "task": task.key, "class": task.cls,
+                    "kin": task.kin, "kind": goal.kind,
+                    "variant": task.variant, "goal": goal.text, "mode": result.mode,
                     "success": result.success, "error": result.error,
+                    "output": (result.output or "")[:400],
                     "cost_usd": result.cost_usd, "model_requests": result.model_requests,
                     "server_requests": server.model_request_count - before_requests,
                     "script_exhausted": server.exhausted_count > before_exhausted,
                     "diverged": result.diverged, "confidence": result.confidence,
                     "route_reason": routed["reason"],
-                    "matched_reason": (routed["matched_trace"] or {}).get("reason"),
-                    "matched_trace": result.matched_trace,
-                    "matched_task": trace_task.get(result.matched_trace or ""),
+                    "matched_reason": matched.get("reason"),
+                    "matched_trace": replayed_id,
+                    "matched_task": trace_task.get(replayed_id or ""),
+                    "evidence": served.evidence if served else matched.get("evidence"),
                     "trace_id": result.trace_id, "saved_usd": result.saved_usd,
                     "wall_s": round(wall, 4), "duration_s": result.duration_s,
                     "problems": problems,
-                    "task_learned_before": goal.task.key in trace_task.values(),
+                    "task_learned_before": task.kin in {kin.get(t, t)
+                                                        for t in trace_task.values()},
                     "world_changed": DRIFT in goal.values,
+                    "attempts": len(reports),
                 }
                 if result.trace_id and (result.mode != "FOLLOWER" or result.diverged):
-                    trace_task[result.trace_id] = goal.task.key  # a trace learned here
-                if len(probe.reports) > before_reports:
-                    report, replay_wall = probe.reports[-1]
+                    trace_task[result.trace_id] = task.key  # a trace learned here
+                if reports:
+                    report, replay_wall = reports[-1]
                     tool_s = sum(s.duration_s for s in report.steps)
                     row["replay"] = {
                         "steps": len(report.steps), "verified": report.verified,
-                        "reason": report.reason, "wall_s": replay_wall, "tool_s": tool_s,
+                        "reason": report.reason, "kind": report.kind,
+                        "mutated": report.mutated, "wall_s": replay_wall, "tool_s": tool_s,
                         "outside_replay_s": wall - replay_wall,
                         "overhead_s": report.overhead_s,
                         "tools": [s.tool for s in report.steps],
                     }
+                wrong_trace = kin.get(row["matched_task"] or "", row["matched_task"]) != task.kin
                 row["false_replay"] = result.mode == "FOLLOWER" and not result.diverged and (
-                    bool(problems) or row["matched_task"] != goal.task.key)
+                    bool(problems) or wrong_trace)
+                # a replay that changed files, diverged, and left them wrong after the handoff
+                row["damaging_divergence"] = result.mode == "FOLLOWER" and result.diverged \
+                    and bool(problems) and any(r.mutated for r, _ in reports)
+                if row["false_replay"] or row["damaging_divergence"]:
+                    row["replayed"] = replayed_detail(memory, reports, replayed_id, matched)
                 rows.append(row)
                 mark = "FALSE REPLAY" if row["false_replay"] else (
                     "CHECK FAILED" if problems else "")
@@ -692,9 +1108,30 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))] * 1e3, 2),
                 "max_ms": round(ordered[-1] * 1e3, 2)}
 
+    by_class: dict[str, dict[str, Any]] = {}
+    for cls in [*CLASSES, *sorted({r["class"] for r in rows} - set(CLASSES))]:
+        mine = [r for r in rows if r["class"] == cls]
+        if not mine:
+            continue
+        hits = [r for r in mine if r["mode"] == "FOLLOWER" and not r["diverged"]]
+        by_class[cls] = {
+            "goals": len(mine),
+            "by_mode": dict(Counter(r["mode"] for r in mine)),
+            "replays_verified": len(hits),
+            "hit_rate": round(len(hits) / len(mine), 4),
+            "evidence": dict(Counter(r["evidence"] for r in hits)),
+            "divergences": sum(r["diverged"] for r in mine),
+            "false_replays": sum(r["false_replay"] for r in mine),
+            "damaging_divergences": sum(r["damaging_divergence"] for r in mine),
+            "check_failures_not_follower": sum(bool(r["problems"]) and r["mode"] != "FOLLOWER"
+                                               for r in mine),
+            "spend_usd": round(sum(r["cost_usd"] for r in mine), 6),
+            "learner_only_usd": round(sum(task_cost(r["task"]) for r in mine), 6),
+        }
     slot_not_replayed = [  # although a trace of the same task was there to replay
         {"goal": r["goal"], "mode": r["mode"], "why": r["matched_reason"]}
-        for r in rows if r["kind"] == "slot_variant" and r["mode"] != "FOLLOWER"
+        for r in rows if r["kind"] in ("slot_variant", "swapped")
+        and (r["mode"] != "FOLLOWER" or r["diverged"])
         and r["task_learned_before"]]
     return {
         "goals": len(rows),
@@ -709,16 +1146,26 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "saved_fraction": round(1 - spend / baseline, 4) if baseline else None,
         "mean_learner_cost_by_task": {t: round(statistics.fmean(c), 6)
                                       for t, c in sorted(learned_cost.items())},
+        "hit_rate": round(len(verified) / len(rows), 4) if rows else None,
+        "by_class": by_class,
+        "false_replays_by_class": {c: v["false_replays"] for c, v in by_class.items()},
         "replays_verified": len(verified),
         "replays_zero_cost": sum(1 for r in verified if r["cost_usd"] == 0
                                  and r["model_requests"] == 0 and r["server_requests"] == 0),
         "false_replays": sum(r["false_replay"] for r in rows),
         "false_replay_goals": [
-            {"goal": r["goal"], "task": r["task"], "kind": r["kind"],
-             "replayed_trace_of": r["matched_task"], "problems": r["problems"]}
+            {"goal": r["goal"], "task": r["task"], "class": r["class"], "kind": r["kind"],
+             "world_changed": r["world_changed"], "replayed_trace_of": r["matched_task"],
+             "replayed": r.get("replayed"), "problems": r["problems"],
+             "output": r["output"]}
             for r in rows if r["false_replay"]],
-        "near_misses_replayed": sum(1 for r in follower if r["kind"] == "near_miss"
-                                    and r["matched_task"] != r["task"]),
+        "damaging_divergences": [
+            {"goal": r["goal"], "task": r["task"], "class": r["class"],
+             "reason": r.get("replay", {}).get("reason"), "replayed": r.get("replayed"),
+             "problems": r["problems"]}
+            for r in rows if r["damaging_divergence"]],
+        "near_misses_replayed": sum(1 for r in verified if r["kind"] == "near_miss"
+                                    and r["matched_task"] not in (r["task"], r["kin"])),
         "divergences": sum(r["diverged"] for r in rows),
         "world_changed_goals": sum(r["world_changed"] for r in rows),
         "diverged_goals": [{"goal": r["goal"], "reason": r.get("replay", {}).get("reason"),
@@ -733,6 +1180,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "failed_runs": sum(not r["success"] for r in rows),
         "script_exhausted": sum(r["script_exhausted"] for r in rows),
         "slot_variants_not_replayed": slot_not_replayed,
+        "slot_variants_replayed": sum(1 for r in verified
+                                      if r["kind"] in ("slot_variant", "swapped")),
         "replay": {
             "runs": len(replays), "steps": steps,
             "overhead_per_step": ms(per_step_overhead),
@@ -755,15 +1204,24 @@ def print_report(summary: dict[str, Any], rows: list[dict[str, Any]], runtime: f
         c["false"] += r["false_replay"]
         c["diverged"] += r["diverged"]
     costs = summary["mean_learner_cost_by_task"]
-    print(f"\n{'task':<18}{'goals':>6}{'FOLLOW':>7}{'LEARN':>6}{'MIXED':>6}{'diverg':>7}"
+    print(f"\n{'task':<22}{'goals':>6}{'FOLLOW':>7}{'LEARN':>6}{'MIXED':>6}{'diverg':>7}"
           f"{'false':>6}{'learn $':>9}")
     for task in sorted(per_task):
         c = per_task[task]
         cost = f"{costs[task]:.4f}" if task in costs else "-"
-        print(f"{task:<18}{c['goals']:>6}{c['FOLLOWER']:>7}{c['LEARNER']:>6}{c['MIXED']:>6}"
+        print(f"{task:<22}{c['goals']:>6}{c['FOLLOWER']:>7}{c['LEARNER']:>6}{c['MIXED']:>6}"
               f"{c['diverged']:>7}{c['false']:>6}{cost:>9}")
     s, rp = summary, summary["replay"]
-    print(f"\ngoals {s['goals']} ({s['distinct_goals']} distinct); modes {s['by_mode']}")
+    print(f"\n{'class':<16}{'goals':>6}{'FOLLOW':>7}{'hit %':>7}{'diverg':>7}{'LEARN':>6}"
+          f"{'MIXED':>6}{'false':>6}{'damage':>7}{'spend $':>9}{'L-only $':>9}")
+    for cls, c in s["by_class"].items():
+        modes = c["by_mode"]
+        print(f"{cls:<16}{c['goals']:>6}{c['replays_verified']:>7}{100 * c['hit_rate']:>7.1f}"
+              f"{c['divergences']:>7}{modes.get('LEARNER', 0):>6}{modes.get('MIXED', 0):>6}"
+              f"{c['false_replays']:>6}{c['damaging_divergences']:>7}{c['spend_usd']:>9.4f}"
+              f"{c['learner_only_usd']:>9.4f}")
+    print(f"\ngoals {s['goals']} ({s['distinct_goals']} distinct); modes {s['by_mode']}; "
+          f"hit rate (verified replays / goals) {100 * (s['hit_rate'] or 0):.1f}%")
     print(f"by kind: {s['by_kind_and_mode']}")
     print(f"model requests: {s['model_requests']} (LEARNER-only: "
           f"{s['model_requests_learner_only']}); all requests seen by the server incl. side "
@@ -774,9 +1232,21 @@ def print_report(summary: dict[str, Any], rows: list[dict[str, Any]], runtime: f
           f"request); divergences: {s['divergences']}; false replays: {s['false_replays']} "
           f"(near misses replayed: {s['near_misses_replayed']})")
     for bad in s["false_replay_goals"]:
-        print(f"  FALSE REPLAY [{bad['task']}, {bad['kind']}] {bad['goal']!r}: "
-              f"{bad['problems'] or 'replayed the trace of ' + str(bad['replayed_trace_of'])}")
-    print(f"goals that found a changed world (T06/T07/T13: heading, spelling, port): "
+        replayed = bad["replayed"] or {}
+        print(f"  FALSE REPLAY [{bad['class']}: {bad['task']}, {bad['kind']}"
+              f"{', world changed' if bad['world_changed'] else ''}] {bad['goal']!r}\n"
+              f"    replayed {replayed.get('trace_id')} (learned for "
+              f"{replayed.get('trace_goal')!r}, evidence {replayed.get('evidence')}"
+              f"{' with ' + str(replayed.get('evidence_goals') or '')}"
+              f")\n    wrong: {bad['problems'] or 'the trace of ' + str(bad['replayed_trace_of'])}")
+        for step in replayed.get("steps", []):
+            print(f"      {step['tool']} {step['input']} -> {'ok' if step['ok'] else step['note']}")
+    print(f"replays that changed files, diverged and left them wrong after the handoff: "
+          f"{len(s['damaging_divergences'])}")
+    for bad in s["damaging_divergences"]:
+        print(f"  [{bad['class']}] {bad['goal']!r}: {bad['reason']}; {bad['problems']}")
+    print(f"goals that found a changed world (T06/T07/T13: heading, spelling, port; C13/C14: "
+          f"the file grew; C15/C16: the file exists): "
           f"{s['world_changed_goals']}; a trace learned in a changed world diverges when "
           f"the world is back to normal")
     for d in s["diverged_goals"]:
@@ -802,11 +1272,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--goals", type=int, default=200)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--class-share", type=float, default=0.5,
+                        help="the share of goals drawn from the false-replay class templates")
+    parser.add_argument("--only", default="",
+                        help="comma-separated task keys or class names to draw from")
     parser.add_argument("--out", default=str(RESULTS_DIR / "workload.json"))
     args = parser.parse_args(argv)
     home = isolate_environment()
     workdir = Path(tempfile.mkdtemp(prefix="llmos-bench-workload-"))
-    goals = draw(tasks(), args.goals, random.Random(args.seed))
+    classic, classes, share = tasks(), class_tasks(), args.class_share
+    if args.only:
+        wanted = {w.strip() for w in args.only.split(",")}
+
+        def chosen(t: Task) -> bool:
+            return t.cls in wanted or any(t.key.startswith(w) for w in wanted)
+
+        classic = [t for t in classic if chosen(t)]
+        classes = [t for t in classes if chosen(t)]
+        if not classic and not classes:
+            parser.error(f"--only {args.only!r} names no task key or class; classes: "
+                         + ", ".join(CLASSES))
+        share = 1.0 if not classic else 0.0 if not classes else share
+    goals = draw(classic or classes, args.goals, random.Random(args.seed), classes, share)
     began, wall_start = time.perf_counter(), time.time()
     try:
         outcome = asyncio.run(run_workload(goals, workdir))
