@@ -175,3 +175,38 @@ def test_the_camera_png_shows_the_arm_and_the_cube(server):
     assert np.abs(top - before).sum() > 0
     unknown = httpx.get(server + "/camera/behind.png")
     assert unknown.status_code == 400 and "view" in unknown.json()["error"]
+
+
+def test_one_controller_at_a_time_and_the_estop_works_from_another_process(
+    server, llmos_workspace
+):
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "llmos", "--workspace",
+                               str(llmos_workspace), *args], capture_output=True, text=True)
+
+    busy = cli("tools", "call", "robot_move_relative", "--input", '{"dz": 0.02}', "--json")
+    assert busy.returncode == 4, busy.stdout + busy.stderr
+    out = json.loads(busy.stdout)
+    assert out["decision"]["rule"] == "robo.busy" and "llmos robo serve" in out["error"]
+
+    start = httpx.get(server + "/state").json()["output"]["gripper"]["position"]
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=server, timeout=60) as client:
+            move = asyncio.create_task(client.post("/move", json={"x": 0.45, "y": 0.25,
+                                                                  "z": 0.35}))
+            for _ in range(500):
+                await asyncio.sleep(0.01)
+                here = (await client.get("/state")).json()["output"]["gripper"]["position"]
+                if math.dist(here, start) > 0.01:
+                    break
+            # a human at another terminal presses the e-stop: a different process
+            stop = await asyncio.to_thread(cli, "tools", "call", "robot_emergency_stop",
+                                           "--input", '{"reason": "from the terminal"}')
+            return await move, stop
+
+    move, stop = asyncio.run(scenario())
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert move.status_code == 409 and "emergency stop engaged during the move" in move.text
+    here = httpx.get(server + "/state").json()["output"]["gripper"]["position"]
+    assert math.dist(here, [0.45, 0.25, 0.35]) > 0.03

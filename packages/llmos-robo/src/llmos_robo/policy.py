@@ -2,9 +2,10 @@
 
 Order: not in ``robo.allowed_tools`` → deny; ``robot_emergency_stop`` → always let
 through; ``robot_reset`` from anyone but a human at the CLI or HTTP API → deny; e-stop
-engaged → deny every motion; a motion whose planned straight path leaves the workspace
-box, enters a forbidden zone or is longer than ``robo.max_step_m`` → deny, with the
-reason and a suggestion. The driver checks the same envelope again on every action.
+engaged → deny every motion; another process driving the robot → deny; a motion whose
+planned straight path leaves the workspace box, enters a forbidden zone or is longer
+than ``robo.max_step_m`` → deny, with the reason and a suggestion. The driver checks
+the same envelope again on every action.
 """
 
 from __future__ import annotations
@@ -64,11 +65,14 @@ async def decide(call: llmos.ToolCall, context: llmos.CallContext) -> llmos.Deci
 
 
 def _check_motion(name: str, args, context: llmos.CallContext) -> llmos.Decision | None:
-    from llmos_robo.runtime import robot_for
+    from llmos_robo.runtime import RobotBusy, robot_for
     from llmos_robo.safety import Envelope, check_path
 
     robot = robot_for(context.kernel)
-    start, _yaw = robot.driver().ee_pose()
+    try:
+        start, _yaw = robot.driver().ee_pose()
+    except RobotBusy as exc:
+        return _deny(str(exc), "robo.busy")
     env = Envelope.from_config(robot.cfg)
     if name == "robot_move_to":
         target = (args.x, args.y, args.z)

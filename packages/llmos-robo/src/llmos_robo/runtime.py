@@ -41,6 +41,43 @@ def estop_for(kernel: Kernel) -> EStop:
     return EStop(kernel.workspace.state_dir / "robo" / "estop.json")
 
 
+class RobotBusy(Exception):
+    """Another llmos process drives the robot (one controller at a time, like a real arm)."""
+
+
+class _ControllerLock:
+    """An exclusive ``flock`` on ``.llmos/robo/controller.lock`` while a driver is connected.
+    The e-stop needs no lock: any process may engage it, the controller's motion loop
+    reads it while moving."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 100).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RobotBusy(
+                f"the robot is driven by another llmos process ({holder}); one controller at "
+                "a time: use that process (e.g. the HTTP API of `llmos robo serve`), or stop "
+                "it. The emergency stop works from anywhere.") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+
 class Robot:
     def __init__(self, kernel: Kernel) -> None:
         self.cfg: RoboConfig = kernel.config.section("robo")
@@ -48,6 +85,7 @@ class Robot:
         self.estop = estop_for(kernel)
         self.world_path = self.dir / "world.json"
         self._driver: RobotDriver | None = None
+        self._controller = _ControllerLock(self.dir / "controller.lock")
         self._connect_lock = threading.Lock()
         self.motion = threading.Lock()  # one action at a time
         self.last_command: dict[str, Any] | None = None
@@ -69,7 +107,12 @@ class Robot:
         blocking: call it from a worker thread in async code)."""
         with self._connect_lock:
             if self._driver is None:
-                self._driver = self._connect(self._load_world())
+                self._controller.acquire()
+                try:
+                    self._driver = self._connect(self._load_world())
+                except BaseException:
+                    self._controller.release()
+                    raise
             return self._driver
 
     def _connect(self, saved: dict[str, Any] | None) -> RobotDriver:
@@ -113,6 +156,8 @@ class Robot:
         with self.motion, self._connect_lock:
             if self._driver is not None:
                 self._driver.disconnect()
+            else:
+                self._controller.acquire()
             with contextlib.suppress(FileNotFoundError):
                 self.world_path.unlink()
             self.last_command = None
@@ -126,6 +171,7 @@ class Robot:
                 self.save_world()
                 self._driver.disconnect()
                 self._driver = None
+            self._controller.release()
 
     # -- acting ----------------------------------------------------------------------
 

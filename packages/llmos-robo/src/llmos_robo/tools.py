@@ -61,8 +61,13 @@ def _pose(position: Any) -> list[float]:
 
 
 async def _run(context: llmos.CallContext, fn, *args):
+    from llmos_robo.runtime import RobotBusy
+
     robot = robot_for(context.kernel)
-    return await asyncio.to_thread(fn, robot, *args)
+    try:
+        return await asyncio.to_thread(fn, robot, *args)
+    except RobotBusy as exc:
+        raise ToolError(str(exc)) from None
 
 
 def _move_result(command: str, applied, tolerance: float) -> dict[str, Any]:
