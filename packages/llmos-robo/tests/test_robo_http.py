@@ -31,14 +31,20 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(llmos_workspace: Path, llmos_env) -> Iterator[str]:
+def server_env(llmos_env) -> dict[str, str]:
+    """The environment the server process gets (a test may add the model server's)."""
+    return dict(os.environ)
+
+
+@pytest.fixture
+def server(llmos_workspace: Path, server_env: dict[str, str]) -> Iterator[str]:
     port = free_port()
     # slow enough that a move is still going when the e-stop arrives
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmos", "--workspace", str(llmos_workspace),
          "--set", "robo.max_speed_m_s=0.04", "robo", "serve", "--port", str(port),
          "--operator-token", TOKEN],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=server_env)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -86,6 +92,32 @@ def test_state_safety_and_a_move_through_the_gate(server):
     assert grip.status_code == 200 and grip.json()["output"]["gripper"] == "closed"
     nothing = httpx.post(server + "/command", json={})
     assert nothing.status_code == 400 and "goal" in nothing.json()["error"]
+
+
+@pytest.fixture
+def funded_model(llmos_model_server, llmos_cli):
+    assert llmos_cli("budget", "set", "2").exit_code == 0
+    return llmos_model_server
+
+
+@pytest.mark.cli
+def test_a_natural_language_command_goes_through_the_router_and_the_gate(funded_model, server):
+    # funded_model comes first: the server process inherits the model server's environment
+    funded_model.script.tool_use("mcp__llmos__robot_find_objects", {}).tool_use(
+        "mcp__llmos__robot_move_relative", {"dz": -0.05}).tool_use(
+        "mcp__llmos__robot_move_to", {"x": 0.36, "y": 0.45, "z": 0.3}).text("Lowered it.")
+    response = httpx.post(server + "/command", json={"goal": "Lower the robot arm by 5 cm"},
+                          timeout=300)
+    assert response.status_code == 200, response.text
+    run = response.json()
+    assert run["mode"] == "LEARNER" and run["success"], run
+    assert not funded_model.tool_result("toolu_001_0").is_error
+    refused = funded_model.tool_result("toolu_002_0")
+    assert refused.is_error and "robo.forbidden-zone" in refused.text
+    here = httpx.get(server + "/state").json()["output"]["gripper"]["position"]
+    assert math.dist(here, [0.45, 0.0, 0.30]) < 0.005
+    # the operator's instructions reached the model with the goal
+    assert "robot_find_objects" in str(funded_model.conversation_requests[0].body["messages"])
 
 
 def test_emergency_stops_a_move_in_progress_and_only_the_operator_resets(server):
