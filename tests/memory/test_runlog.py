@@ -40,11 +40,14 @@ async def test_only_a_successful_run_is_promoted(kernel) -> None:
 async def test_the_same_solution_again_counts_as_a_use(kernel) -> None:
     memory = kernel.memory
     first = promote_run_to_trace(memory, _learned(memory))
-    again = promote_run_to_trace(memory, _learned(
-        memory, "Create primes.py printing the first 20 primes"))
+    again = promote_run_to_trace(memory, _learned(memory))
     assert again.id == first.id and again.usage_count == 2 and again.success_count == 2
     other = promote_run_to_trace(memory, _learned(memory, command="python3 primes.py"))
     assert other.id != first.id and memory.count_traces() == 2
+    # the same calls for other values are a second instance: evidence, kept apart
+    instance = promote_run_to_trace(memory, _learned(
+        memory, "Create primes.py printing the first 20 primes"))
+    assert instance.id not in (first.id, other.id) and memory.count_traces() == 3
 
 
 def test_recorded_run_finishes_the_record(tmp_path: Path) -> None:
