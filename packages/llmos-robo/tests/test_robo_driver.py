@@ -3,6 +3,7 @@ itself, whatever path a call came by (no gate, no hook in these tests)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -132,6 +133,23 @@ def _wait_moved(d, start) -> None:
 
     while math.dist(d.ee_pose()[0], start) < 0.01:
         time.sleep(0.001)
+
+
+def test_the_gripper_never_moves_faster_than_max_speed(engaged):
+    d = connect(RoboConfig(max_step_m=1.0, max_speed_m_s=0.1), engaged)
+    samples: list[tuple[int, tuple[float, ...]]] = []
+    d.set_observer(lambda: samples.append((d.sim_steps, d.ee_pose()[0])))
+    try:
+        applied = d.send_action(Action((0.45, -0.2, 0.35)))
+        assert applied.settled
+        assert applied.sim_steps >= 0.2 / 0.1 * 240  # at least distance / speed of sim time
+        speeds = [math.dist(p1, p0) / ((s1 - s0) / 240)
+                  for (s0, p0), (s1, p1) in itertools.pairwise(samples) if s1 > s0]
+        assert len(speeds) > 20
+        assert max(speeds) <= 0.1 * 1.1
+        assert max(speeds) > 0.08  # and it does travel near the limit
+    finally:
+        d.disconnect()
 
 
 def test_a_snapshot_restores_the_same_world(driver, engaged):

@@ -251,7 +251,8 @@ class PyBulletDriver:
         self._check_reachable(start, target, yaw_now, yaw)
         applied = AppliedAction(action, Action(tuple(_r(v, 4) for v in target), _r(yaw, 4)),
                                 clipped)
-        steps = max(1, math.ceil(length / env.max_speed_m_s * SIM_HZ))
+        # smoothstep peaks at 1.5x the mean speed: that peak is what max_speed_m_s limits
+        steps = max(1, math.ceil(1.5 * length / env.max_speed_m_s * SIM_HZ))
         # rotate no faster than 90 degrees per second
         steps = max(steps, math.ceil(abs(math.remainder(yaw - yaw_now, 2 * math.pi))
                                      / (math.pi / 2) * SIM_HZ))
