@@ -86,9 +86,7 @@ class Tool:
             formats = _formats(spec)
             if "path" in formats or "file-path" in formats or "directory-path" in formats:
                 kinds[name] = "path"
-            elif "uri" in formats:
-                kinds[name] = "url"
-            elif _URL_NAME.match(name):
+            elif "uri" in formats or _URL_NAME.match(name):
                 kinds[name] = "url"
             elif _PATH_NAME.match(name):
                 kinds[name] = "path"

@@ -98,6 +98,9 @@ def write_protection(rel: PurePosixPath,
     entry = state.find(rel)
     if entry is not None:
         return Protection("deny", state.reason(entry))
+    entry = state.holding(rel)
+    if entry is not None:
+        return Protection("deny", f"{rel} holds {state.reason(entry)}")
     lowered = [p.lower() for p in rel.parts]
     for index, part in enumerate(lowered):
         if part in _DENY_DIRS:

@@ -81,6 +81,18 @@ class ProtectedPaths:
                 return entry
         return None
 
+    def holding(self, rel: PurePosixPath | str) -> Entry | None:
+        """An entry that lies strictly beneath ``rel`` (moving or deleting ``rel`` would
+        take it along); None if none, or when ``rel`` is the workspace itself."""
+        parts = tuple(p.lower() for p in PurePosixPath(rel).parts if p not in ("", "."))
+        if not parts:
+            return None
+        for entry in self.entries:
+            key = entry.key
+            if len(key) > len(parts) and key[: len(parts)] == parts:
+                return entry
+        return None
+
     def reason(self, entry: Entry) -> str:
         return (f"{entry.rel}{'/' if entry.kind == 'dir' else ''} is {entry.what}: nothing "
                 "the agent runs may change it (a human's llmos command does)")
