@@ -368,3 +368,17 @@ async def test_plugin_path_inputs_are_checked_whatever_they_are_named(llmos_work
         fine = await kernel.call_tool(tool, {k: "a.txt" for k in data})
     assert result.decision.verdict == "deny", result.decision
     assert fine.decision.verdict == "allow" and fine.output in ("copied", "noted")
+
+
+def test_policy_check_resolves_paths_from_the_shells_directory(llmos_cli, llmos_workspace):
+    (llmos_workspace / "frontend").mkdir()
+    command = '{"command": "echo x > ../llmos.toml"}'
+    at_root = llmos_cli("policy", "check", "--tool", "Bash", "--json", "--input", command)
+    inside = llmos_cli("policy", "check", "--tool", "Bash", "--json", "--cwd", "frontend",
+                       "--input", command)
+    assert at_root.exit_code == inside.exit_code == 4
+    assert json.loads(at_root.stdout)["rule"] == "shell.write_outside"
+    assert json.loads(inside.stdout)["rule"] == "shell.protected_path"
+    outside = llmos_cli("policy", "check", "--tool", "Bash", "--json", "--cwd", "../..",
+                        "--input", '{"command": "ls"}')
+    assert outside.exit_code == 4

@@ -18,9 +18,13 @@ def policy() -> None:
 @click.option("--source", type=click.Choice(["model", "replay", "cli"]), default="model",
               show_default=True, help="Who makes the call (a model's Bash runs in Claude "
               "Code's sandbox, a replay's in llmos's).")
+@click.option("--cwd", "shell_cwd", default=None, metavar="DIR",
+              help="The shell's working directory, relative to the workspace (a Bash call "
+              "after a 'cd'); relative paths in the command resolve from it.")
 @json_option
 @click.pass_context
-def check(ctx: click.Context, tool: str, input_json: str, source: str, as_json: bool) -> None:
+def check(ctx: click.Context, tool: str, input_json: str, source: str, shell_cwd: str | None,
+          as_json: bool) -> None:
     """The verdict on one call, without running it. Exit 0 on allow, 4 otherwise.
 
     JSON: {decision: allow|ask|deny, rule, reason}.
@@ -32,6 +36,8 @@ def check(ctx: click.Context, tool: str, input_json: str, source: str, as_json: 
     kernel = kernel_from(ctx)
     context = kernel.context()
     context.extra["claude_sandbox"] = claude_sandbox_available()
+    if shell_cwd is not None:
+        context.extra["shell_cwd"] = shell_cwd
     decision = run(kernel.gateway.decide(ToolCall(tool, data, source=source), context))
     if as_json:
         emit_json({"decision": decision.verdict, "rule": decision.rule,
