@@ -165,6 +165,8 @@ class MeteringProxy:
         ])
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # streamed events are small: send each at once (accepted sockets inherit it)
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._socket.bind(("127.0.0.1", 0))
         config = uvicorn.Config(app, log_level="critical", lifespan="off", access_log=False,
                                 timeout_graceful_shutdown=1)
