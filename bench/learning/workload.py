@@ -16,11 +16,12 @@ bench/results/workload.json (``summary.by_class``, ``summary.false_replays_by_cl
 The workload has two halves. The *classic* half: 20 task templates (Write / Edit / Read /
 Bash with python3, cat, wc, sort, head, tail, cut, tr, cp, mv, ls, mkdir), ranked in the
 order ``tasks()`` lists them and drawn Zipf-like (P(rank r) ~ 1/r, fixed seed). The
-*classes* half (``--class-share``, default 0.5): 16 templates from ``class_tasks()``, drawn
+*classes* half (``--class-share``, default 0.5): 18 templates from ``class_tasks()``, drawn
 uniformly, one or more per class of false replay found in issue 10, with their own cases:
 
-- file kind: "Convert {f} to {g}" csv→json (a near miss to .xml, another script), and
-  primes.js next to T01's primes.py;
+- file kind: "Convert {f} to {g}" csv→json (a near miss to .xml, another script),
+  primes.js next to T01's primes.py, "Pack the {d} folder into {f}" .tar.gz (near miss:
+  .zip);
 - swapped roles: "Append {f} to {g}" with the two files swapped (same kinds: a slot
   variant that must swap the files), "Convert staff.json to staff.csv" (other kinds:
   another task);
@@ -32,7 +33,8 @@ uniformly, one or more per class of false replay found in issue 10, with their o
 - path prefix: "Move {f} from mail/inbox/ to archive/" → ``mv mail/inbox/a.txt archive/``
   (every mail folder holds its own copy, so a move from the wrong one shows);
 - quoting: a title with double quotes, ``&`` or a backslash written into JSON; a message
-  with apostrophes or ``$`` in ``echo '...' > file``;
+  with apostrophes or ``$`` in ``echo '...' > file``; a Python ``print('...')`` of a
+  string with an apostrophe or a backslash;
 - shell state: ``mkdir -p {d}``, ``cd {d}``, then relative ``mkdir -p src tests`` and
   ``touch`` in later Bash calls;
 - question: "How many lines does {f} have?", "What is the largest number in {f}?": the
@@ -880,8 +882,64 @@ def class_tasks() -> list[Task]:
         reply=lambda ws, v: (f"{v['d']} already has a config.ini; nothing to do."
                              if v.get(DRIFT) else f"Added {v['d']}/config.ini."),
     )
+    def pack_world(ws: Path, v: Values) -> None:
+        drop(ws, v["d"], v["f"])
+        for name in ("a.txt", "b.txt"):
+            put(ws, f"{v['d']}/{name}", f"{name} of {v['d']}\n")
+
+    def pack_check(ws: Path, v: Values, kind: str) -> list[str]:
+        import tarfile
+        import zipfile
+
+        path = ws / v["f"]
+        expected = {f"{v['d']}/{n}": f"{n} of {v['d']}\n".encode() for n in ("a.txt", "b.txt")}
+        try:
+            if kind == "zip":
+                with zipfile.ZipFile(path) as z:
+                    got = {n: z.read(n) for n in z.namelist() if not n.endswith("/")}
+            else:
+                with tarfile.open(path, "r:gz") as t:
+                    got = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+        except (OSError, tarfile.TarError, zipfile.BadZipFile) as exc:
+            return [f"{v['f']} is not a {kind} archive: {exc}"]
+        return [] if got == expected else [f"{v['f']}: expected {sorted(expected)}, "
+                                           f"found {sorted(got)}"]
+
+    pack = Task(
+        "C17 pack", "Pack the {d} folder into {f}",
+        {"d": "reports", "f": "reports.tar.gz"},
+        {"d": ["reports", "photos", "invoices"],
+         "f": ["reports.tar.gz", "backup.tar.gz", "bundle.tar.gz"]},
+        lambda ws, v: [B(f"tar -czf {v['f']} {v['d']}")],
+        lambda ws, v: pack_check(ws, v, "tar.gz"), pack_world, cls="file kind",
+        near=[Task("C17~zip", "Pack the {d} folder into {f}", {}, {},
+                   lambda ws, v: [B(f"zip -r {v['f']} {v['d']}")],
+                   lambda ws, v: pack_check(ws, v, "zip"), pack_world, "other file kind",
+                   cls="file kind",
+                   adapt=lambda v: {**v, "f": v["f"].removesuffix(".tar.gz") + ".zip"})],
+    )
+
+    def prints(ws: Path, v: Values) -> list[str]:
+        import ast
+
+        got = read(ws, v["f"])
+        try:
+            call = ast.parse(got or "").body[0].value  # type: ignore[attr-defined]
+            said = ast.literal_eval(call.args[0])
+        except (SyntaxError, IndexError, AttributeError, ValueError) as exc:
+            return [f"{v['f']}: not a print of a string literal ({exc}): {got!r}"]
+        return [] if said == v["s"] else [f"{v['f']} prints {said!r}, not {v['s']!r}"]
+
+    greet = Task(
+        "C18 python string", 'Create {f} that prints "{s}" and run it',
+        {"f": "hello.py", "s": "hello world"},
+        {"f": ["hello.py", "greet.py"],
+         "s": ["hello world", "it's fine", "C:\\temp", "50% off", "don't stop"]},
+        lambda ws, v: [W(ws, v["f"], f"print({v['s']!r})\n"), B(f"python3 {v['f']}")],
+        prints, lambda ws, v: drop(ws, v["f"]), cls="quoting",
+    )
     return [convert, js, append, square, fizz, pool, larger, total, move, title, echo,
-            scaffold, count_q, largest, unless, ini]
+            scaffold, count_q, largest, unless, ini, pack, greet]
 
 
 # --------------------------------------------------------------------------- the draw
