@@ -273,7 +273,19 @@ def _fold_words(words: list[str]) -> list[str]:
         for tail in _POLITE_TAIL:
             if len(words) > len(tail) and tuple(words[-len(tail):]) == tail:
                 words, changed = words[: -len(tail)], True
-    return [SYNONYMS.get(w, w) for w in words if w not in ARTICLES]
+    out: list[str] = []
+    for i, w in enumerate(words):
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        if w in ARTICLES:
+            continue
+        if w in ("called", "named") and nxt.startswith("<"):
+            if out and out[-1] == "file":
+                out.pop()  # "a file called notes.txt" is "notes.txt"
+            continue
+        if w == "then" and out and out[-1] == "and":
+            continue  # "and then" is "and"
+        out.append("and" if w == "then" and out else SYNONYMS.get(w, w))
+    return out
 
 
 def _normalize(text: str, slots: list[Slot]) -> str:

@@ -181,3 +181,12 @@ def test_safe_paraphrases_share_a_signature(a: str, b: str) -> None:
 )
 def test_one_word_folders_are_slots(text: str, expected: list[tuple[str, str]]) -> None:
     assert slots(text) == expected
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("Create a file called notes.txt and then show it", "Create notes.txt and show it"),
+    ("Create notes.txt, then show it", "Create notes.txt and show it"),
+    ("Make a file named run.sh", "Create run.sh"),
+])
+def test_filler_words_are_folded(a: str, b: str) -> None:
+    assert normalize_goal(a) == normalize_goal(b)

@@ -69,6 +69,8 @@ class FollowerMode:
                                    tool_calls=sum(len(r.steps) for _, r in attempts),
                                    details=_details(candidate, report, attempts))
             outcome = {"world": "diverged", "fault": "failed"}.get(report.kind, "refused")
+            if outcome == "refused" and report.kind == "refused" and report.evidence != "exact":
+                outcome = "failed"  # the substituted call was refused, not the trace itself
             memory.update_trace_stats(candidate.trace.id, outcome, reason=report.reason)
             if report.mutated or report.kind != "world":
                 break  # the workspace changed, or the trace was at fault: hand off now
