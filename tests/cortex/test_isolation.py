@@ -135,3 +135,21 @@ def test_the_environment_llmos_computes_for_the_cli(tmp_path):
     assert env["CLAUDE_CODE_SUBPROCESS_ENV_SCRUB"] == "1"
     assert "sk-real" not in json.dumps(session.sdk_env(env))
     assert os.environ.get("LLMOS_CLI_ENV") is None
+
+
+def test_only_sessions_left_by_dead_runs_are_swept(tmp_path, monkeypatch):
+    from llmos.cortex import session as session_module
+    from llmos.cortex.session import Session
+
+    monkeypatch.setattr(session_module, "_bundled_cli", lambda: "/bin/true")
+    live = Session.create(tmp_path, "live")
+    live.pidfile.write_text(str(os.getpid()))
+    dead = Session.create(tmp_path, "dead")
+    dead.pidfile.write_text("999999999")
+    fresh = Session.create(tmp_path, "fresh")
+    old = 1_000_000_000
+    for session in (live, dead):
+        os.utime(session.root, (old, old))
+    assert Session.sweep(tmp_path, "keep", grace_s=60) == 0
+    assert Session.sweep(tmp_path, "remove", grace_s=60) == 1
+    assert live.root.is_dir() and fresh.root.is_dir() and not dead.root.exists()

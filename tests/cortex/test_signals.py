@@ -150,7 +150,14 @@ def test_kill_9_of_llmos_takes_claude_code_down_and_the_cost_is_charged(
     started_run.wait(10)
     assert wait_for(lambda: not commands_running(MARK), 10), "the model's command was orphaned"
     assert wait_for(lambda: not [p for p in below if alive(p)], 10)
-    assert_settled_as_interrupted(llmos_workspace, None)
+    run, _ = assert_settled_as_interrupted(llmos_workspace, None)
+    # nothing ran after kill -9: the next run finishes the session it left (transcripts)
+    from llmos.cortex.session import Session
+
+    state = llmos_workspace / ".llmos"
+    assert (state / "cortex" / run.id / "home" / ".claude").is_dir()
+    assert Session.sweep(state, "remove", grace_s=0) == 1
+    assert not (state / "cortex" / run.id).exists()
 
 
 def test_a_second_ctrl_c_forces_the_exit(llmos_model_server, llmos_workspace):

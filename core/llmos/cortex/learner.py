@@ -166,6 +166,7 @@ async def learn(
     every model request passes the metering proxy (``budget_usd`` is the run's cap)."""
     check_credentials()
     kernel = context.kernel
+    Session.sweep(kernel.workspace.state_dir, kernel.config.cortex.transcripts)
     session = Session.create(kernel.workspace.state_dir, context.run_id or uuid.uuid4().hex)
     proxy = _metering_proxy(context, budget_usd, progress)
     await proxy.start()

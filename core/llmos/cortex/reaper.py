@@ -37,6 +37,8 @@ SDK_VARIABLES = ("CLAUDE_CODE_ENTRYPOINT", "CLAUDE_AGENT_SDK_VERSION",
 def descendants(root: int) -> list[int]:
     """Every live process below ``root``, from /proc."""
     children: dict[int, list[int]] = {}
+    if not os.path.isdir("/proc"):
+        return []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -76,11 +78,12 @@ def kill_below(root: int) -> None:
 
 def main(argv: list[str]) -> int:
     parent = os.getppid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # llmos died before the line above took effect
-        return 143
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # Linux only
+    if prctl is not None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # llmos died before the line above took effect
+            return 143
+        prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     me = os.getpid()

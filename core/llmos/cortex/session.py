@@ -43,6 +43,29 @@ class Session:
     root: Path
 
     @classmethod
+    def sweep(cls, state_dir: Path, transcripts: str, *, grace_s: float = 60.0) -> int:
+        """Finish the sessions of runs whose llmos died (kill -9: nothing ran after it):
+        a session whose reaper is gone and that has not changed for ``grace_s``."""
+        swept = 0
+        parent = state_dir / "cortex"
+        if transcripts == "keep" or not parent.is_dir():
+            return 0
+        for root in parent.iterdir():
+            session = cls(root)
+            try:
+                idle = time.time() - root.stat().st_mtime
+            except OSError:
+                continue
+            if not root.is_dir() or idle < grace_s or not session.cli_path.exists():
+                continue  # starting, or already finished (redacted and kept)
+            pid = session.reaper_pid()
+            if pid is not None and _alive(pid):
+                continue
+            session.finish(transcripts)
+            swept += 1
+        return swept
+
+    @classmethod
     def create(cls, state_dir: Path, run_id: str) -> Session:
         root = state_dir / "cortex" / run_id
         (root / "home" / ".claude").mkdir(parents=True, exist_ok=True)
@@ -112,11 +135,16 @@ class Session:
             "LLMOS_REAPER_PIDFILE": str(self.pidfile),
         }
 
+    def reaper_pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            return None
+
     def kill(self, grace_s: float = 0.5) -> None:
         """Stop the CLI and everything it started, now (the reaper does the killing)."""
-        try:
-            pid = int(self.pidfile.read_text(encoding="ascii"))
-        except (OSError, ValueError):
+        pid = self.reaper_pid()
+        if pid is None:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGTERM)
