@@ -242,3 +242,33 @@ def test_one_controller_at_a_time_and_the_estop_works_from_another_process(
     assert move.status_code == 409 and "emergency stop engaged during the move" in move.text
     here = httpx.get(server + "/state").json()["output"]["gripper"]["position"]
     assert math.dist(here, [0.45, 0.25, 0.35]) > 0.03
+
+
+def test_the_estop_is_not_held_up_by_moves_queued_behind_the_arm(server):
+    start = httpx.get(server + "/state").json()["output"]["gripper"]["position"]
+    # ten moves at once, every one at least 10 cm from home: whichever runs first is
+    # still under way when the e-stop comes
+    targets = [{"x": x, "y": y, "z": z} for x, y, z in [
+        (0.45, -0.25, 0.35), (0.45, 0.2, 0.35), (0.5, -0.2, 0.3), (0.5, 0.15, 0.3),
+        (0.4, -0.2, 0.4), (0.4, 0.15, 0.4), (0.55, 0.1, 0.25), (0.55, -0.1, 0.25),
+        (0.35, 0.1, 0.3), (0.35, -0.1, 0.3)]]
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=server, timeout=120) as client:
+            moves = [asyncio.create_task(client.post("/move", json=t)) for t in targets]
+            for _ in range(500):
+                await asyncio.sleep(0.01)
+                here = (await client.get("/state")).json()["output"]["gripper"]["position"]
+                if math.dist(here, start) > 0.01:
+                    break
+            stop = await client.post("/emergency", json={"reason": "queue test"})
+            return stop, [await m for m in moves]
+
+    stop, moves = asyncio.run(scenario())
+    assert stop.status_code == 200
+    codes = [m.status_code for m in moves]
+    # the move under way was halted, and none of the queued ones ran after the e-stop
+    assert codes.count(200) == 0, [m.text for m in moves]
+    assert sum("halted" in m.text for m in moves) == 1
+    assert all(m.status_code in (403, 409) for m in moves)
+    assert all("robo.estop" in m.text for m in moves if "halted" not in m.text)

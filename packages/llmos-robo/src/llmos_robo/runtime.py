@@ -88,6 +88,11 @@ class Robot:
         self._controller = _ControllerLock(self.dir / "controller.lock")
         self._connect_lock = threading.Lock()
         self.motion = threading.Lock()  # one action at a time
+        # actions queue on their own worker, so that waiting moves never fill the shared
+        # pool that observations (and the HTTP API's /state) need
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.motion_worker = ThreadPoolExecutor(1, thread_name_prefix="robo-motion")
         self.last_command: dict[str, Any] | None = None
         self._listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[str]]] = []
 
@@ -172,6 +177,7 @@ class Robot:
                 self._driver.disconnect()
                 self._driver = None
             self._controller.release()
+        self.motion_worker.shutdown(wait=False, cancel_futures=True)
 
     # -- acting ----------------------------------------------------------------------
 

@@ -60,11 +60,14 @@ def _pose(position: Any) -> list[float]:
     return [round(float(v), 3) + 0.0 for v in position]
 
 
-async def _run(context: llmos.CallContext, fn, *args):
+async def _run(context: llmos.CallContext, fn, *args, motion: bool = False):
     from llmos_robo.runtime import RobotBusy
 
     robot = robot_for(context.kernel)
     try:
+        if motion:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(robot.motion_worker, fn, robot, *args)
         return await asyncio.to_thread(fn, robot, *args)
     except RobotBusy as exc:
         raise ToolError(str(exc)) from None
@@ -185,23 +188,30 @@ def _reset(robot, args: ResetInput) -> dict[str, Any]:
     return {"estop": state, "world_reset": args.world}
 
 
-def _tool(func):
+def _tool(func, motion: bool = False):
     async def run(args: BaseModel, context: llmos.CallContext) -> dict[str, Any]:
-        return await _run(context, func, args)
+        return await _run(context, func, args, motion=motion)
 
     run.__name__ = run.__qualname__ = func.__name__.lstrip("_")
     return run
 
 
-move_to = _tool(_move_to)
-move_relative = _tool(_move_relative)
-home = _tool(_home)
-gripper = _tool(_gripper)
+move_to = _tool(_move_to, motion=True)
+move_relative = _tool(_move_relative, motion=True)
+home = _tool(_home, motion=True)
+gripper = _tool(_gripper, motion=True)
 status = _tool(_status)
 find_objects = _tool(_find_objects)
 camera = _tool(_camera)
-emergency_stop = _tool(_emergency)
-reset = _tool(_reset)
+
+
+async def emergency_stop(args: EStopInput, context: llmos.CallContext) -> dict[str, Any]:
+    """Runs on the event loop itself, not in the worker pool: queued moves waiting for the
+    arm can never delay the e-stop."""
+    return _emergency(robot_for(context.kernel), args)
+
+
+reset = _tool(_reset, motion=True)
 
 MOTION_ERRORS = (
     "robo.workspace: the planned path leaves the workspace box",
