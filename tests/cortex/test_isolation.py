@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,9 @@ def test_the_models_code_sees_no_credentials_and_no_home_secrets(
     for value in USER_SECRETS.values():
         assert value not in text
     assert not set(env) & set(USER_SECRETS)
-    assert "ANTHROPIC_API_KEY" not in env  # not even the per-run token (Claude Code scrubs it)
+    if shutil.which("bwrap"):  # Claude Code scrubs even the per-run token
+        assert "ANTHROPIC_API_KEY" not in env
+    assert env.get("ANTHROPIC_API_KEY", "llmos-run-").startswith("llmos-run-")
     assert "ANTHROPIC_AUTH_TOKEN" not in env or not env["ANTHROPIC_AUTH_TOKEN"]
     # ~ is a per-run home under .llmos/, not the user's
     assert env["HOME"] != str(real_home)
@@ -123,6 +126,7 @@ def test_the_environment_llmos_computes_for_the_cli(tmp_path):
     session = Session(tmp_path)
     env = session.environment(
         base_url="http://127.0.0.1:1", token="llmos-run-x", timeout_s=60,
+        scrub_subprocesses=True,
         environ={"PATH": "/bin", "ANTHROPIC_API_KEY": "sk-real", "AWS_SECRET_ACCESS_KEY": "a",
                  "CLAUDE_CODE_GATEWAY_HINT_HEADERS": "1", "CLAUDE_CODE_OAUTH_TOKEN": "o",
                  "GITHUB_TOKEN": "g", "EDITOR": "vi", "HOME": "/home/user"},
@@ -135,6 +139,10 @@ def test_the_environment_llmos_computes_for_the_cli(tmp_path):
     assert env["CLAUDE_CODE_SUBPROCESS_ENV_SCRUB"] == "1"
     assert "sk-real" not in json.dumps(session.sdk_env(env))
     assert os.environ.get("LLMOS_CLI_ENV") is None
+    # without bubblewrap Claude Code refuses to scrub, so it is not asked to
+    unscrubbed = session.environment(base_url="http://127.0.0.1:1", token="t", timeout_s=1,
+                                     environ={}, scrub_subprocesses=False)
+    assert unscrubbed["CLAUDE_CODE_SUBPROCESS_ENV_SCRUB"] == "0"
 
 
 def test_only_sessions_left_by_dead_runs_are_swept(tmp_path, monkeypatch):

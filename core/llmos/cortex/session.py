@@ -97,8 +97,14 @@ class Session:
         return self.root / "reaper.pid"
 
     def environment(self, *, base_url: str, token: str, timeout_s: float,
-                    environ: Mapping[str, str] | None = None) -> dict[str, str]:
-        """What the CLI runs with (given to the reaper as ``LLMOS_CLI_ENV``)."""
+                    environ: Mapping[str, str] | None = None,
+                    scrub_subprocesses: bool | None = None) -> dict[str, str]:
+        """What the CLI runs with (given to the reaper as ``LLMOS_CLI_ENV``).
+
+        ``scrub_subprocesses`` asks Claude Code to keep even the per-run token out of its
+        subprocesses; it needs bubblewrap (default: when ``bwrap`` is on PATH)."""
+        if scrub_subprocesses is None:
+            scrub_subprocesses = shutil.which("bwrap") is not None
         environ = os.environ if environ is None else environ
         env = scrub_env(environ, keep=SAFE_ENV_NAMES)
         for name, value in environ.items():
@@ -117,7 +123,7 @@ class Session:
             "CLAUDE_CODE_MAX_RETRIES": "0",
             "API_TIMEOUT_MS": str(int(timeout_s * 1000)),
             # no credential in the environment of the model's commands either
-            "CLAUDE_CODE_SUBPROCESS_ENV_SCRUB": "1",
+            "CLAUDE_CODE_SUBPROCESS_ENV_SCRUB": "1" if scrub_subprocesses else "0",
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "DISABLE_AUTOUPDATER": "1",
             "DISABLE_TELEMETRY": "1",
