@@ -346,3 +346,16 @@ def test_a_part_of_a_name_used_on_its_own_needs_evidence(learned, content, asked
     trace = planted(learned, write(target if "." in target else "models.py", content))
     with pytest.raises(Declined, match="derived"):
         single_example_plan(trace, analyze_goal(asked).slots)
+
+
+async def test_git_output_on_stderr_replays(llm_os, llmos_model_server, llmos_workspace):
+    """Claude Code shows stdout and stderr merged; the replay keeps them apart."""
+    goal = "Report the git version and say done"
+    llmos_model_server.script.tool_use(
+        "Bash", {"command": "git --version >&2; echo done"}).tool_use(
+        "Write", {"file_path": str(llmos_workspace / "done.txt"), "content": "ok\n"}).text("ok")
+    assert (await llm_os.execute(goal)).mode == "LEARNER"
+    (llmos_workspace / "done.txt").unlink()
+    again = await llm_os.execute(goal)
+    assert again.mode == "FOLLOWER" and not again.diverged and again.cost_usd == 0
+    assert (llmos_workspace / "done.txt").read_text() == "ok\n"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from llmos.calls import CallContext, ToolCall, ToolResult
-from llmos.learning.observe import observation_digest, observed_text
+from llmos.learning.observe import observation_digests, observed_text
 from llmos.tools import ToolInputError, is_read_only
 
 if TYPE_CHECKING:
@@ -180,13 +180,13 @@ def _observe(planned: StepPlan, result: ToolResult, slots: tuple[Slot, ...],
     if result.is_error:
         return False, None
     tools = context.kernel.tools
-    digest = observation_digest(planned.tool, result.output, tools, slots)
-    if not digest:
+    digests = observation_digests(planned.tool, result.output, tools, slots)
+    if not digests:
         return False, None
     shown = observed_text(planned.tool, result.output, tools)
     if planned.expected_observation is None:
         return True, shown  # it varied between solved instances: not fixed by the record
-    return digest != planned.expected_observation, shown
+    return planned.expected_observation not in digests, shown
 
 
 async def replay(plan: Plan, slots: tuple[Slot, ...], context: CallContext,
