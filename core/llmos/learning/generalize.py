@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 MAX_TEMPLATES = 24  # explanations kept per string; more means "ambiguous"
 MAX_ALIGN_CHARS = 200_000  # longer strings are not generalized
+MAX_OCCURRENCES = 1_000  # places where slot values stand in one string
 NAME_KINDS = frozenset({"file", "path", "url", "str", "ident"})
 JSON_EXTS = frozenset({"json", "jsonl", "ndjson", "ipynb", "geojson"})
 PYTHON_EXTS = frozenset({"py", "pyi", "pyx"})
@@ -167,6 +168,8 @@ def explain(a: str, a_slots: Sequence[Slot], b: str, b_slots: Sequence[Slot]) ->
         raise Ambiguous("too long to align")
     occ = occurrences(a, a_slots)
     starts = sorted(occ)
+    if len(starts) > MAX_OCCURRENCES:
+        raise Ambiguous(f"the values occur {len(starts)} times: too often to align")
     memo: dict[tuple[int, int], list[tuple[Piece, ...]]] = {}
 
     def solve(pa: int, pb: int) -> list[tuple[Piece, ...]]:
