@@ -165,7 +165,7 @@ class ToolGateway:
         try:
             output = await watch(
                 tool.func(args, context),
-                seconds=self.kernel.config.kernel.tool_timeout_s,
+                seconds=tool.meta.timeout_s or self.kernel.config.kernel.tool_timeout_s,
                 what=f"tool {call.tool}",
             )
             output, cut = cap_output(output, self.kernel.config.kernel.max_output_bytes)

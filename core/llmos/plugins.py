@@ -26,9 +26,14 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "llmos.modes.learner",
     "llmos.modes.follower",
     "llmos.modes.mixed",
+    "llmos.modes.crystallized",
+    "llmos.crystallize.plugin",
     "llmos.memory.backends",
     "llmos.memory.capture",
     "llmos.memory.inject",
+    "llmos.agents.plugin",
+    "llmos.modes.orchestrator",
+    "llmos.projects",
 )
 
 

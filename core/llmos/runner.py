@@ -76,14 +76,18 @@ class RunResult:
     confidence: float | None = None
     saved_usd: float = 0.0
     diverged: bool = False
+    parent_run: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 async def execute(
-    kernel: Kernel, goal: str, *, mode: str | None = None, progress: Progress | None = None
+    kernel: Kernel, goal: str, *, mode: str | None = None, progress: Progress | None = None,
+    parent_run: str | None = None, extra: dict[str, Any] | None = None,
 ) -> RunResult:
+    """Route and run ``goal``. ``parent_run`` links a sub-goal's run to the run it is part
+    of; ``extra`` goes into the run's ``CallContext.extra`` (e.g. the sub-goal's agent)."""
     from llmos.learning.dispatcher import route as route_goal
 
     goal = goal.strip()
@@ -95,9 +99,11 @@ async def execute(
         chosen.preflight(kernel)
     run_id = uuid.uuid4().hex[:16]
     memory = kernel.memory
-    memory.start_run(goal, chosen.name, run_id=run_id)
-    kernel.bus.publish("run.started", run_id=run_id, goal=goal, mode=chosen.name)
-    context = kernel.context(run_id=run_id, route=route, goal=goal, mode=chosen.name)
+    memory.start_run(goal, chosen.name, run_id=run_id, parent_run=parent_run)
+    kernel.bus.publish("run.started", run_id=run_id, goal=goal, mode=chosen.name,
+                       parent_run=parent_run)
+    context = kernel.context(run_id=run_id, route=route, goal=goal, mode=chosen.name,
+                             parent_run=parent_run, **(extra or {}))
     started = time.perf_counter()
     try:
         outcome = await watch(
@@ -157,12 +163,28 @@ async def execute(
         confidence=round(bid.confidence, 4) if bid else None,
         saved_usd=round(saved, 6),
         diverged=bool(outcome.details.get("diverged")),
+        parent_run=parent_run,
     )
     from llmos.learning.stats import DispatchLog
 
     DispatchLog(kernel.db).record(**result.as_dict())
+    await _after_run(kernel, route, result)
     kernel.bus.publish("run.finished", **result.as_dict())
     return result
+
+
+async def _after_run(kernel: Kernel, route: Any, result: RunResult) -> None:
+    """Crystallizers see every finished run (shadow comparisons, compiling a proven goal);
+    one that fails is logged and never fails the run."""
+    for entry in kernel.crystallizers:
+        observe = getattr(entry.value, "after_run", None)
+        if observe is None:
+            continue
+        try:
+            await observe(kernel, route, result)
+        except Exception as exc:
+            kernel.bus.publish("crystallizer.error", run_id=result.run_id, plugin=entry.plugin,
+                               error=f"{type(exc).__name__}: {exc}")
 
 
 def _finish(kernel: Kernel, run_id: str, outcome: ModeOutcome, duration: float) -> str | None:

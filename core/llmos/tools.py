@@ -48,6 +48,9 @@ class ToolMeta:
     #: Which top-level input fields are paths, URLs or commands (see ``InputKind``); the
     #: layered policy checks them whatever they are named.
     inputs: Mapping[str, InputKind] = field(default_factory=dict)
+    #: The watchdog's deadline for one call, instead of ``kernel.tool_timeout_s``: for a
+    #: tool that runs whole goals (the orchestrator's ``run_plan``).
+    timeout_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,11 @@ class Workspace:
         return self.state_dir / "llmos.db"
 
     @property
+    def memory_database_path(self) -> Path:
+        """Where the ``sqlite`` memory driver keeps runs and traces (a project: its own)."""
+        return self.database_path
+
+    @property
     def agents_dir(self) -> Path:
         return self.root / "agents"
 

@@ -209,6 +209,10 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
     bridge = HookBridge(context, progress)
     stderr: deque[str] = deque(maxlen=40)
     options = build_options(context, bridge, budget_usd, stderr, session, proxy)
+    # a mode's changes to the session (an agent's prompt, tools and model; the
+    # orchestrator's tool-less planning session): callables taking and returning options
+    for adjust in context.extra.get("adjust_options", ()):
+        options = adjust(options)
     texts: list[str] = []
     api_errors: list[str] = []
     try:
@@ -228,6 +232,8 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
                                      if isinstance(b, TextBlock))
                     elif isinstance(message, ResultMessage):
                         _apply_result(outcome, message, texts, api_errors)
+                        if getattr(message, "structured_output", None) is not None:
+                            outcome.details["structured_output"] = message.structured_output
             except BaseException:
                 session.kill()  # at once: the SDK's own close waits for the CLI
                 raise
@@ -283,6 +289,8 @@ async def learn_paid(
     """
     kernel = context.kernel
     cap = kernel.config.budget.run_cap_usd
+    if context.extra.get("run_cap_usd"):  # an agent's budget_usd lowers the run's cap
+        cap = min(cap, float(context.extra["run_cap_usd"]))
     available = kernel.economy.available_micro
     if cap <= 0:
         raise LowBatteryError(0, available, f"{what} run (budget.run_cap_usd is 0: no paid "

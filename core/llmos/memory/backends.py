@@ -17,7 +17,7 @@ MARKDOWN_DIR = "memory"
 def sqlite_memory(kernel: Kernel) -> SqliteMemory:
     from llmos.memory.sqlite import SqliteMemory
 
-    return SqliteMemory(kernel.workspace.database_path)
+    return SqliteMemory(kernel.workspace.memory_database_path)
 
 
 def markdown_memory(kernel: Kernel) -> MarkdownMemory:

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from llmos.goals import analyze_goal
 from llmos.memory.models import (
     ID_PATTERN,
+    TRACE_OUTCOMES,
     Fact,
     RunOwner,
     RunRecord,
@@ -32,7 +33,6 @@ from llmos.memory.models import (
     StepOutcome,
     Trace,
     TraceOutcome,
-    TRACE_OUTCOMES,
     apply_outcome,
     check_id,
     excerpt,
@@ -128,9 +128,11 @@ class MemoryBackend(abc.ABC):
         *,
         run_id: str | None = None,
         owner: RunOwner | None = None,
+        parent_run: str | None = None,
     ) -> str:
         """Record that a run started (durably, before it does anything); return its id.
-        ``owner`` is the process running it (default: this one)."""
+        ``owner`` is the process running it (default: this one); ``parent_run`` the run
+        it is a sub-goal of."""
         run_id = check_id(run_id, "run id") if run_id is not None else new_id()
         record = RunRecord(
             id=run_id,
@@ -138,6 +140,7 @@ class MemoryBackend(abc.ABC):
             mode=mode,
             started_at=utcnow(),
             owner=owner or current_owner(),
+            parent_run=parent_run,
         )
         self._insert_run(record)
         return run_id

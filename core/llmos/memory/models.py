@@ -146,6 +146,8 @@ class RunRecord(_Model):
     trace_id: str | None = None
     owner: RunOwner | None = None
     step_count: int = 0
+    parent_run: str | None = Field(None, description="The run this one is a sub-goal of "
+                                   "(an ORCHESTRATOR run), if any.")
 
 
 class Trace(_Model):

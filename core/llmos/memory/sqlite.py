@@ -120,9 +120,17 @@ def m002_goal_normalization_2(db: sqlite_utils.Database) -> None:
                    (goal.signature, json.dumps(record), trace_id))
 
 
+@migrations
+def m003_run_parent(db: sqlite_utils.Database) -> None:
+    """A run's parent: the ORCHESTRATOR run it is a sub-goal of."""
+    db.execute("ALTER TABLE memory_runs ADD COLUMN parent_run TEXT")
+    db.execute("CREATE INDEX memory_runs_parent ON memory_runs (parent_run)")
+
+
 _RUN_COLUMNS = (
     "id", "goal", "mode", "status", "success", "cost_usd", "input_tokens", "output_tokens",
     "duration_s", "started_at", "finished_at", "error", "output", "trace_id", "owner",
+    "parent_run",
 )
 
 
