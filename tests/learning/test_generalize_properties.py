@@ -4,6 +4,7 @@ whenever the engine accepts, it reproduces every instance it learned from."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -51,3 +52,39 @@ def test_accepted_renderings_are_right_and_reproduce_their_instances(pieces, va,
         # the engine would replay: it must write what the task really needs
         truth = fill(pieces, vn)
         assert outputs == {truth}
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+               min_size=1, max_size=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXT, st.sampled_from(["printf '%s' '", 'printf "%s" "', "printf '%s' "]))
+def test_a_value_escaped_for_the_shell_reaches_the_program_intact(value, prefix):
+    import subprocess
+
+    from llmos.learning.generalize import escape
+
+    closing = prefix[-1] if prefix.endswith(("'", '"')) else ""
+    if value.startswith("-"):  # it would start a word: read as an option, so declined
+        with pytest.raises(Declined):
+            escape(value, "old", "shell", prefix)
+        return
+    command = prefix + escape(value, "old", "shell", prefix) + closing
+    done = subprocess.run(["bash", "-c", command], capture_output=True)
+    assert done.stdout.decode("utf-8", "surrogateescape") == value
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXT, st.sampled_from(["python", "json"]))
+def test_a_value_escaped_for_a_string_literal_round_trips(value, context):
+    import ast
+    import json
+
+    from llmos.learning.generalize import escape
+
+    prefix = 'x = "' if context == "python" else '{"k": "'
+    text = prefix + escape(value, "old", context, prefix) + ('"' if context == "python"
+                                                             else '"}')
+    got = ast.literal_eval(text[4:]) if context == "python" else json.loads(text)["k"]
+    assert got == value

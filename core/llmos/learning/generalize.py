@@ -54,6 +54,7 @@ PATH_KEYS = frozenset({"file_path", "notebook_path", "path", "filename", "dest",
                        "source", "target", "destination"})
 CONTENT_KEYS = frozenset({"content", "new_string", "old_string", "new_source"})
 _PLAIN = re.compile(r"[\w\-.+@%/:=,~]+")
+_SHELL_WORD = re.compile(r"[\w\-.+@%/:,]+")  # nothing the shell expands or splits
 _STRUCTURED_SAFE = re.compile(r"[\w\-.+@%/:=~ ]*")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -315,12 +316,15 @@ def escape(value: str, old: str, context: str, prefix: str) -> str:
     if value == old:
         return value
     if context == "shell":
+        if value.startswith("-") and not old.startswith("-") and (
+                not prefix.rstrip("'\"") or prefix.rstrip("'\"")[-1].isspace()):
+            raise Declined(f"{value!r} would be read as an option by the command")
         state = _shell_state(prefix)
         if state == "'":
             return value.replace("'", "'\\''")
         if state == '"':
             return re.sub(r'([\\"$`])', r"\\\1", value)
-        return value if _PLAIN.fullmatch(value) else shlex.quote(value)
+        return value if _SHELL_WORD.fullmatch(value) else shlex.quote(value)
     if context == "json":
         if _quote_state(prefix, '"') == '"':
             return json.dumps(value, ensure_ascii=False)[1:-1]
