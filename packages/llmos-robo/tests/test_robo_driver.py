@@ -60,6 +60,27 @@ def test_reachable_targets_are_reached_within_5_mm(driver, target):
     assert math.dist(applied.reached, pos) < 0.001
 
 
+def test_across_the_workspace_every_target_is_reached_within_10_mm_or_refused(engaged):
+    cfg = RoboConfig(max_step_m=2.0, forbidden_zones=[])
+    d = connect(cfg, engaged)
+    reached = refused = 0
+    try:
+        for x, y, z in itertools.product((0.3, 0.5, 0.7), (-0.4, 0.0, 0.4), (0.03, 0.3, 0.6)):
+            d.send_action(Action(cfg.home))
+            try:
+                applied = d.send_action(Action((x, y, z)))
+            except SafetyViolation as exc:
+                assert exc.rule == "robo.unreachable", exc
+                refused += 1
+                continue
+            assert applied.error_m <= 0.010, ((x, y, z), applied.reached)
+            assert math.dist(d.ee_pose()[0], (x, y, z)) <= 0.010
+            reached += 1
+    finally:
+        d.disconnect()
+    assert reached >= 20  # most of the box is reachable
+
+
 def test_a_target_inside_the_box_but_out_of_reach_is_refused_before_moving(driver):
     before = driver.get_observation()
     with pytest.raises(SafetyViolation) as caught:

@@ -133,3 +133,56 @@ def test_home_returns_in_legs_of_at_most_one_step(call_json):
     assert code == 0, out
     assert out["output"]["legs"] == 1
     assert math.dist(out["output"]["reached"], [0.45, 0.0, 0.35]) < 0.005
+
+
+@pytest.mark.parametrize("source", ["model", "replay", "tool", "cli"])
+async def test_every_caller_is_checked_the_same(robo_kernel, source):
+    from llmos.calls import ToolCall
+
+    async with robo_kernel() as kernel:
+        call = ToolCall("robot_move_to", {"x": 0.45, "y": 0.3, "z": 0.35}, source=source)
+        result = await kernel.gateway.call(call, kernel.context())
+        assert result.decision.verdict == "deny"
+        assert result.decision.rule == "robo.forbidden-zone"
+
+
+async def test_a_tool_function_called_directly_is_still_refused_by_the_driver(robo_kernel):
+    """What a generated tool or a script that skips the gate would do."""
+    from llmos.tools import ToolError
+
+    from llmos_robo import tools
+    from llmos_robo.tools import MoveToInput
+
+    async with robo_kernel() as kernel:
+        ctx = kernel.context()
+        before = (await kernel.call_tool("robot_status", {})).output["gripper"]["position"]
+        with pytest.raises(ToolError, match=r"refused by the robot driver \(robo.forbidden-zone\)"):
+            await tools.move_to(MoveToInput(x=0.45, y=0.3, z=0.35), ctx)
+        await kernel.call_tool("robot_emergency_stop", {})
+        with pytest.raises(ToolError, match=r"refused by the robot driver \(robo.estop\)"):
+            await tools.move_to(MoveToInput(x=0.5, y=0.0, z=0.3), ctx)
+        after = (await kernel.call_tool("robot_status", {})).output["gripper"]["position"]
+        assert after == before
+
+
+async def test_the_same_world_gives_byte_identical_observations(
+    tmp_path, llmos_env, llmos_settings
+):
+    from llmos.kernel import Kernel
+
+    texts = []
+    for name in ("one", "two"):
+        async with Kernel(tmp_path / name, flags=llmos_settings, interactive=False) as kernel:
+            seen = []
+            for tool, data in [("robot_find_objects", {}),
+                               ("robot_move_to", {"x": 0.55, "y": -0.1, "z": 0.1}),
+                               ("robot_find_objects", {}), ("robot_status", {}),
+                               ("robot_camera", {"view": "top"})]:
+                result = await kernel.call_tool(tool, data)
+                assert not result.is_error, result.error
+                seen.append(result.text)
+            texts.append(seen)
+    one, two = texts
+    assert [t.replace(str(tmp_path / "one"), "") for t in one] == [
+        t.replace(str(tmp_path / "two"), "") for t in two]
+    assert '"cube"' in one[0] and one[0] != one[2]  # the gripper moved between them

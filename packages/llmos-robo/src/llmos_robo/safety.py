@@ -50,7 +50,7 @@ class Envelope:
 
 
 def fmt(p: Point) -> str:
-    return "(" + ", ".join(f"{v:.3f}" for v in p) + ")"
+    return "(" + ", ".join(f"{round(v, 3) + 0.0:.3f}" for v in p) + ")"  # no "-0.000"
 
 
 def clamp_to_box(p: Point, lo: Point, hi: Point) -> tuple[float, float, float]:
