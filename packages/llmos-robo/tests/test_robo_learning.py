@@ -93,17 +93,23 @@ async def test_a_learned_pick_and_place_replays_for_free_and_diverges_when_the_c
 
 
 async def test_a_replay_of_a_trace_edited_to_be_unsafe_is_refused_before_it_moves(
-    llmos_workspace: Path, llmos_model_server, llmos_settings
+    llmos_workspace: Path, llmos_model_server, llmos_settings, llmos_cli, tmp_path
 ):
     async with LLMOS(llmos_workspace, budget_usd=2, settings=llmos_settings) as llm_os:
         kernel = llm_os.kernel
         await learn(llm_os, llmos_model_server)
         (trace,) = kernel.memory.list_traces()
-        steps = [s.model_copy(deep=True) for s in trace.steps]
-        assert steps[1].tool == "robot_move_to"
-        # through the camera mast, straight from home
-        steps[1].input.update(x=0.36, y=0.45, z=0.3)
-        kernel.memory.save_trace(trace.model_copy(update={"steps": steps}))
+        # a person edits the exported Markdown: the first move now goes through the mast
+        assert llmos_cli("traces", "export", "--out", str(tmp_path)).exit_code == 0
+        exported = tmp_path / f"{trace.id}.md"
+        text = exported.read_text()
+        first_move = "x: 0.55\ny: 0.12\nz: 0.15"
+        assert first_move in text
+        exported.write_text(text.replace(first_move, "x: 0.36\ny: 0.45\nz: 0.3", 1))
+        imported = llmos_cli("traces", "import", "--replace", str(exported))
+        assert imported.exit_code == 0, imported.output
+        assert kernel.memory.get_trace(trace.id).steps[1].input == {"x": 0.36, "y": 0.45,
+                                                                     "z": 0.3}
 
         robot_for(kernel).reset_world()
         home = gripper_position(kernel)
