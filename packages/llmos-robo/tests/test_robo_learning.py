@@ -92,38 +92,49 @@ async def test_a_learned_pick_and_place_replays_for_free_and_diverges_when_the_c
         assert cube[:2] == [0.6, 0.05]
 
 
-async def test_a_replay_of_a_trace_edited_to_be_unsafe_is_refused_before_it_moves(
+UNSAFE_EDITS = [  # the first move of the learned trace, edited into each kind of unsafe
+    ("robo.forbidden-zone", "x: 0.36\ny: 0.45\nz: 0.3", "camera_mast"),
+    ("robo.workspace", "x: 0.55\ny: 0.12\nz: 0.9", "leaves the workspace box"),
+    ("robo.max-step", "x: 0.7\ny: 0.12\nz: 0.15", "more than robo.max_step_m"),
+    ("robo.estop", None, "the emergency stop is engaged"),  # unedited, e-stop pressed
+]
+
+
+async def test_replays_of_a_trace_edited_to_be_unsafe_are_refused_before_they_move(
     llmos_workspace: Path, llmos_model_server, llmos_settings, llmos_cli, tmp_path
 ):
     async with LLMOS(llmos_workspace, budget_usd=2, settings=llmos_settings) as llm_os:
         kernel = llm_os.kernel
         await learn(llm_os, llmos_model_server)
         (trace,) = kernel.memory.list_traces()
-        # a person edits the exported Markdown: the first move now goes through the mast
         assert llmos_cli("traces", "export", "--out", str(tmp_path)).exit_code == 0
         exported = tmp_path / f"{trace.id}.md"
-        text = exported.read_text()
+        original = exported.read_text()
         first_move = "x: 0.55\ny: 0.12\nz: 0.15"
-        assert first_move in text
-        exported.write_text(text.replace(first_move, "x: 0.36\ny: 0.45\nz: 0.3", 1))
-        imported = llmos_cli("traces", "import", "--replace", str(exported))
-        assert imported.exit_code == 0, imported.output
-        assert kernel.memory.get_trace(trace.id).steps[1].input == {"x": 0.36, "y": 0.45,
-                                                                     "z": 0.3}
+        assert first_move in original
+        for rule, edit, words in UNSAFE_EDITS:
+            # a person edits the exported Markdown and imports it again
+            exported.write_text(original if edit is None
+                                else original.replace(first_move, edit, 1))
+            imported = llmos_cli("traces", "import", "--replace", str(exported))
+            assert imported.exit_code == 0, imported.output
+            assert not kernel.memory.get_trace(trace.id).demoted
+            robot_for(kernel).reset_world()
+            if rule == "robo.estop":
+                await kernel.call_tool("robot_emergency_stop", {"reason": "test"})
+            home = gripper_position(kernel)
+            llmos_model_server.script.text("The recorded plan was refused; I did not move.")
 
-        robot_for(kernel).reset_world()
-        home = gripper_position(kernel)
-        llmos_model_server.script.text("The recorded plan was refused; I did not move.")
-        result = await llm_os.execute(GOAL)
-        assert result.diverged
-        run_steps = kernel.memory.run_steps(result.run_id)
-        assert [(s.tool, s.source) for s in run_steps][:2] == [
-            ("robot_find_objects", "replay"), ("robot_move_to", "replay")]
-        refused = run_steps[1].outcome
-        assert refused.refused and "robo.forbidden-zone" in refused.excerpt
-        assert "camera_mast" in refused.excerpt
-        assert math.dist(gripper_position(kernel), home) < 0.002
-        assert kernel.memory.get_trace(trace.id).demoted  # never offered again
+            result = await llm_os.execute(GOAL)
+            assert result.diverged, rule
+            run_steps = kernel.memory.run_steps(result.run_id)
+            assert [(s.tool, s.source) for s in run_steps][:2] == [
+                ("robot_find_objects", "replay"), ("robot_move_to", "replay")]
+            refused = run_steps[1].outcome
+            assert refused.refused and rule in refused.excerpt and words in refused.excerpt
+            assert math.dist(gripper_position(kernel), home) < 0.002
+            assert kernel.memory.get_trace(trace.id).demoted  # never offered again
+            await kernel.call_tool("robot_reset", {})
 
 
 async def test_the_model_is_told_why_an_unsafe_move_was_refused(
