@@ -239,7 +239,7 @@ def test_the_cli_learns_replays_routes_and_reports(llmos_cli, llmos_model_server
 
     routed = json.loads(llmos_cli("route", "--json", GOAL).stdout)
     assert routed["chosen"] == "FOLLOWER"
-    assert {b["mode"] for b in routed["bids"]} == {"LEARNER", "FOLLOWER", "MIXED"}
+    assert {b["mode"] for b in routed["bids"]} >= {"LEARNER", "FOLLOWER", "MIXED"}
     assert routed["matched_trace"]["replayable"] is True
 
     second = json.loads(llmos_cli("run", "--json", GOAL).stdout)
