@@ -186,3 +186,15 @@ async def test_the_same_world_gives_byte_identical_observations(
     assert [t.replace(str(tmp_path / "one"), "") for t in one] == [
         t.replace(str(tmp_path / "two"), "") for t in two]
     assert '"cube"' in one[0] and one[0] != one[2]  # the gripper moved between them
+
+
+def test_an_unreadable_estop_file_counts_as_engaged(call_json, llmos_workspace):
+    path = llmos_workspace / ".llmos" / "robo" / "estop.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{half a json")
+    code, out = call_json("robot_move_relative", {"dz": 0.01})
+    assert code == 4 and out["decision"]["rule"] == "robo.estop", out
+    assert "unreadable" in out["error"]
+    path.write_text('{"engaged": "no"}')
+    code, out = call_json("robot_move_relative", {"dz": 0.01})
+    assert code == 4 and "malformed" in out["error"]
