@@ -582,6 +582,11 @@ JSON2CSV = ("import csv, json, sys\n\nwith open(sys.argv[1]) as src:\n    rows =
             "    writer = csv.DictWriter(out, fieldnames=list(rows[0]))\n"
             "    writer.writeheader()\n    writer.writerows(rows)\n")
 INI_DEFAULTS = "[main]\nlog_level = info\nretries = 3\n"
+PACK_TGZ = ("import sys, tarfile\n\nwith tarfile.open(sys.argv[2], 'w:gz') as archive:\n"
+            "    archive.add(sys.argv[1])\n")
+PACK_ZIP = ("import os, sys, zipfile\n\nwith zipfile.ZipFile(sys.argv[2], 'w') as archive:\n"
+            "    for root, _, files in os.walk(sys.argv[1]):\n        for name in files:\n"
+            "            archive.write(os.path.join(root, name))\n")
 
 
 def records(name: str) -> list[dict[str, str]]:
@@ -883,7 +888,7 @@ def class_tasks() -> list[Task]:
                              if v.get(DRIFT) else f"Added {v['d']}/config.ini."),
     )
     def pack_world(ws: Path, v: Values) -> None:
-        drop(ws, v["d"], v["f"])
+        drop(ws, v["d"], v["f"], "pack.py", "pack_zip.py")
         for name in ("a.txt", "b.txt"):
             put(ws, f"{v['d']}/{name}", f"{name} of {v['d']}\n")
 
@@ -910,10 +915,13 @@ def class_tasks() -> list[Task]:
         {"d": "reports", "f": "reports.tar.gz"},
         {"d": ["reports", "photos", "invoices"],
          "f": ["reports.tar.gz", "backup.tar.gz", "bundle.tar.gz"]},
-        lambda ws, v: [B(f"tar -czf {v['f']} {v['d']}")],
+        # tar and zip ask (not on the allowlist): refused in a run, so Claude writes a helper
+        lambda ws, v: [B(f"tar -czf {v['f']} {v['d']}"), W(ws, "pack.py", PACK_TGZ),
+                       B(f"python3 pack.py {v['d']} {v['f']}")],
         lambda ws, v: pack_check(ws, v, "tar.gz"), pack_world, cls="file kind",
         near=[Task("C17~zip", "Pack the {d} folder into {f}", {}, {},
-                   lambda ws, v: [B(f"zip -r {v['f']} {v['d']}")],
+                   lambda ws, v: [B(f"zip -r {v['f']} {v['d']}"), W(ws, "pack_zip.py", PACK_ZIP),
+                                  B(f"python3 pack_zip.py {v['d']} {v['f']}")],
                    lambda ws, v: pack_check(ws, v, "zip"), pack_world, "other file kind",
                    cls="file kind",
                    adapt=lambda v: {**v, "f": v["f"].removesuffix(".tar.gz") + ".zip"})],
