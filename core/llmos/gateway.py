@@ -146,9 +146,8 @@ class ToolGateway:
             raise UnknownTool(f"no tool named {call.tool!r}; registered tools: {known}")
         args = tool.validate(call.input)  # raises ToolInputError before anything runs
         # the policy and the hooks judge exactly what the tool will run with
-        call = ToolCall(call.tool, args.model_dump(mode="json", by_alias=True,
-                                                   exclude_unset=True),
-                        source=call.source, call_id=call.call_id)
+        call = ToolCall(call.tool, validated_input(args), source=call.source,
+                        call_id=call.call_id)
         decision = await self.resolve(call, context)
         if decision.verdict != "allow":
             result = ToolResult(
@@ -183,6 +182,15 @@ class ToolGateway:
         result.duration_s = time.perf_counter() - started
         await self.observe(call, result, context)
         return result
+
+
+def validated_input(args: Any) -> dict[str, Any]:
+    """A validated input model as the JSON-ready dict the tool runs with: converted values
+    and defaults included (a default path is checked like a given one), unset ``None``
+    defaults left out."""
+    full = args.model_dump(mode="json", by_alias=True)
+    given = args.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return {key: value for key, value in full.items() if key in given or value is not None}
 
 
 def cap_output(output: Any, max_bytes: int) -> tuple[Any, int]:
@@ -235,4 +243,4 @@ def _count_strings(value: Any) -> int:
 
 
 __all__ = ["Asker", "ToolGateway", "ToolInputError", "UnknownTool", "cap_output",
-           "input_digest", "scope_key"]
+           "input_digest", "scope_key", "validated_input"]

@@ -137,7 +137,7 @@ async def test_ask_allow_for_this_run_covers_the_same_input_only(llmos_workspace
         kernel.gateway.asker = lambda call, decision: "deny"
         other_run = await kernel.call_tool("add", {"a": 1}, context=kernel.context(run_id="r2"))
     assert (first.output, again.output) == (1, 1)
-    assert asked == [{"a": 1}, {"a": 2}]
+    assert asked == [{"a": 1, "b": 0}, {"a": 2, "b": 0}]
     assert other_input.decision.verdict == "deny" and "refused by the user" in other_input.error
     assert other_run.decision.verdict == "deny" and "refused by the user" in other_run.error
 
@@ -152,8 +152,9 @@ async def test_hooks_see_the_validated_converted_input(llmos_workspace):
 
     async with make_kernel(llmos_workspace, Recorder(), Peek()) as kernel:
         result = await kernel.call_tool("add", {"a": "7", "b": "2"})
-    assert result.output == 9
-    assert seen == [{"a": 7, "b": 2}]
+        defaulted = await kernel.call_tool("add", {"a": "7"})
+    assert (result.output, defaulted.output) == (9, 7)
+    assert seen == [{"a": 7, "b": 2}, {"a": 7, "b": 0}]  # defaults are what runs too
 
 
 async def test_every_tool_output_is_capped_with_a_marker(llmos_workspace):

@@ -382,3 +382,23 @@ def test_policy_check_resolves_paths_from_the_shells_directory(llmos_cli, llmos_
     outside = llmos_cli("policy", "check", "--tool", "Bash", "--json", "--cwd", "../..",
                         "--input", '{"command": "ls"}')
     assert outside.exit_code == 4
+
+
+class Arm(BaseModel):
+    target: list[float]
+    speed: float = 1.0
+
+
+async def test_inferred_path_names_with_other_values_are_not_refused(llmos_workspace):
+    class Robot:
+        @llmos.hookimpl
+        def llmos_register_tools(self, register):
+            async def move(args: Arm, context):
+                return args.target
+
+            register(Tool("move", "Moves the arm", Arm, move, ToolMeta("mutating")))
+
+    async with Kernel(llmos_workspace, load_entry_points=False, interactive=False,
+                      plugins={"robot": Robot()}) as kernel:
+        result = await kernel.call_tool("move", {"target": [0.1, 0.2, 0.3]})
+    assert result.decision.verdict == "allow" and result.output == [0.1, 0.2, 0.3]

@@ -98,10 +98,13 @@ class LayeredPolicy:
             if raw is None or kind == "note":
                 continue
             values = raw if isinstance(raw, list) else [raw]
+            declared = name in tool.meta.inputs
             for value in values:
                 if not isinstance(value, str):
-                    found.append(Decision.deny(f"input field {name!r} ({kind}) is not a string",
-                                               "layered.malformed"))
+                    if declared:  # an inferred kind (a name like 'target') may be a number
+                        found.append(Decision.deny(
+                            f"input field {name!r} ({kind}) is not a string",
+                            "layered.malformed"))
                     continue
                 if kind in ("path", "read_path", "write_path"):
                     write = kind == "write_path" or (
