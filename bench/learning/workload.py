@@ -1385,8 +1385,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated task keys or class names to draw from")
     parser.add_argument("--out", default=str(RESULTS_DIR / "workload.json"))
     args = parser.parse_args(argv)
-    home = isolate_environment()
-    workdir = Path(tempfile.mkdtemp(prefix="llmos-bench-workload-"))
+    if args.goals < 1:
+        parser.error(f"--goals {args.goals}: give at least 1 goal")
+    if not 0 <= args.class_share <= 1:
+        parser.error(f"--class-share {args.class_share}: give a share between 0 and 1")
     classic, classes, share = tasks(), class_tasks(), args.class_share
     if args.only:
         wanted = {w.strip() for w in args.only.split(",")}
@@ -1401,6 +1403,8 @@ def main(argv: list[str] | None = None) -> int:
                          + ", ".join(CLASSES))
         share = 1.0 if not classic else 0.0 if not classes else share
     goals = draw(classic or classes, args.goals, random.Random(args.seed), classes, share)
+    home = isolate_environment()
+    workdir = Path(tempfile.mkdtemp(prefix="llmos-bench-workload-"))
     began, wall_start = time.perf_counter(), time.time()
     try:
         outcome = asyncio.run(run_workload(goals, workdir))
