@@ -54,6 +54,8 @@ class DispatchLog:
             by_mode[row["mode"]] = by_mode.get(row["mode"], 0) + 1
         hits = sum(1 for r in rows if r["mode"] == "FOLLOWER" and r["success"]
                    and not r["diverged"])
+        crystallized = [r for r in rows if r["mode"] == "CRYSTALLIZED" and r["success"]
+                        and not r["diverged"]]
         return {
             "runs": runs,
             "by_mode": dict(sorted(by_mode.items())),
@@ -64,4 +66,6 @@ class DispatchLog:
             "model_requests": sum(r["model_requests"] or 0 for r in rows),
             "spend_usd": round(sum(r["cost_usd"] or 0 for r in rows), 6),
             "saved_usd": round(sum(r["saved_usd"] or 0 for r in rows), 6),
+            "crystallized_runs": len(crystallized),
+            "crystallized_saved_usd": round(sum(r["saved_usd"] or 0 for r in crystallized), 6),
         }

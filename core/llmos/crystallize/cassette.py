@@ -1,0 +1,150 @@
+"""Cassettes: the tool calls a run made and what each returned, to drive a crystal without
+touching the world.
+
+A regression test drives the crystal with each source trace's cassette (its slot values
+as parameters): it must make the same calls, in order, with the same inputs (so it
+writes the same files), and no more or fewer. A shadow comparison does the same with the
+cassette of a run the normal path just made for a new goal.
+
+Inputs are compared as the tool will run them: validated by the tool's input model, note
+fields (a Bash ``description``) left out, and paths inside the workspace made relative.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llmos.calls import Decision, ToolResult
+
+if TYPE_CHECKING:
+    from llmos.memory.models import Step
+    from llmos.tools import ToolRegistry
+
+_CLAUDE_NOTES = {"Bash": {"description", "timeout", "run_in_background"}}
+
+
+class CassetteIncomplete(ValueError):
+    """A recorded result was cut short (or not kept), so the cassette cannot answer."""
+
+
+@dataclass
+class Entry:
+    tool: str
+    input: dict[str, Any]
+    result: ToolResult
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tool": self.tool, "input": self.input, "ok": not self.result.is_error,
+                "output": self.result.output, "error": self.result.error}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Entry:
+        ok = bool(data.get("ok", True))
+        return cls(data["tool"], dict(data.get("input") or {}),
+                   ToolResult(output=data.get("output"), is_error=not ok,
+                              error=str(data.get("error") or ""),
+                              decision=Decision.allow("cassette", "crystal.cassette")))
+
+
+def _result_of(step: Step) -> ToolResult:
+    outcome = step.outcome
+    text = outcome.excerpt
+    if "characters omitted ...]" in text:
+        raise CassetteIncomplete(f"the result of {step.tool} (step {(step.index or 0) + 1}) "
+                                 "was too long to keep whole")
+    allow = Decision.allow("cassette", "crystal.cassette")
+    if outcome.is_error:
+        return ToolResult(is_error=True, error=text, decision=allow)
+    try:
+        output: Any = json.loads(text)
+    except ValueError:
+        output = text
+    return ToolResult(output=output, decision=allow)
+
+
+def entries_from_steps(steps: list[Step]) -> list[Entry]:
+    """The cassette of recorded steps: only the calls a replay would make."""
+    from llmos.learning.replay import SKIPPED_TOOLS
+
+    return [Entry(s.tool, dict(s.input), _result_of(s)) for s in steps
+            if not s.outcome.refused and s.tool not in SKIPPED_TOOLS]
+
+
+def normalized_input(tool: str, data: dict[str, Any], tools: ToolRegistry,
+                     workspace: str) -> Any:
+    """``data`` as the tool runs it, for comparison."""
+    registered = tools.get(tool)
+    notes = set(_CLAUDE_NOTES.get(tool, ()))
+    kinds: dict[str, str] = {}
+    if registered is not None:
+        kinds = dict(registered.input_kinds())
+        notes |= {k for k, v in kinds.items() if v == "note"}
+        try:
+            data = registered.input_model.model_validate(data).model_dump(
+                mode="json", by_alias=True, exclude_none=True)
+        except Exception:
+            data = dict(data)
+    out: dict[str, Any] = {}
+    root = workspace.rstrip("/") + "/"
+    for key, value in sorted(data.items()):
+        if key in notes:
+            continue
+        if isinstance(value, str) and (kinds.get(key) in ("path", "read_path", "write_path")
+                                       or key in ("file_path", "notebook_path", "path")):
+            value = os.path.normpath(value[len(root):] if value.startswith(root) else value)
+        out[key] = value
+    return out
+
+
+@dataclass
+class Comparison:
+    """How a crystal's calls compared with a cassette's."""
+
+    agreed: bool = True
+    reason: str = ""
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+class CassetteCaller:
+    """Answers the crystal's calls from the cassette, checking each against the record."""
+
+    def __init__(self, entries: list[Entry], tools: ToolRegistry, workspace: str) -> None:
+        self.entries = entries
+        self.tools = tools
+        self.workspace = workspace
+        self.position = 0
+        self.comparison = Comparison()
+
+    def disagree(self, reason: str) -> ToolResult:
+        if self.comparison.agreed:
+            self.comparison.agreed, self.comparison.reason = False, reason
+        from llmos.crystallize.runtime import CrystalFailed
+
+        raise CrystalFailed(reason)
+
+    async def __call__(self, tool: str, data: dict[str, Any]) -> ToolResult:
+        n = self.position
+        self.comparison.calls.append({"tool": tool, "input": data})
+        if n >= len(self.entries):
+            return self.disagree(f"call {n + 1} ({tool}) is one more than the recorded "
+                                 f"{len(self.entries)}")
+        entry = self.entries[n]
+        mine = normalized_input(tool, data, self.tools, self.workspace)
+        theirs = normalized_input(entry.tool, entry.input, self.tools, self.workspace)
+        if tool != entry.tool or mine != theirs:
+            return self.disagree(
+                f"call {n + 1}: {tool} {json.dumps(mine, ensure_ascii=False)[:300]} where the "
+                f"record has {entry.tool} {json.dumps(theirs, ensure_ascii=False)[:300]}")
+        self.position += 1
+        return entry.result
+
+    def finish(self) -> Comparison:
+        if self.comparison.agreed and self.position < len(self.entries):
+            missing = self.entries[self.position]
+            self.comparison.agreed = False
+            self.comparison.reason = (f"made {self.position} calls; the record has "
+                                      f"{len(self.entries)} (next: {missing.tool})")
+        return self.comparison
