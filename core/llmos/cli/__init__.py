@@ -26,6 +26,7 @@ BUILTIN_COMMANDS = {
     "traces": "llmos.cli.traces:traces",
     "memory": "llmos.cli.memory:memory",
     "runs": "llmos.cli.runs:runs",
+    "crystals": "llmos.cli.crystals:crystals", "crystallize": "llmos.cli.crystals:crystallize",
 }
 
 
