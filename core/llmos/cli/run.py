@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from typing import Any
 
 import click
@@ -112,7 +114,11 @@ def run(ctx: click.Context, goal: str, mode: str | None, as_json: bool, quiet: b
         result = run_interruptible(go())
     except Interrupted as stop:
         _report_interrupted(stop, runs, out, as_json)
-        ctx.exit(stop.interruption.exit_code)
+        # Everything is settled and on disk; leave now rather than spend a second
+        # tearing down the interpreter (the user asked to stop).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(stop.interruption.exit_code)
     if as_json:
         emit_json(result.as_dict())
     elif quiet:
