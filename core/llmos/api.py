@@ -25,10 +25,13 @@ class LLMOS:
         settings: list[str] | None = None,
         interactive: bool = False,
         plugins: dict[str, object] | None = None,
+        project: str | None = None,
     ) -> None:
         """``budget_usd`` sets the battery's balance (as ``llmos budget set`` does);
-        ``settings`` are ``section.key=value`` overrides, like ``--set``."""
-        self.kernel = Kernel(workspace, flags=settings, interactive=interactive, plugins=plugins)
+        ``settings`` are ``section.key=value`` overrides, like ``--set``; ``project`` works
+        inside ``projects/<project>/`` with its own memory, like ``--project``."""
+        self.kernel = Kernel(workspace, flags=settings, interactive=interactive, plugins=plugins,
+                             project=project)
         self._budget_usd = budget_usd
 
     async def __aenter__(self) -> LLMOS:

@@ -67,6 +67,13 @@ class AgentSpec(BaseModel):
                              "a letter or digit (e.g. data-analyst)")
         return value
 
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _tool_string(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "tools: Read, Write" as well as a YAML list
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("tools")
     @classmethod
     def _tools(cls, value: list[str]) -> list[str]:

@@ -26,6 +26,9 @@ BUILTIN_COMMANDS = {
     "traces": "llmos.cli.traces:traces",
     "memory": "llmos.cli.memory:memory",
     "runs": "llmos.cli.runs:runs",
+    "agents": "llmos.cli.agents:agents",
+    "projects": "llmos.cli.projects:projects",
+    "insights": "llmos.cli.insights:insights",
     "crystals": "llmos.cli.crystals:crystals", "crystallize": "llmos.cli.crystals:crystallize",
 }
 
@@ -90,10 +93,18 @@ class LlmosGroup(click.Group):
     metavar="SECTION.KEY=VALUE",
     help="Override a config key for this command (highest precedence). Repeatable.",
 )
+@click.option(
+    "--project",
+    "-p",
+    envvar="LLMOS_PROJECT",
+    help="Work inside projects/NAME of the workspace: its folder, agents and memory "
+    "(llmos projects new NAME creates one).",
+)
 @click.pass_context
-def cli(ctx: click.Context, workspace: str | None, settings: tuple[str, ...]) -> None:
+def cli(ctx: click.Context, workspace: str | None, settings: tuple[str, ...],
+        project: str | None) -> None:
     """llmos: an operating system for LLM agents that get cheaper every time they run."""
-    ctx.obj = {"workspace": workspace, "settings": list(settings)}
+    ctx.obj = {"workspace": workspace, "settings": list(settings), "project": project}
 
 
 def main(argv: list[str] | None = None) -> None:

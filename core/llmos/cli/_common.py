@@ -25,7 +25,7 @@ def kernel_from(ctx: click.Context) -> Kernel:
     from llmos.kernel import Kernel
 
     obj = ctx.find_root().obj or {}
-    return Kernel(obj.get("workspace"), flags=obj.get("settings"))
+    return Kernel(obj.get("workspace"), flags=obj.get("settings"), project=obj.get("project"))
 
 
 def json_object(raw: str, option: str = "--input") -> dict[str, Any]:
