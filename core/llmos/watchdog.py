@@ -112,9 +112,28 @@ def run_interruptible(coro: Coroutine[Any, Any, T], *, on_force: Callable[[], No
             for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
 
+    loop = asyncio.new_event_loop()
     try:
-        return asyncio.run(main())
+        return loop.run_until_complete(main())
     except (asyncio.CancelledError, KeyboardInterrupt):
         if _current is None:
             raise
         raise Interrupted(_current) from None
+    finally:
+        _close(loop, wait_for_threads=_current is None)
+
+
+def _close(loop: asyncio.AbstractEventLoop, *, wait_for_threads: bool) -> None:
+    """``asyncio.run``'s cleanup, except that a stopped command does not wait for worker
+    threads (a replayed command runs in one; its sandbox dies with llmos)."""
+    try:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        if wait_for_threads:
+            loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()

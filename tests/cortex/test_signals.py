@@ -177,3 +177,41 @@ def test_a_second_ctrl_c_forces_the_exit(llmos_model_server, llmos_workspace):
     proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert wait_for(lambda: not [p for p in below if alive(p)], 10)
+
+
+def test_a_signal_stops_a_replay_and_its_command(llmos_cli, llmos_model_server, llmos_workspace):
+    """FOLLOWER replays a learned command that now runs long; Ctrl-C stops both."""
+    from llmos.cortex.learner import claude_sandbox_available
+
+    if not claude_sandbox_available():
+        pytest.skip("the model's python3 runs only inside Claude Code's sandbox (bwrap, socat)")
+    goal = "Run the sleeper script"
+    script = llmos_workspace / MARK
+    program = "import pathlib, time\ntime.sleep(float(pathlib.Path('delay.txt').read_text()))\n"
+    (llmos_workspace / "delay.txt").write_text("0")
+    llmos_model_server.script.tool_use(
+        "Write", {"file_path": str(script), "content": program}, usage=Usage(1000, 50),
+    ).tool_use("Bash", {"command": f"python3 {MARK}"}, usage=Usage(1000, 50)).text("ran it")
+    assert llmos_cli("budget", "set", "5").exit_code == 0
+    learned = llmos_cli("run", "--json", goal)
+    assert learned.exit_code == 0, learned.output
+    script.unlink()
+    (llmos_workspace / "delay.txt").write_text("300")
+    env = {**os.environ, "LLMOS_KERNEL__INTERACTIVE": "never"}
+    proc = subprocess.Popen([LLMOS, "-w", str(llmos_workspace), "run", "--json", goal],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        assert wait_for(lambda: commands_running(MARK)), "the replay never ran the command"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()[-2000:]
+    report = json.loads(out)
+    assert report["mode"] == "FOLLOWER" and report["error"] == "interrupted by Ctrl-C"
+    assert report["cost_usd"] == 0
+    assert wait_for(lambda: not commands_running(MARK), 10), "the replayed command outlived llmos"
+    runs = Kernel(llmos_workspace, load_entry_points=False).memory.list_runs()
+    assert runs[0].status == "interrupted" and runs[0].mode == "FOLLOWER"
