@@ -151,50 +151,78 @@ def memory_of(kernel: Kernel, workspace: Workspace) -> MemoryBackend:
     return entry.value(_View(kernel, workspace))
 
 
-class SharedMemory:
-    """A project's memory that also reads the traces of the projects sharing with it."""
+def _rebased(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(old, new) if old in value else value
+    if isinstance(value, dict):
+        return {k: _rebased(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rebased(v, old, new) for v in value]
+    return value
 
-    def __init__(self, own: MemoryBackend, peers: dict[str, MemoryBackend]) -> None:
-        self._own, self._peers = own, peers
+
+def rebase_trace(trace: Trace, old_root: Path, new_root: Path) -> Trace:
+    """A peer project's trace as this project would run it: the paths in its steps (and
+    its answer) that lead into the peer's folder lead into this one's instead."""
+    old, new = f"{old_root}/", f"{new_root}/"
+    steps = [step.model_copy(update={"input": _rebased(step.input, old, new)})
+             for step in trace.steps]
+    return trace.model_copy(update={"steps": steps,
+                                    "answer": _rebased(trace.answer, old, new)})
+
+
+class SharedMemory:
+    """A project's memory that also reads the traces of the projects sharing with it
+    (rebased into this project's folder)."""
+
+    def __init__(self, own: MemoryBackend, peers: dict[str, tuple[MemoryBackend, Path]],
+                 root: Path) -> None:
+        self._own, self._peers, self._root = own, peers, root
+
+    def _from(self, traces: list[Trace], peer_root: Path) -> list[Trace]:
+        return [rebase_trace(t, peer_root, self._root) for t in traces]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._own, name)
 
-    def _owner(self, trace_id: str) -> MemoryBackend:
+    def _owner(self, trace_id: str) -> tuple[MemoryBackend, Path | None]:
         from llmos.memory.base import TraceNotFound
 
         try:
             self._own.get_trace(trace_id)
-            return self._own
+            return self._own, None
         except TraceNotFound:
-            for peer in self._peers.values():
+            for peer, root in self._peers.values():
                 try:
                     peer.get_trace(trace_id)
-                    return peer
+                    return peer, root
                 except TraceNotFound:
                     continue
-        return self._own
+        return self._own, None
 
     def get_trace(self, trace_id: str) -> Trace:
-        return self._owner(trace_id).get_trace(trace_id)
+        memory, root = self._owner(trace_id)
+        trace = memory.get_trace(trace_id)
+        return trace if root is None else rebase_trace(trace, root, self._root)
 
     def update_trace_stats(self, trace_id: str, *args: Any, **kwargs: Any) -> Trace:
-        return self._owner(trace_id).update_trace_stats(trace_id, *args, **kwargs)
+        memory, _ = self._owner(trace_id)  # the evidence goes where the trace lives
+        return memory.update_trace_stats(trace_id, *args, **kwargs)
 
     def find_traces(self, *, signature: str) -> list[Trace]:
         found = list(self._own.find_traces(signature=signature))
-        for peer in self._peers.values():
-            found.extend(peer.find_traces(signature=signature))
+        for peer, root in self._peers.values():
+            found.extend(self._from(peer.find_traces(signature=signature), root))
         return found
 
     def search_traces(self, text: str, *, limit: int = 10) -> list[Trace]:
         found = list(self._own.search_traces(text, limit=limit))
-        for peer in self._peers.values():
-            found.extend(peer.search_traces(text, limit=limit))
+        for peer, root in self._peers.values():
+            found.extend(self._from(peer.search_traces(text, limit=limit), root))
         return found[: limit * (1 + len(self._peers))]
 
     def close(self) -> None:
-        for peer in self._peers.values():
+        for peer, _ in self._peers.values():
             if hasattr(peer, "close"):
                 peer.close()
         if hasattr(self._own, "close"):
@@ -207,15 +235,15 @@ def scope_memory(kernel: Kernel, backend: MemoryBackend) -> MemoryBackend:
     parent = getattr(workspace, "parent", None)
     if parent is None or not kernel.config.section("project").share_traces:
         return backend
-    peers: dict[str, MemoryBackend] = {}
+    peers: dict[str, tuple[MemoryBackend, Path]] = {}
     for name in list_projects(parent):
         if name == workspace.project:
             continue
-        root = project_dir(parent, name)
+        root = project_dir(parent, name).resolve()
         if project_settings(root).share_traces:
-            peers[name] = memory_of(kernel, ProjectWorkspace(root.resolve(), parent=parent,
-                                                             project=name))
-    return SharedMemory(backend, peers) if peers else backend
+            peer = ProjectWorkspace(root, parent=parent, project=name)
+            peers[name] = (memory_of(kernel, peer), root)
+    return SharedMemory(backend, peers, workspace.root) if peers else backend
 
 
 @llmos.hookimpl
