@@ -122,3 +122,23 @@ def test_concurrent_runs_with_large_turns_never_take_the_balance_below_zero(
         assert set(codes) == {3} and not paid
     else:
         assert 3 in codes and paid
+
+
+def test_claude_codes_own_cap_count_also_ends_the_run_with_exit_3(
+    llmos_cli, llmos_model_server, llmos_workspace
+):
+    """Where Claude Code prices the model higher than llmos does, its own count reaches
+    the cap first; that is a stop on the cap too."""
+    llmos_cli("budget", "set", "5")
+    for _ in range(3):
+        llmos_model_server.script.tool_use("Bash", {"command": "ls"},
+                                           usage=Usage(20_000, 5_000))
+    result, data = run_json(llmos_cli, "--set", "budget.run_cap_usd=0.3", "--set",
+                            'cortex.prices={"claude-opus-5": [0.4, 2.0]}', "run", "--json",
+                            "List")
+    assert result.exit_code == 3, result.output
+    assert data["error"].startswith("stopped on its cap: Claude Code counted")
+    # llmos booked its own (cheaper) price for every request that was made
+    assert data["cost_usd"] == pytest.approx(
+        len(llmos_model_server.conversation_requests) * (20_000 * 0.4 + 5_000 * 2.0) / 1e6)
+    assert kernel_for(llmos_workspace).economy.status()["reserved_micro"] == 0

@@ -256,7 +256,8 @@ def _apply_result(
         return
     reasons = {
         "error_max_turns": "the run reached its turn limit (cortex.max_turns)",
-        "error_max_budget_usd": "the run reached its budget cap (budget.run_cap_usd)",
+        "error_max_budget_usd": "stopped on its cap: Claude Code counted the run's cost up to "
+                                "budget.run_cap_usd",
         "error_during_execution": "Claude Code failed during execution",
     }
     reason = reasons.get(message.subtype, f"the run ended with {message.subtype}")
