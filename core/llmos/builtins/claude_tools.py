@@ -134,20 +134,53 @@ async def edit(args: EditInput, context: CallContext) -> dict[str, Any]:
     return {"filePath": str(path), "replacements": count if args.replace_all else 1}
 
 
+READ_LINE_MAX_BYTES = 65_536
+
+
+def _lines(handle: Any) -> Any:
+    """A binary file's lines, each cut at ``READ_LINE_MAX_BYTES`` (memory stays bounded
+    however long a line is); yields (text, cut)."""
+    while True:
+        piece = handle.readline(READ_LINE_MAX_BYTES)
+        if not piece:
+            return
+        cut = False
+        if not piece.endswith(b"\n") and len(piece) == READ_LINE_MAX_BYTES:
+            cut = True
+            while True:  # skip the rest of an over-long line
+                rest = handle.readline(READ_LINE_MAX_BYTES)
+                if not rest or rest.endswith(b"\n"):
+                    break
+        yield piece.rstrip(b"\r\n").decode("utf-8", "replace"), cut
+
+
 async def read(args: ReadInput, context: CallContext) -> dict[str, Any]:
-    """The file's text in the shape of Claude Code's Read response."""
+    """The file's text in the shape of Claude Code's Read response. The file is streamed:
+    only the chosen lines are kept, up to ``kernel.max_output_bytes``."""
     path = _resolve(context, args.file_path, write=False)
     if path.is_dir():
         raise ToolError(f"{args.file_path} is a directory")
+    budget = context.kernel.config.kernel.max_output_bytes
+    start = args.offset or 0
+    end = start + args.limit if args.limit else None
+    chosen: list[str] = []
+    kept = total = 0
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        with open(path, "rb") as handle:
+            for total, (line, cut) in enumerate(_lines(handle), start=1):
+                index = total - 1
+                if index < start or (end is not None and index >= end) or kept > budget:
+                    continue
+                if cut:
+                    line += " [... line truncated ...]"
+                kept += len(line) + 1
+                chosen.append(line if kept <= budget else
+                              f"[... truncated: more than {budget} bytes ...]")
     except FileNotFoundError:
         raise ToolError(f"file not found: {args.file_path}") from None
-    start = args.offset or 0
-    chosen = lines[start : start + args.limit if args.limit else None]
     return {"type": "text", "file": {"filePath": str(path), "content": "\n".join(chosen),
                                      "numLines": len(chosen), "startLine": start + 1,
-                                     "totalLines": len(lines)}}
+                                     "totalLines": total}}
 
 
 def _walk(root: Path) -> list[Path]:
