@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -126,7 +127,7 @@ _SAID = re.compile(
 )
 # key = value, key: value, "key": "value", --key value, --key=value, ?key=value
 _QUOTED_VALUE = r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'"
-_VALUE = r"(?P<value>" + _QUOTED_VALUE + r"|[^\s,;&\"'}\])<>]+)"
+_VALUE = r"(?P<value>" + _QUOTED_VALUE + r"|[^\s,;&\"'}\])<>\\]+)"  # an escape ends it
 _KEY_VALUE = re.compile(
     r"(?P<key>(?<![\w\-.$])[A-Za-z_][A-Za-z0-9_.\-]*)[\"']?"
     r"[ \t]*(?::=|=>|[:=])(?!//)[ \t]*" + _VALUE  # not the "://" of a URL
@@ -161,7 +162,7 @@ _INDIRECT = re.compile(r"^[\w.$]+[(\[]")
 
 def _assigned_name(line: str, start: int) -> str | None:
     """The name a value at ``line[start:]`` is assigned to (``name = value``), if any."""
-    m = _NAME_BEFORE.search(line, max(0, start - 120), start)
+    m = _NAME_BEFORE.search(line, max(0, start - 80), start)
     return m.group("name") if m else None
 
 
@@ -196,22 +197,13 @@ class _Unescaped:
 
     def __init__(self, text: str, parent: _Unescaped | None = None) -> None:
         self.parent = parent
-        pieces: list[str] = []
-        self.dec: list[int] = []  # decoded index of each escape
-        self.orig: list[tuple[int, int]] = []  # (index, length) of that escape in ``text``
-        last = 0
-        size = 0
-        for m in _ESCAPE.finditer(text):
-            pieces.append(text[last:m.start()])
-            size += m.start() - last
-            esc = m.group()
-            pieces.append(_decode_escape(esc))
-            self.dec.append(size)
-            self.orig.append((m.start(), m.end() - m.start()))
-            size += 1
-            last = m.end()
-        pieces.append(text[last:])
-        self.text = "".join(pieces)
+        found = [(m.start(), m.end() - m.start()) for m in _ESCAPE.finditer(text)]
+        # Each escape decodes to one character: the k-th one lands where it started, less
+        # what the k-1 before it shrank.
+        shrunk = itertools.accumulate((n - 1 for _, n in found), initial=0)
+        self.dec = [o - d for (o, _), d in zip(found, shrunk, strict=False)]
+        self.orig = found  # (index, length) of each escape in ``text``
+        self.text = _ESCAPE.sub(lambda m: _decode_escape(m.group()), text)
 
     def _start(self, i: int) -> int:
         k = bisect.bisect_right(self.dec, i) - 1
@@ -232,19 +224,21 @@ class _Unescaped:
         return self.parent.span(s, e) if self.parent else (s, e)
 
 
-def _views(text: str) -> Iterator[tuple[str, Any]]:
-    """The text as written, or decoded (up to two levels of escaping) when it has escapes."""
+# An escaped quote or newline one level down: an odd number of backslashes before it.
+_NESTED = re.compile(r"(?<!\\)(?:\\\\)*\\[\"n]")
+
+
+def _views(text: str) -> Iterator[tuple[str, _Unescaped | None]]:
+    """The text as written and, when it has escapes, decoded (twice for JSON in JSON):
+    a secret is looked for in both, so decoding a backslash that was not an escape
+    (``C:\\new``) cannot hide one."""
+    yield text, None
     if "\\" not in text or not _ESCAPE.search(text):
-        yield text, None
         return
-    view: _Unescaped | None = None
-    current = text
-    for _ in range(2):
-        view = _Unescaped(current, view)
-        current = view.text
-        if "\\" not in current or not _ESCAPE.search(current):
-            break
-    yield current, view
+    view = _Unescaped(text)
+    if _NESTED.search(view.text):
+        view = _Unescaped(view.text, view)
+    yield view.text, view
 
 
 # ---------------------------------------------------------------------------- scanner
@@ -322,6 +316,7 @@ class _Scanner:
         self.entropy = [Base64HighEntropyString(), HexHighEntropyString()]
         # Every word of the keyword detector's list (api_?key, db_?pass, pwd, secret, ...)
         # contains one of these; a line without one is not given to it.
+        self.keyword_hit = re.compile(DENYLIST_REGEX)  # on lower-cased text
         self.keyword_trigger = re.compile(r"key|pass|pwd|secret|contrase")
         words = DENYLIST_REGEX.strip("()").split(")")[0].split("|")
         if not all(self.keyword_trigger.search(w.replace("_?", "_")) for w in words):
@@ -338,12 +333,15 @@ class _Scanner:
     def _keyword_value(self, line: str, value: str) -> Iterator[tuple[int, int]]:
         """Where a KeywordDetector finding sits in ``line``, trimmed to one token when it
         is unquoted ("hunter2  # comment" is the password hunter2)."""
+        token = re.match(r"[^\s,;\\]*", value)
+        if not any(self._value_may_be_secret(v) for v in {value, token.group() if token else ""}):
+            return
         start = line.find(value)
         while start >= 0:
             end = start + len(value)
             quoted = start > 0 and line[start - 1] in "\"'`"
             if not quoted:
-                token = re.match(r"[^\s,;]+", line[start:end])
+                token = re.match(r"[^\s,;\\]+", line[start:end])
                 end = start + (token.end() if token else 0)
             candidate = line[start:end]
             name = _assigned_name(line, start)
@@ -355,35 +353,60 @@ class _Scanner:
                 yield start, end
             start = line.find(value, start + len(value))
 
+    def _value_may_be_secret(self, value: str) -> bool:
+        return bool(value) and not (
+            _is_placeholder(value) or value.lower() in _PROSE
+            or self.heuristic.is_not_alphanumeric_string(value)
+            or self.heuristic.is_sequential_string(value)
+            or self.heuristic.is_potential_uuid(value)
+            or self.heuristic.is_templated_secret(value)
+            or self.heuristic.is_prefixed_with_dollar_sign(value))
+
     # -- detection -------------------------------------------------------------------
 
     def _line_spans(self, line: str) -> Iterator[tuple[int, int]]:
-        """detect-secrets' line plugins on one line (or a window of a long line)."""
+        """detect-secrets' line plugins on one line: KeywordDetector on the line (on a
+        window around each of its keywords when the line is long), the entropy plugins
+        on each quoted value assigned to a secret-ish name."""
         if not line.isascii():  # lone surrogates (undecodable bytes) become "?", same length
             line = line.encode("utf-8", "replace").decode("utf-8")
-        lower = line.lower()
-        if self.keyword_trigger.search(lower):
+        lower = _fold(line)
+        if len(line) <= _LONG_LINE:
+            windows = [(0, len(line))] if self.keyword_trigger.search(lower) else []
+        else:  # a window around each keyword whose assigned value could be a secret
+            windows = []
+            for m in self.keyword_hit.finditer(lower):
+                after = _VALUE_AFTER.match(line, m.end())
+                if after and self._value_may_be_secret(after.group("value")):
+                    windows.append((max(0, m.start() - 40), after.end() + 40))
+        for w_start, w_end in windows:
+            window = line[w_start:w_end]
             filenames = ["redact.conf"]  # key: value, key = value, quotes optional
-            if ":=" in line:
+            if ":=" in window:
                 filenames.append("redact.go")
-            if "=>" in line:
+            if "=>" in window:
                 filenames.append("redact.py")
             found = [str(f.secret_value) for name in filenames
-                     for f in self.keyword.analyze_line(filename=name, line=line)]
-            if found and not self.heuristic.is_indirect_reference(line):
+                     for f in self.keyword.analyze_line(filename=name, line=window)]
+            if found and not self.heuristic.is_indirect_reference(window):
                 for value in found:
-                    yield from self._keyword_value(line, value)
-        if ("'" in line or '"' in line) and _SECRETISH_ASSIGNMENT.search(lower):
+                    for s, e in self._keyword_value(window, value):
+                        yield w_start + s, w_start + e
+        for m in _SECRETISH_ASSIGNMENT.finditer(lower):
+            value = _QUOTED_AFTER.match(line, m.end())
+            # Shannon entropy is at most log2(length): shorter values cannot pass the
+            # limits (hex 3.0, base64 4.5), so they are not given to the plugins.
+            if value is None or len(value.group("value")) < 8:
+                continue
+            window = line[m.start():value.end()]
             for plugin in self.entropy:
-                for f in plugin.analyze_line(filename="redact.txt", line=line):
-                    value = str(f.secret_value)
-                    start = line.find(value)
-                    while start >= 0:
-                        name = _assigned_name(line, start)
-                        if (name is not None and _is_secretish_name(name)
-                                and not self._ds_filtered(value, line, plugin)):
-                            yield start, start + len(value)
-                        start = line.find(value, start + len(value))
+                for f in plugin.analyze_line(filename="redact.txt", line=window):
+                    if str(f.secret_value) != value.group("value"):
+                        continue
+                    name = _assigned_name(line, value.start("value"))
+                    if (name is not None and _is_secretish_name(name)
+                            and not self._ds_filtered(str(f.secret_value), window, plugin)):
+                        yield value.span("value")
 
     def _assignments(self, text: str) -> Iterator[tuple[int, int]]:
         """Values of secret-named keys and flags, ``Authorization`` headers (ours)."""
@@ -430,51 +453,59 @@ class _Scanner:
         if not lines:
             return
         # The line-level patterns run once over the trigger lines joined.
-        joined = "\n".join(text[s:e] for s, e, _ in lines)
+        joined = "\n".join(text[s:e] for s, e in lines)
         offsets, at = [], 0
-        for s, e, _ in lines:
+        for s, e in lines:
             offsets.append(at)
             at += e - s + 1
         for s, e in self._assignments(joined):
             k = bisect.bisect_right(offsets, s) - 1
             delta = lines[k][0] - offsets[k]
             yield s + delta, e + delta
-        for start, end, hits in lines:
-            if end - start <= _LONG_LINE:
-                windows = [(start, end)]
-            else:  # cut before each trigger: the keyword regexes find one match each
-                windows = [(max(start, pos - 100), min(end, max(nxt, pos + 400), pos + 2000))
-                           for pos, nxt in zip(hits, [*hits[1:], end], strict=True)]
-            for w_start, w_end in windows:
-                window = text[w_start:w_end]
-                for s, e in self._line_spans(window):
-                    yield w_start + s, w_start + e
+        for start, end in lines:
+            for s, e in self._line_spans(text[start:end]):
+                yield start + s, start + e
 
 
 _LONG_LINE = 2000
+_QUOTED_AFTER = re.compile(r"[ \t]*@?(?P<q>[\"'])(?P<value>[^\"'\n]*)(?P=q)")
 # A quoted value assigned to a secret-ish name, the only place a high-entropy string counts.
 _SECRETISH_ASSIGNMENT = re.compile(
     r"(?:key|sig|token|secret|pass|pwd|auth|credential|cookie|session|bearer|hmac)"
-    r"[\w.\-]*[\"'\]]{0,2}[ \t]*(?:[:=(]|=>)"
+    r"[\w.\-]*[\"'\]]{0,2}[ \t]*(?::=|=>|={1,3}|[:(])"
 )
 # A line that can hold a keyword-assigned or high-entropy secret names one of these.
 _TRIGGER = re.compile(r"key|pass|pwd|pw|secret|contrase|token|auth|credential|cookie|session"
                       r"|sig|bearer|hmac")
 
 
-def _trigger_lines(text: str) -> list[tuple[int, int, list[int]]]:
-    """(start, end, trigger positions) of each line of ``text`` that has a trigger word."""
-    lines: list[tuple[int, int, list[int]]] = []
+def _fold(text: str) -> str:
+    """``text`` lower-cased, every character at the same position ("İ" stays as it is)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+# What follows a keyword in an assignment: ``_hint": "x"``, `` = hunter2``.
+_VALUE_AFTER = re.compile(
+    r"\w*[\"'\]]{0,2}[ \t]*(?::=|=>|[:=!]=?=?|\(|\.assign\()[ \t]*@?[\"'`]?"
+    r"(?P<value>[^\s\"'`,;]*)"
+)
+
+
+def _trigger_lines(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each line of ``text`` that has a trigger word."""
+    lines: list[tuple[int, int]] = []
     end = -1
-    for m in _TRIGGER.finditer(text.lower()):
+    for m in _TRIGGER.finditer(_fold(text)):
         pos = m.start()
         if pos < end:
-            lines[-1][2].append(pos)
             continue
         start = text.rfind("\n", 0, pos) + 1
         end = text.find("\n", pos)
         end = len(text) if end < 0 else end
-        lines.append((start, end, [pos]))
+        lines.append((start, end))
     return lines
 
 
@@ -504,6 +535,25 @@ def _widen_to_marker(text: str, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
+_WORD = re.compile(r"[^\s\"'`,;:=&<>(){}\[\]]+")
+
+
+def _elsewhere(text: str, values: set[str]) -> list[tuple[int, int]]:
+    """Every other place a found value appears: a secret found once is a secret wherever
+    else it appears (``-p X ... --password=X``)."""
+    values = {v for v in values if REDACTED not in v}
+    found: list[tuple[int, int]] = []
+    if len(values) <= 64:
+        for value in values:
+            start = text.find(value)
+            while start >= 0:
+                found.append((start, start + len(value)))
+                start = text.find(value, start + len(value))
+    else:  # many secrets: one pass over the words of the text
+        found = [m.span() for m in _WORD.finditer(text) if m.group() in values]
+    return found
+
+
 def redact_text(text: str, *, extra_secrets: Iterable[str] = (),
                 environ: Mapping[str, str] | None = None) -> str:
     """``text`` with every secret it recognizes replaced by ``[REDACTED]``.
@@ -529,13 +579,7 @@ def redact_text(text: str, *, extra_secrets: Iterable[str] = (),
             spans.append(view.span(s, e) if view is not None else (s, e))
     if not spans:
         return text
-    # A value found once is a secret wherever else it appears (``-p X ... --password=X``).
-    for value in {text[s:e] for s, e in spans if e - s >= 8}:
-        if REDACTED not in value:
-            start = text.find(value)
-            while start >= 0:
-                spans.append((start, start + len(value)))
-                start = text.find(value, start + len(value))
+    spans += _elsewhere(text, {text[s:e] for s, e in spans if e - s >= 8})
     pieces: list[str] = []
     last = 0
     for s, e in _merge(_widen_to_marker(text, s, e) for s, e in spans):
