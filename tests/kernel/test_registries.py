@@ -45,7 +45,8 @@ def test_contributions_are_recorded_with_their_plugin(llmos_workspace):
     )
     mode = kernel.dispatch_modes.get("ECHO")
     assert (mode.plugin, mode.description) == ("contrib", "repeats the goal")
-    assert kernel.crystallizers.names() == ["python-module"]
+    assert kernel.crystallizers.names() == ["python", "python-module"]  # python: built in
+    assert kernel.crystallizers.get("python-module").plugin == "contrib"
     assert "agents/extra" in kernel.agents
     assert kernel.memory == {"kernel": kernel}  # the chosen driver, built on first use
     # a driver name owned by a built-in is refused, and the built-in keeps it
