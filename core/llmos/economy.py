@@ -101,7 +101,9 @@ class TokenEconomy:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
         migrations.apply(db)
-        self._owner = f"{socket.gethostname()}:{os.getpid()}"
+        # host:pid@start — the start time tells a reused pid from the process that owned it
+        started = _process_start(os.getpid())
+        self._owner = f"{socket.gethostname()}:{os.getpid()}" + (f"@{started}" if started else "")
 
     def _account(self) -> tuple[int, int]:
         row = self.db.execute(
@@ -247,8 +249,11 @@ class TokenEconomy:
         ).fetchall()
         released = 0
         for rid, amount, run_id, owner in rows:
-            owner_host, _, pid = (owner or "").rpartition(":")
-            if owner_host == host and pid.isdigit() and not alive(int(pid)):
+            owner_host, _, rest = (owner or "").rpartition(":")
+            pid, _, started = rest.partition("@")
+            if owner_host != host or not pid.isdigit():
+                continue
+            if not alive(int(pid)) or (started and _process_start(int(pid)) != started):
                 try:
                     self.commit_micro(
                         Reservation(rid, amount, run_id), amount,
@@ -296,6 +301,16 @@ class TokenEconomy:
             }
             for r in rows
         ]
+
+
+def _process_start(pid: int) -> str | None:
+    """When a process started (clock ticks since boot, from /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[19].decode() if len(fields) > 19 else None
 
 
 def _pid_alive(pid: int) -> bool:

@@ -172,3 +172,20 @@ def test_budget_set_refuses_what_is_not_a_budget(llmos_cli, usd):
 def test_reserve_micro_refuses_a_negative_amount(db_path):
     with pytest.raises(ValueError):
         economy_at(db_path).reserve_micro(-1)
+
+
+def test_a_reservation_whose_pid_was_reused_is_charged(db_path):
+    import os
+    import socket
+
+    economy = economy_at(db_path)
+    economy.set_balance(1.0)
+    r = economy.reserve(0.2, run_id="old")
+    assert "@" in economy._owner  # host:pid@start
+    economy.db.execute("UPDATE economy_reservations SET owner = ? WHERE id = ?",
+                       (f"{socket.gethostname()}:{os.getpid()}@1", r.id))
+    assert economy.release_stale() == 1
+    assert economy.run_spent_micro("old") == 200_000
+    mine = economy.reserve(0.1)
+    assert economy.release_stale() == 0  # a live owner's reservation stays open
+    assert [x.id for x in economy.open_reservations()] == [mine.id]
