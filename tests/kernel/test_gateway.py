@@ -246,3 +246,20 @@ def test_tools_expose_their_schema_and_metadata(llmos_workspace):
     assert described["side_effects"] == "read-only"
     assert described["input_schema"]["required"] == ["a"]
     assert described["input_schema"]["properties"]["b"]["description"] == "second addend"
+
+
+async def test_allow_for_this_run_of_a_claude_command_covers_that_command(llmos_workspace):
+    from llmos.calls import ToolCall
+
+    answers = []
+    async with make_kernel(llmos_workspace, Recorder(Decision.ask("runs code", "x.ask")),
+                           interactive=True) as kernel:
+        kernel.gateway.asker = lambda call, decision: answers.append(call.input) or "run"
+        context = kernel.context(run_id="r1")
+        calls = [{"command": "make test", "description": "run the tests"},
+                 {"command": " make test ", "description": "again"},
+                 {"command": "make deploy", "description": "run the tests"}]
+        verdicts = [(await kernel.gateway.resolve(ToolCall("Bash", c, source="model"),
+                                                  context)).verdict for c in calls]
+    assert verdicts == ["allow", "allow", "allow"]
+    assert [a["command"] for a in answers] == ["make test", "make deploy"]

@@ -402,3 +402,65 @@ async def test_inferred_path_names_with_other_values_are_not_refused(llmos_works
                       plugins={"robot": Robot()}) as kernel:
         result = await kernel.call_tool("move", {"target": [0.1, 0.2, 0.3]})
     assert result.decision.verdict == "allow" and result.output == [0.1, 0.2, 0.3]
+
+
+# --------------------------------------------------------------------------- sandbox level
+def _landlock_ok() -> bool:
+    return STATUS.landlock_reason.startswith(f"Landlock ABI {STATUS.landlock_abi} works")
+
+
+@pytest.mark.parametrize("mechanism", [
+    pytest.param("bwrap", marks=needs_bwrap),
+    pytest.param("landlock", marks=pytest.mark.skipif(not _landlock_ok(),
+                                                      reason="Landlock cannot run here")),
+])
+def test_sandboxed_code_cannot_rewrite_state_under_either_mechanism(llmos_workspace, mechanism):
+    from llmos.security.sandbox import run_sandboxed
+
+    before = _prepare(llmos_workspace)
+    done = run_sandboxed("python3 x.py", workspace=llmos_workspace, mechanism=mechanism,
+                         timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert "WROTE []" in done.stdout, done.stdout
+    _assert_untouched(llmos_workspace, before)
+
+
+@needs_bwrap
+def test_concurrent_sandboxes_leave_no_placeholder_and_create_nothing(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from llmos.security.sandbox import run_sandboxed
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "m.py").write_text(textwrap.dedent("""\
+        import sys, time
+        time.sleep(float(sys.argv[1]))
+        for name in ("llmos.toml", ".bashrc", ".git"):
+            try:
+                open(name, "w").write("x")
+                print("WROTE", name)
+            except OSError:
+                pass
+        """))
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda delay: run_sandboxed(
+            f"python3 m.py {delay}", workspace=workspace, timeout=60), (0, 0.3, 0.6, 0.9)))
+    assert all(r.returncode == 0 and "WROTE" not in r.stdout for r in runs), runs
+    assert sorted(os.listdir(workspace)) == ["m.py"]
+
+
+def test_bounded_buffer_keeps_head_and_tail_and_counts():
+    from llmos.security.bounded import BoundedBuffer
+
+    small = BoundedBuffer(100)
+    small.write(b"hello ")
+    small.write(b"world")
+    assert (small.text(), small.truncated) == ("hello world", 0)
+    big = BoundedBuffer(100)
+    for index in range(1000):
+        big.write(f"{index:04d}\n".encode())
+    text = big.text()
+    assert text.startswith("0000\n0001\n") and text.endswith("0998\n0999\n")
+    assert big.total == 5000 and big.truncated == 4900
+    assert "[... truncated 4900 bytes ...]" in text
