@@ -181,3 +181,16 @@ def test_a_fault_after_paid_turns_keeps_their_cost(funded, llmos_model_server, l
     assert data["input_tokens"] == 1000 and data["output_tokens"] == 50
     assert data["cost_usd"] == pytest.approx((1000 * 4 + 50 * 20) / 1e6)
     assert settled(llmos_workspace, data["run_id"]) == pytest.approx(data["cost_usd"])
+
+
+def test_an_answer_that_stalls_midway_is_cut_off_at_the_request_timeout(
+    funded, llmos_model_server, llmos_workspace
+):
+    llmos_model_server.script.hang(mid_stream=True)
+    result, data = run_json(funded, "--set", "cortex.request_timeout_s=1", "run", "--json",
+                            "Anything")
+    assert result.exit_code == 1, result.output
+    assert "cut off" in data["error"] and "cortex.request_timeout_s" in data["error"]
+    # the service had started answering: the request is charged what it may have cost
+    assert settled(llmos_workspace, data["run_id"]) == pytest.approx(data["cost_usd"])
+    assert data["cost_usd"] > 0
