@@ -165,11 +165,12 @@ TILDE = _rule("shell.tilde", "ask", "Tilde expansion: ~ is the home directory, o
               "workspace.", ("ls ~", "cat ~/notes.txt", "ls ~root"), ("ls a~",))
 UNBOUNDED_PRODUCER = _rule(
     "shell.unbounded_producer", "ask",
-    "Reading a device that never ends (/dev/zero, /dev/urandom, /dev/random, /dev/full): "
-    "an unbounded producer that can fill the disk or the memory; a human confirms.",
+    "Reading a device that never ends (/dev/zero, /dev/urandom, /dev/random, /dev/full) or "
+    "a seq that never ends or prints more than 10^8 lines: an unbounded producer that can "
+    "fill the disk or the memory; a human confirms.",
     ("cat /dev/urandom > big", "head -c 2000000000 /dev/zero > big", "base64 < /dev/urandom",
-     "dd if=/dev/zero of=big bs=1M"),
-    ("cat README.md > copy.txt", "echo x > /dev/null"),
+     "dd if=/dev/zero of=big bs=1M", "seq inf > big", "seq 1 1e18"),
+    ("cat README.md > copy.txt", "echo x > /dev/null", "seq 1 100"),
 )
 DYNAMIC_VALUE = _rule(
     "shell.dynamic_value", "deny",

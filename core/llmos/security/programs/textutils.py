@@ -8,6 +8,7 @@ can see.
 
 from __future__ import annotations
 
+import math
 import re
 
 from llmos.security import shellrules as R
@@ -291,6 +292,31 @@ def _sleep(ctx: Context, inv: Invocation) -> None:
         ctx.add(R.UNKNOWN_FLAG.verdict("sleep takes durations only"))
 
 
+SEQ_MAX_LINES = 100_000_000
+
+
+def _seq(ctx: Context, inv: Invocation) -> None:
+    """``seq [FIRST [STEP]] LAST``: fine unless it never ends (``inf``, a zero step) or
+    prints more than ``SEQ_MAX_LINES`` lines (an unbounded producer)."""
+    run_spec(ctx, inv, SEQ, "text")
+    operands = parse_flags(SEQ, inv.args).operands
+    try:
+        values = [float(w.text) for w in operands if w.text is not None]
+    except ValueError:
+        return  # seq itself refuses a non-number
+    if len(values) != len(operands) or not 1 <= len(values) <= 3:
+        if len(values) != len(operands):
+            ctx.add(R.UNBOUNDED_PRODUCER.verdict("seq with a bound computed at run time"))
+        return
+    first, step, last = (1.0, 1.0, values[0]) if len(values) == 1 else (
+        (values[0], 1.0, values[1]) if len(values) == 2 else tuple(values))
+    finite = all(math.isfinite(v) for v in values) and step != 0
+    if not finite or (last - first) / step > SEQ_MAX_LINES:
+        shown = " ".join(w.raw for w in operands)
+        ctx.add(R.UNBOUNDED_PRODUCER.verdict(
+            f"seq {shown} never ends or prints more than {SEQ_MAX_LINES} lines"))
+
+
 def _date(ctx: Context, inv: Invocation) -> None:
     flags = spec("uR", "dfrI", "utc universal rfc-email help version debug",
                  "date file reference rfc-3339", "iso-8601",
@@ -390,7 +416,7 @@ HANDLERS: dict[str, Handler] = {
     "uname": simple(UNAME, "text"),
     "arch": simple(spec("", "", "help version"), "text"),
     "nproc": simple(NPROC, "text"),
-    "seq": simple(SEQ, "text"),
+    "seq": _seq,
     "which": simple(WHICH, "text"),
     "hostname": _no_operands(spec("sfiIdAa", "", "short fqdn ip-address all-ip-addresses "
                                   "domain all-fqdns alias"), "changes the host name"),
