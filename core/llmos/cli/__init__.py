@@ -30,6 +30,8 @@ BUILTIN_COMMANDS = {
     "projects": "llmos.cli.projects:projects",
     "insights": "llmos.cli.insights:insights",
     "crystals": "llmos.cli.crystals:crystals", "crystallize": "llmos.cli.crystals:crystallize",
+    "export": "llmos.cli.export:export",
+    "ui": "llmos.cli.ui:ui",
 }
 
 

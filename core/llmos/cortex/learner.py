@@ -213,6 +213,9 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
     # orchestrator's tool-less planning session): callables taking and returning options
     for adjust in context.extra.get("adjust_options", ()):
         options = adjust(options)
+    from llmos.export.recorder import ConversationRecorder
+
+    recorder = ConversationRecorder(context, prompt, options)  # kept for training data
     texts: list[str] = []
     api_errors: list[str] = []
     try:
@@ -220,6 +223,7 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
             try:
                 await client.query(prompt)
                 async for message in client.receive_response():
+                    recorder.observe(message)
                     if isinstance(message, StreamEvent):
                         event = message.event
                         delta = event.get("delta") or {}
@@ -240,6 +244,7 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
     except ClaudeSDKError as exc:
         outcome.success = False
         outcome.error = _describe_sdk_error(exc, stderr)
+    recorder.save()
     outcome.tool_calls = bridge.tool_calls
     if not outcome.output:
         outcome.output = "\n".join(texts).strip()
