@@ -194,3 +194,9 @@ def test_undecodable_bytes_do_not_break_redaction() -> None:
     out = redact_text(text, environ={})
     assert "hunter2x" not in out and out.count(REDACTED) == 2
     assert redact_text(out, environ={}) == out
+
+
+def test_characters_that_grow_when_lower_cased_do_not_shift_positions() -> None:
+    text = "İstanbul İzmir\nAPI_KEY=Xk9mQ2pL7vR4 user=bob\n" + "İ" * 50 + " token: s3cr3tVal9"
+    assert redact_text(text, environ={}) == (
+        f"İstanbul İzmir\nAPI_KEY={REDACTED} user=bob\n" + "İ" * 50 + f" token: {REDACTED}")

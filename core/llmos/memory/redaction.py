@@ -92,36 +92,32 @@ def _env_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
 
 # Token shapes detect-secrets has no detector for (its GitHub, GitLab, Slack, Stripe live,
 # AWS, JWT-header, npm-in-.npmrc, PyPI and classic OpenAI ones run as they are).
-_OWN_TOKENS = re.compile(
-    r"""
-      sk-ant-[A-Za-z0-9_\-]{8,}                            # Anthropic
-    | sk-(?:proj-|svcacct-|admin-)?(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{20,}
-                                                           # OpenAI project / service keys
-    | [sr]k_(?:live|test)_[A-Za-z0-9]{10,}                  # Stripe (test keys too)
-    | github_pat_[A-Za-z0-9_]{20,}                         # GitHub fine-grained PAT
-    | AIza[0-9A-Za-z_\-]{35}                               # Google API keys
-    | ya29\.[0-9A-Za-z_\-]{20,}                            # Google OAuth access tokens
-    | hf_[A-Za-z0-9]{30,}                                  # Hugging Face
-    | npm_[A-Za-z0-9]{36}                                  # npm anywhere, not only .npmrc
-    | eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}  # JWT with signature
-    """,
-    re.VERBOSE,
-)  # each starts a word: the character before is checked in code (a lookbehind is slow)
+_OWN_TOKENS = [re.compile(p) for p in (  # each starts with a literal, which keeps it fast
+    r"sk-ant-[A-Za-z0-9_\-]{8,}",                                   # Anthropic
+    r"sk-(?:proj-|svcacct-|admin-)?(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{20,}",  # OpenAI
+    r"[sr]k_(?:live|test)_[A-Za-z0-9]{10,}",                         # Stripe, test keys too
+    r"github_pat_[A-Za-z0-9_]{20,}",                                 # GitHub fine-grained
+    r"AIza[0-9A-Za-z_\-]{35}",                                       # Google API keys
+    r"ya29\.[0-9A-Za-z_\-]{20,}",                                    # Google OAuth tokens
+    r"hf_[A-Za-z0-9]{30,}",                                          # Hugging Face
+    r"npm_[A-Za-z0-9]{36}",                                          # npm, not only .npmrc
+    r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",  # JWT, signed
+)]  # each must start a word: the character before is checked in code
 _PRIVATE_KEY = re.compile(
     r"-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----"
     r"(?:.*?-----END (?P=kind)PRIVATE KEY( BLOCK)?-----|.*\Z)",
     re.DOTALL,
 )
 _CRED = r"[A-Za-z0-9._~+/\-]{8,}=*"
-_AUTH_HEADER = re.compile(
-    r"(?i)\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?"
+_AUTH_HEADER = re.compile(  # on lower-cased text
+    r"\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?"
     r"(?:(?:bearer|basic|token|digest|bot|apikey|key|sso-key)[ \t]+)?(?P<value>" + _CRED + ")"
     r"|\bbearer[ \t]+(?P<bearer>(?=[A-Za-z._~+/\-]*[0-9])" + _CRED + ")"
 )
-_CURL_USER = re.compile(r"(?:^|\s)(?:-u|--user)(?:[ \t]+|=)[\"']?[^\s:\"']+:(?P<value>[^\s\"']+)")
+_CURL_USER = re.compile(r"-(?:u|-user)(?:[ \t]+|=)[\"']?[^\s:\"']+:(?P<value>[^\s\"']+)")
 # "the password is X", "password X" (.netrc): a value with letters and digits, in prose
-_SAID = re.compile(
-    r"(?i)\b(?:(?:password|passwd|passphrase|passcode|secret|token|api[ _-]?key)[ \t]+"
+_SAID = re.compile(  # on lower-cased text
+    r"\b(?:(?:password|passwd|passphrase|passcode|secret|token|api[ _-]?key)[ \t]+"
     r"(?:is|was)|password)[ \t]+[\"'`]?"
     r"(?P<value>(?=[^\s\"'`]*\d)(?=[^\s\"'`]*[A-Za-z])[^\s\"'`,;]{6,}?)[.!?)]*(?=[\s\"'`,;]|$)"
 )
@@ -195,7 +191,7 @@ def _decode_escape(esc: str) -> str:
 class _Unescaped:
     """``text`` with backslash escapes decoded, and the way back to original positions."""
 
-    def __init__(self, text: str, parent: _Unescaped | None = None) -> None:
+    def __init__(self, text: str, parent: _Unescaped | _Joined | None = None) -> None:
         self.parent = parent
         found = [(m.start(), m.end() - m.start()) for m in _ESCAPE.finditer(text)]
         # Each escape decodes to one character: the k-th one lands where it started, less
@@ -228,14 +224,48 @@ class _Unescaped:
 _NESTED = re.compile(r"(?<!\\)(?:\\\\)*\\[\"n]")
 
 
+class _Joined:
+    """Some lines of a text joined by newlines, and the way back to their positions."""
+
+    def __init__(self, text: str, lines: list[tuple[int, int]]) -> None:
+        self.lines = lines
+        self.text = "\n".join(text[s:e] for s, e in lines)
+        self.offsets = list(itertools.accumulate((e - s + 1 for s, e in lines), initial=0))
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        k = bisect.bisect_right(self.offsets, start) - 1
+        delta = self.lines[k][0] - self.offsets[k]
+        return start + delta, end + delta
+
+
+def _lines_with(pattern: re.Pattern[str], text: str, folded: str | None = None
+                ) -> list[tuple[int, int]]:
+    """(start, end) of each line of ``text`` where ``pattern`` matches (in ``folded``)."""
+    lines: list[tuple[int, int]] = []
+    end = -1
+    for m in pattern.finditer(text if folded is None else folded):
+        pos = m.start()
+        if pos < end:
+            continue
+        start = text.rfind("\n", 0, pos) + 1
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        lines.append((start, end))
+    return lines
+
+
 def _views(text: str) -> Iterator[tuple[str, _Unescaped | None]]:
-    """The text as written and, when it has escapes, decoded (twice for JSON in JSON):
-    a secret is looked for in both, so decoding a backslash that was not an escape
+    """The text as written and, for its lines with escapes, decoded (twice for JSON in
+    JSON): a secret is looked for in both, so decoding a backslash that was not an escape
     (``C:\\new``) cannot hide one."""
     yield text, None
-    if "\\" not in text or not _ESCAPE.search(text):
+    if "\\" not in text:
         return
-    view = _Unescaped(text)
+    lines = _lines_with(_ESCAPE, text)
+    if not lines:
+        return
+    joined = _Joined(text, lines)
+    view = _Unescaped(joined.text, joined)
     if _NESTED.search(view.text):
         view = _Unescaped(view.text, view)
     yield view.text, view
@@ -415,11 +445,12 @@ class _Scanner:
                 s, e = _secret_span(m)
                 if e > s and not _is_placeholder(text[s:e]):
                     yield s, e
-        for m in _AUTH_HEADER.finditer(text):
+        folded = _fold(text)
+        for m in _AUTH_HEADER.finditer(folded):
             group = "value" if m.group("value") else "bearer"
-            if not _is_placeholder(m.group(group)):
+            if not _is_placeholder(text[m.start(group):m.end(group)]):
                 yield m.span(group)
-        for m in _SAID.finditer(text):
+        for m in _SAID.finditer(folded):
             if not _is_placeholder(m.group("value")):
                 yield m.span("value")
         for pattern in (_FLAG, _KEY_VALUE):
@@ -442,26 +473,21 @@ class _Scanner:
                 s, e = _secret_span(m)
                 if e > s and not _is_placeholder(text[s:e]):
                     yield s, e
-        for m in _OWN_TOKENS.finditer(text):
-            s = m.start()
-            if s == 0 or not text[s - 1].isalnum():
-                yield m.span()
+        for pattern in _OWN_TOKENS:
+            for m in pattern.finditer(text):
+                s = m.start()
+                if s == 0 or not text[s - 1].isalnum():
+                    yield m.span()
         for m in _CURL_USER.finditer(text):
-            if not _is_placeholder(m.group("value")):
+            s = m.start()
+            if (s == 0 or text[s - 1].isspace()) and not _is_placeholder(m.group("value")):
                 yield m.span("value")
-        lines = _trigger_lines(text)
+        lines = _lines_with(_TRIGGER, text, _fold(text))
         if not lines:
             return
-        # The line-level patterns run once over the trigger lines joined.
-        joined = "\n".join(text[s:e] for s, e in lines)
-        offsets, at = [], 0
-        for s, e in lines:
-            offsets.append(at)
-            at += e - s + 1
-        for s, e in self._assignments(joined):
-            k = bisect.bisect_right(offsets, s) - 1
-            delta = lines[k][0] - offsets[k]
-            yield s + delta, e + delta
+        joined = _Joined(text, lines)  # the line-level patterns run once over them all
+        for s, e in self._assignments(joined.text):
+            yield joined.span(s, e)
         for start, end in lines:
             for s, e in self._line_spans(text[start:end]):
                 yield start + s, start + e
@@ -484,7 +510,15 @@ def _fold(text: str) -> str:
     low = text.lower()
     if len(low) == len(text):
         return low
-    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return _NON_ASCII.sub(_fold_chars, _ASCII.sub(lambda m: m.group().lower(), text))
+
+
+def _fold_chars(m: re.Match[str]) -> str:
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in m.group())
+
+
+_ASCII = re.compile(r"[\x00-\x7f]+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 # What follows a keyword in an assignment: ``_hint": "x"``, `` = hunter2``.
@@ -492,21 +526,6 @@ _VALUE_AFTER = re.compile(
     r"\w*[\"'\]]{0,2}[ \t]*(?::=|=>|[:=!]=?=?|\(|\.assign\()[ \t]*@?[\"'`]?"
     r"(?P<value>[^\s\"'`,;]*)"
 )
-
-
-def _trigger_lines(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each line of ``text`` that has a trigger word."""
-    lines: list[tuple[int, int]] = []
-    end = -1
-    for m in _TRIGGER.finditer(_fold(text)):
-        pos = m.start()
-        if pos < end:
-            continue
-        start = text.rfind("\n", 0, pos) + 1
-        end = text.find("\n", pos)
-        end = len(text) if end < 0 else end
-        lines.append((start, end))
-    return lines
 
 
 @functools.cache
