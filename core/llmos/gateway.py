@@ -123,7 +123,13 @@ class ToolGateway:
         return Decision.deny(f"refused by the user ({decision.reason})", decision.rule)
 
     async def observe(self, call: ToolCall, result: ToolResult, context: CallContext) -> None:
-        """Run the post_tool_use hooks and publish the outcome."""
+        """Cap the output (Claude Code's own tools' results too), run the post_tool_use
+        hooks and publish the outcome."""
+        limit = self.kernel.config.kernel.max_output_bytes
+        if not result.metadata.get("truncated_bytes"):
+            result.output, cut = cap_output(result.output, limit)
+            if cut:
+                result.metadata["truncated_bytes"] = cut
         try:
             self.kernel.pm.hook.llmos_post_tool_use(call=call, result=result, context=context)
         except Exception as exc:
