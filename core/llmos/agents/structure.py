@@ -73,8 +73,9 @@ class Structure:
     def explain(self) -> str:
         found = self.deliverables
         if self.complex:
-            shown = "; ".join(f"{c.verbs[0]} → {', '.join(sorted(c.objects))[:60]}"
-                              for c in found)
+            shown = "; ".join(
+                f"{c.verbs[0]} → {', '.join([*sorted(c.artifacts), *sorted(c.objects)])[:60]}"
+                for c in found)
             return f"{len(found)} distinct deliverables ({shown})"
         notes = [f"{c.text!r}: {c.note}" for c in self.clauses if c.note]
         head = "one deliverable" if found else "no deliverable action"
