@@ -263,3 +263,22 @@ async def test_allow_for_this_run_of_a_claude_command_covers_that_command(llmos_
                                                   context)).verdict for c in calls]
     assert verdicts == ["allow", "allow", "allow"]
     assert [a["command"] for a in answers] == ["make test", "make deploy"]
+
+
+async def test_a_claude_tool_result_is_capped_before_the_hooks_see_it(llmos_workspace):
+    from llmos.calls import ToolCall, ToolResult
+
+    seen = []
+
+    class Post:
+        @llmos.hookimpl
+        def llmos_post_tool_use(self, call, result, context):
+            seen.append(result.output)
+
+    async with make_kernel(llmos_workspace, Post(), flags=["kernel.max_output_bytes=1000"]
+                           ) as kernel:
+        result = ToolResult(output={"stdout": "y" * 100_000 + "TAIL", "stderr": ""})
+        await kernel.gateway.observe(ToolCall("Bash", {"command": "yes"}, source="model"),
+                                     result, kernel.context())
+    assert len(seen[0]["stdout"]) < 1500 and seen[0]["stdout"].endswith("TAIL")
+    assert result.metadata["truncated_bytes"] > 98_000
