@@ -34,6 +34,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "llmos.agents.plugin",
     "llmos.modes.orchestrator",
     "llmos.projects",
+    "llmos.modes.simulation",
 )
 
 

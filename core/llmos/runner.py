@@ -202,8 +202,8 @@ def _finish(kernel: Kernel, run_id: str, outcome: ModeOutcome, duration: float) 
         error=outcome.error,
     )
     replayed = outcome.details.get("trace_id")
-    if not outcome.success:
-        return None
+    if not outcome.success or outcome.details.get("simulated"):
+        return None  # a simulated run never becomes a trace: its effects did not happen
     if replayed and not outcome.details.get("diverged"):
         memory.set_run_trace(run_id, replayed)
         return replayed

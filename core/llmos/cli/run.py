@@ -82,10 +82,13 @@ class RetryNotices:
 @click.command()
 @click.argument("goal")
 @click.option("--mode", help="Force a dispatch mode (LEARNER, FOLLOWER, MIXED, ...).")
+@click.option("--simulate", is_flag=True, help="Work the goal in SIMULATION mode: a scratch copy "
+              "of the workspace, nothing real changes, no trace is kept.")
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final output.")
 @click.pass_context
-def run(ctx: click.Context, goal: str, mode: str | None, as_json: bool, quiet: bool) -> None:
+def run(ctx: click.Context, goal: str, mode: str | None, simulate: bool, as_json: bool,
+        quiet: bool) -> None:
     """Carry out GOAL. Exit codes: 0 done, 1 failed, 2 usage/config, 3 budget (balance or
     the run's cap), 4 policy, 130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP.
 
@@ -97,6 +100,10 @@ def run(ctx: click.Context, goal: str, mode: str | None, as_json: bool, quiet: b
     from llmos.runner import execute
     from llmos.watchdog import Interrupted, run_interruptible
 
+    if simulate:
+        if mode and mode.upper() != "SIMULATION":
+            raise click.UsageError(f"--simulate runs in SIMULATION mode; drop --mode {mode}")
+        mode = "SIMULATION"
     kernel = kernel_from(ctx)
     out = console(stderr=as_json)
     progress = LiveProgress(out) if not (as_json or quiet) else RetryNotices(console(True))
