@@ -197,6 +197,7 @@ class CrystalStore:
         for name in self.names():
             current = self._current(name)
             if current is not None:
+                current.provenance = self.provenance(name, current.version)
                 out.append(current)
         return out
 

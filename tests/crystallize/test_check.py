@@ -1,0 +1,138 @@
+"""The allowlist every generated crystal must pass, and the restricted runtime behind it."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmos.calls import Decision, ToolResult
+from llmos.crystallize.check import CrystalRejected, check_source
+from llmos.crystallize.runtime import CrystalFailed, execute
+
+GOOD = '''
+import json
+from collections import Counter
+
+LIMIT = 10
+
+
+def words(text):
+    return [w for w in text.split() if w]
+
+
+async def run(params, call):
+    shown = await call("Read", {"file_path": params.file1})
+    counts = Counter(words(shown.text))
+    await call("Write", {"file_path": params.file2,
+                         "content": json.dumps(dict(counts.most_common(LIMIT)))})
+    return f"{len(counts)} distinct words"
+'''
+
+
+def test_a_plain_crystal_passes_and_names_its_tools():
+    checked = check_source(GOOD, {"Read", "Write"})
+    assert checked.tools == ("Read", "Write")
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    ("import os\nasync def run(params, call):\n    os.system('rm -rf /')", "import of 'os'"),
+    ("import subprocess\nasync def run(params, call):\n    pass", "import of 'subprocess'"),
+    ("from os import system\nasync def run(params, call):\n    system('x')",
+     "import from 'os'"),
+    ("import os.path\nasync def run(params, call):\n    pass", "import of 'os.path'"),
+    ("async def run(params, call):\n    __import__('os').system('x')", "'__import__'"),
+    ("async def run(params, call):\n    exec('1')", "'exec'"),
+    ("async def run(params, call):\n    eval('1')", "'eval'"),
+    ("async def run(params, call):\n    compile('1', 'x', 'exec')", "'compile'"),
+    ("async def run(params, call):\n    open('/etc/passwd').read()", "'open'"),
+    ("async def run(params, call):\n    getattr(params, 'x')", "'getattr'"),
+    ("async def run(params, call):\n    return params.__class__", "'__class__'"),
+    ("async def run(params, call):\n    return '{0.__class__}'.format(params)", ".format"),
+    ("async def run(params, call):\n    return params._secret", "'_secret'"),
+    ("async def run(params, call):\n    while True:\n        pass", "while loop"),
+    ("class X:\n    pass\nasync def run(params, call):\n    pass", "class definition"),
+    ("async def run(params, call):\n    name = 'Bash'\n    await call(name, {})",
+     "string literal"),
+    ("async def run(params, call):\n    await call('WebFetch', {'url': 'http://x'})",
+     "the source traces used only"),
+    ("async def run(params, call):\n    call('Read', {})", "must be awaited"),
+    ("x = open('f')\nasync def run(params, call):\n    pass", "top level"),
+    ("async def run(params, call):\n    return 2 ** 10 ** 10", "small constant exponent"),
+    ("async def run(params, call):\n    return '__globals__'", "dunder"),
+    ("def run(params, call):\n    pass", "exactly one `async def run"),
+    ("async def run(params):\n    pass", "exactly (params, call)"),
+    ("async def run(params, call):\n    global x", "global statement"),
+    ("async def run(params, call):\n    with params as p:\n        pass", "with statement"),
+    ("async def run(params, call)\n    pass", "syntax error"),
+])
+def test_forbidden_operations_are_rejected_before_anything_runs(body, problem):
+    with pytest.raises(CrystalRejected) as caught:
+        check_source(body, {"Read", "Write", "Bash"})
+    assert problem in str(caught.value)
+
+
+class Recorder:
+    def __init__(self, answers=None):
+        self.calls = []
+        self.answers = answers or {}
+
+    async def __call__(self, tool, data):
+        self.calls.append((tool, data))
+        answer = self.answers.get(tool)
+        if isinstance(answer, ToolResult):
+            return answer
+        return ToolResult(output={"type": "text", "file": {"content": answer or ""}},
+                          decision=Decision.allow())
+
+
+def text_of(tool, output):
+    if isinstance(output, dict) and "file" in output:
+        return output["file"]["content"]
+    return None
+
+
+async def run_source(source, params, caller=None, tools=("Read", "Write", "Bash")):
+    checked = check_source(source, set(tools))
+    return await execute(checked, "test", params, caller or Recorder(), text_of, set(tools))
+
+
+async def test_data_flows_from_one_call_into_the_next():
+    caller = Recorder({"Read": "a b a c"})
+    answer = await run_source(GOOD, {"file1": "in.txt", "file2": "out.json"}, caller)
+    assert answer == "3 distinct words"
+    assert caller.calls[1] == ("Write", {"file_path": "out.json",
+                                         "content": '{"a": 2, "b": 1, "c": 1}'})
+
+
+async def test_modules_are_views_without_their_own_imports():
+    source = "import re\nasync def run(params, call):\n    return re.enum"
+    with pytest.raises(CrystalFailed, match="not available to a crystal"):
+        await run_source(source, {})
+
+
+async def test_a_failed_call_cannot_be_swallowed_by_the_crystal():
+    source = ("async def run(params, call):\n    try:\n        await call('Read', {})\n"
+              "    except Exception:\n        return 'hidden'\n")
+    refused = ToolResult(is_error=True, error="refused by policy", decision=Decision.deny("no"))
+    with pytest.raises(CrystalFailed, match="refused"):
+        await run_source(source, {}, Recorder({"Read": refused}))
+
+
+async def test_a_failed_call_may_be_inspected_when_the_crystal_says_so():
+    source = ("async def run(params, call):\n"
+              "    got = await call('Read', {'file_path': 'x'}, may_fail=True)\n"
+              "    return 'missing' if not got.ok else got.text\n")
+    failed = ToolResult(is_error=True, error="file not found: x", decision=Decision.allow())
+    assert await run_source(source, {}, Recorder({"Read": failed})) == "missing"
+
+
+async def test_runaway_loops_are_stopped():
+    source = ("async def run(params, call):\n    n = 0\n    for i in range(1000000):\n"
+              "        for j in range(1000000):\n            n += 1\n    return n\n")
+    with pytest.raises(CrystalFailed, match="more than"):
+        await run_source(source, {})
+
+
+async def test_only_the_traces_tools_can_be_called_even_at_run_time():
+    checked = check_source("async def run(params, call):\n    await call('Bash', {})", None)
+    with pytest.raises(CrystalFailed, match="never used"):
+        await execute(checked, "t", {}, Recorder(), text_of, {"Read"})
