@@ -464,3 +464,28 @@ def test_bounded_buffer_keeps_head_and_tail_and_counts():
     assert text.startswith("0000\n0001\n") and text.endswith("0998\n0999\n")
     assert big.total == 5000 and big.truncated == 4900
     assert "[... truncated 4900 bytes ...]" in text
+
+
+@pytest.mark.skipif(not _landlock_ok(), reason="Landlock cannot run here")
+def test_landlock_grants_no_write_through_a_symlink_in_the_workspace(tmp_path):
+    from llmos.security.sandbox import run_sandboxed
+
+    workspace, outside = tmp_path / "ws", tmp_path / "outside"
+    workspace.mkdir()
+    outside.mkdir()
+    (workspace / "sub").mkdir()
+    (workspace / "out").symlink_to(outside)
+    done = run_sandboxed("echo x > out/pwned; echo y > sub/ok", workspace=workspace,
+                         mechanism="landlock", timeout=30, env={"PATH": "/usr/bin:/bin"})
+    assert not (outside / "pwned").exists()
+    assert (workspace / "sub" / "ok").read_text() == "y\n", done.stderr
+
+
+@needs_bwrap
+def test_a_symlinked_protected_entry_fails_closed(llmos_cli, llmos_workspace, tmp_path):
+    Kernel(llmos_workspace, load_entry_points=False)
+    (tmp_path / "rc").write_text("# rc\n")
+    (llmos_workspace / ".bashrc").symlink_to(tmp_path / "rc")
+    result = llmos_cli("tools", "call", "Bash", "--json", "--input", '{"command": "ls"}')
+    assert result.exit_code == 1
+    assert "symlink" in json.loads(result.stdout)["error"]

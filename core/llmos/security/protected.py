@@ -165,10 +165,11 @@ def writable_roots(protected: ProtectedPaths) -> tuple[list[Path], list[Path]]:
         for name in children:
             parts = (*depth_parts, name.lower())
             child = directory / name
+            if child.is_symlink():
+                continue  # a rule on a link would grant its target (outside, perhaps)
             if any(key == parts for key in keys):
                 continue  # a protected entry: read-only (beneath the read-only root)
-            if any(key[: len(parts)] == parts for key in keys) and child.is_dir() and (
-                    not child.is_symlink()):
+            if any(key[: len(parts)] == parts for key in keys) and child.is_dir():
                 split(child, parts)
             else:
                 writable.append(child)
