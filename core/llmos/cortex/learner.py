@@ -236,8 +236,6 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
                                      if isinstance(b, TextBlock))
                     elif isinstance(message, ResultMessage):
                         _apply_result(outcome, message, texts, api_errors)
-                        if getattr(message, "structured_output", None) is not None:
-                            outcome.details["structured_output"] = message.structured_output
             except BaseException:
                 session.kill()  # at once: the SDK's own close waits for the CLI
                 raise
