@@ -1090,7 +1090,10 @@ async def run_workload(goals: list[Goal], workdir: Path) -> dict[str, Any]:
         os.environ.update(server.env())
         ws = workdir / "workspace"
         ws.mkdir()
-        async with LLMOS(ws, budget_usd=1000, settings=["budget.run_cap_usd=0.5"]) as llm_os:
+        # ORCHESTRATOR plans sub-goals with run_plan, which the scripted learner turns do not
+        # do: this benchmark measures learning and replay of one-deliverable goals
+        settings = ["budget.run_cap_usd=0.5", "orchestrator.enabled=false"]
+        async with LLMOS(ws, budget_usd=1000, settings=settings) as llm_os:
             ws = llm_os.kernel.workspace.root
             memory = llm_os.kernel.memory
             for goal in goals:
