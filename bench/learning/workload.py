@@ -68,7 +68,7 @@ goal should have produced (and, for questions, the answer), whatever mode ran it
   the evidence: exact / single example / the solved instances aligned) and its steps;
 - damaging divergence: a FOLLOWER run that changed files, diverged, and whose files were
   still wrong after the handoff to LEARNER;
-- hit rate: verified replays / goals;
+- hit rate: correct verified replays (FOLLOWER, not diverged, not false) / goals;
 - cost: what the CLI reported; the LEARNER-only baseline charges every goal the mean cost
   of the learner runs of its task, measured in this run;
 - replay overhead per step: ``ReplayReport.overhead_s`` (time in the replay executor
@@ -1223,11 +1223,13 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         mine = [r for r in rows if r["class"] == cls]
         if not mine:
             continue
-        hits = [r for r in mine if r["mode"] == "FOLLOWER" and not r["diverged"]]
+        hits = [r for r in mine if r["mode"] == "FOLLOWER" and not r["diverged"]
+                and not r["false_replay"]]  # correct verified replays
         by_class[cls] = {
             "goals": len(mine),
             "by_mode": dict(Counter(r["mode"] for r in mine)),
-            "replays_verified": len(hits),
+            "replays_verified": sum(r["mode"] == "FOLLOWER" and not r["diverged"] for r in mine),
+            "hits": len(hits),
             "hit_rate": round(len(hits) / len(mine), 4),
             "evidence": dict(Counter(r["evidence"] for r in hits)),
             "divergences": sum(r["diverged"] for r in mine),
@@ -1235,6 +1237,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "damaging_divergences": sum(r["damaging_divergence"] for r in mine),
             "check_failures_not_follower": sum(bool(r["problems"]) and r["mode"] != "FOLLOWER"
                                                for r in mine),
+            "model_requests": sum(r["model_requests"] for r in mine),
+            "model_requests_learner_only": round(sum(task_requests(r["task"]) for r in mine), 1),
             "spend_usd": round(sum(r["cost_usd"] for r in mine), 6),
             "learner_only_usd": round(sum(task_cost(r["task"]) for r in mine), 6),
         }
@@ -1256,7 +1260,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "saved_fraction": round(1 - spend / baseline, 4) if baseline else None,
         "mean_learner_cost_by_task": {t: round(statistics.fmean(c), 6)
                                       for t, c in sorted(learned_cost.items())},
-        "hit_rate": round(len(verified) / len(rows), 4) if rows else None,
+        "hit_rate": round(sum(not r["false_replay"] for r in verified) / len(rows), 4)
+        if rows else None,  # correct verified replays / goals
         "by_class": by_class,
         "false_replays_by_class": {c: v["false_replays"] for c, v in by_class.items()},
         "replays_verified": len(verified),
@@ -1322,16 +1327,18 @@ def print_report(summary: dict[str, Any], rows: list[dict[str, Any]], runtime: f
         print(f"{task:<22}{c['goals']:>6}{c['FOLLOWER']:>7}{c['LEARNER']:>6}{c['MIXED']:>6}"
               f"{c['diverged']:>7}{c['false']:>6}{cost:>9}")
     s, rp = summary, summary["replay"]
-    print(f"\n{'class':<16}{'goals':>6}{'FOLLOW':>7}{'hit %':>7}{'diverg':>7}{'LEARN':>6}"
-          f"{'MIXED':>6}{'false':>6}{'damage':>7}{'spend $':>9}{'L-only $':>9}")
+    print(f"\n{'class':<16}{'goals':>6}{'hits':>7}{'hit %':>7}{'diverg':>7}{'LEARN':>6}"
+          f"{'MIXED':>6}{'false':>6}{'damage':>7}{'reqs':>6}{'L-only':>7}{'spend $':>9}"
+          f"{'L-only $':>9}")
     for cls, c in s["by_class"].items():
         modes = c["by_mode"]
-        print(f"{cls:<16}{c['goals']:>6}{c['replays_verified']:>7}{100 * c['hit_rate']:>7.1f}"
+        print(f"{cls:<16}{c['goals']:>6}{c['hits']:>7}{100 * c['hit_rate']:>7.1f}"
               f"{c['divergences']:>7}{modes.get('LEARNER', 0):>6}{modes.get('MIXED', 0):>6}"
-              f"{c['false_replays']:>6}{c['damaging_divergences']:>7}{c['spend_usd']:>9.4f}"
+              f"{c['false_replays']:>6}{c['damaging_divergences']:>7}{c['model_requests']:>6}"
+              f"{c['model_requests_learner_only']:>7.0f}{c['spend_usd']:>9.4f}"
               f"{c['learner_only_usd']:>9.4f}")
     print(f"\ngoals {s['goals']} ({s['distinct_goals']} distinct); modes {s['by_mode']}; "
-          f"hit rate (verified replays / goals) {100 * (s['hit_rate'] or 0):.1f}%")
+          f"hit rate (correct verified replays / goals) {100 * (s['hit_rate'] or 0):.1f}%")
     print(f"by kind: {s['by_kind_and_mode']}")
     print(f"model requests: {s['model_requests']} (LEARNER-only: "
           f"{s['model_requests_learner_only']}); all requests seen by the server incl. side "
