@@ -122,20 +122,29 @@ _SAID = re.compile(  # on lower-cased text
     r"(?P<value>(?=[^\s\"'`]*\d)(?=[^\s\"'`]*[A-Za-z])[^\s\"'`,;]{6,}?)[.!?)]*(?=[\s\"'`,;]|$)"
 )
 # key = value, key: value, "key": "value", --key value, --key=value, ?key=value
-_QUOTED_VALUE = r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'"
-_VALUE = r"(?P<value>" + _QUOTED_VALUE + r"|[^\s,;&\"'}\])<>\\]+)"  # an escape ends it
-_KEY_VALUE = re.compile(
-    r"(?P<key>(?<![\w\-.$])[A-Za-z_][A-Za-z0-9_.\-]*)[\"']?"
-    r"[ \t]*(?::=|=>|[:=])(?!//)[ \t]*" + _VALUE  # not the "://" of a URL
-)
-_FLAG = re.compile(r"(?P<key>(?<![\w\-])--?[A-Za-z][A-Za-z0-9_\-]*)(?:=|[ \t]+)(?!-)" + _VALUE)
+def _key_value_patterns(quoted: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    value = r"(?P<value>" + quoted + r"|[^\s,;&\"'}\])<>\\]+)"  # an escape ends it
+    key_value = re.compile(  # the value is looked at, not consumed: it can hold a pair
+        r"(?P<key>(?<![\w\-.$])[A-Za-z_][A-Za-z0-9_.\-]*)[\"']?"
+        r"[ \t]*(?::=|=>|[:=])(?!//)[ \t]*(?=" + value + ")"  # not the "://" of a URL
+    )
+    flag = re.compile(r"(?P<key>(?<![\w\-])--?[A-Za-z][A-Za-z0-9_\-]*)(?:=|[ \t]+)(?!-)" + value)
+    return key_value, flag
+
+
+# In text as written a quoted value may hold escaped quotes ("a\"b"); in decoded text a
+# backslash is only a backslash, and the first quote ends the value.
+_KEY_VALUE, _FLAG = _key_value_patterns(r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'")
+_KEY_VALUE_DECODED, _FLAG_DECODED = _key_value_patterns(r"\"[^\"\n]*\"|'[^'\n]*'")
+_NESTED_PAIR = re.compile(r"[A-Za-z_][\w.\-]*=")  # "Cookie: theme=dark": judge theme=dark
 
 # ---------------------------------------------------------------------------- filters
 
 _PLACEHOLDER = re.compile(
     r"^(?:\$[A-Za-z_][A-Za-z0-9_]*|\$\{[^}]*\}?|\$\([^)]*\)?|\$\{\{.*\}\}|\{\{.*\}\}|"
     r"<[^>]*>|%\(?\w*\)?s|\*+|x+|"
-    r"\.+|-+|null|nil|none|true|false|undefined|redacted|hidden|masked|string|str|"
+    r"\.+|-+|null|nil|none|true|false|undefined|redacted|hidden|masked|string|str|int|"
+    r"bytes|bool|any|object|secretstr|optional\[str\]|"
     r"\[REDACTED\].*)$",
     re.IGNORECASE,
 )
@@ -363,16 +372,16 @@ class _Scanner:
     def _keyword_value(self, line: str, value: str) -> Iterator[tuple[int, int]]:
         """Where a KeywordDetector finding sits in ``line``, trimmed to one token when it
         is unquoted ("hunter2  # comment" is the password hunter2)."""
-        token = re.match(r"[^\s,;\\]*", value)
+        token = re.match(r"[^\s,;\\]*", value.rstrip(")]}:"))
         if not any(self._value_may_be_secret(v) for v in {value, token.group() if token else ""}):
             return
         start = line.find(value)
         while start >= 0:
             end = start + len(value)
             quoted = start > 0 and line[start - 1] in "\"'`"
-            if not quoted:
+            if not quoted:  # one token, without the ")" of "password: str)"
                 token = re.match(r"[^\s,;\\]+", line[start:end])
-                end = start + (token.end() if token else 0)
+                end = start + (len(token.group().rstrip(")]}:")) if token else 0)
             candidate = line[start:end]
             name = _assigned_name(line, start)
             if (end > start and not _is_placeholder(candidate)
@@ -438,7 +447,7 @@ class _Scanner:
                             and not self._ds_filtered(str(f.secret_value), window, plugin)):
                         yield value.span("value")
 
-    def _assignments(self, text: str) -> Iterator[tuple[int, int]]:
+    def _assignments(self, text: str, decoded: bool) -> Iterator[tuple[int, int]]:
         """Values of secret-named keys and flags, ``Authorization`` headers (ours)."""
         for pattern in self.context_patterns:
             for m in pattern.finditer(text):
@@ -453,7 +462,7 @@ class _Scanner:
         for m in _SAID.finditer(folded):
             if not _is_placeholder(m.group("value")):
                 yield m.span("value")
-        for pattern in (_FLAG, _KEY_VALUE):
+        for pattern in (_FLAG_DECODED, _KEY_VALUE_DECODED) if decoded else (_FLAG, _KEY_VALUE):
             for m in pattern.finditer(text):
                 if not is_secret_key(m.group("key")):
                     continue
@@ -461,13 +470,16 @@ class _Scanner:
                 s, e = m.span("value")
                 if value[:1] in "\"'" and len(value) >= 2 and value[-1] == value[0]:
                     s, e, value = s + 1, e - 1, value[1:-1]
+                elif _NESTED_PAIR.match(value):
+                    continue
                 if (value and not _is_placeholder(value) and value.lower() not in _PROSE
                         and value.lower() not in ("bearer", "basic")
+                        and not self.heuristic.is_not_alphanumeric_string(value)
                         and not _INDIRECT.search(value) and text[e:e + 1] not in ("(", "[")):
                     yield s, e
 
-    def spans(self, text: str) -> Iterator[tuple[int, int]]:
-        """Spans of ``text`` that hold a secret."""
+    def spans(self, text: str, decoded: bool = False) -> Iterator[tuple[int, int]]:
+        """Spans of ``text`` (``decoded``: JSON-unescaped) that hold a secret."""
         for pattern in self.patterns:
             for m in pattern.finditer(text):
                 s, e = _secret_span(m)
@@ -486,7 +498,7 @@ class _Scanner:
         if not lines:
             return
         joined = _Joined(text, lines)  # the line-level patterns run once over them all
-        for s, e in self._assignments(joined.text):
+        for s, e in self._assignments(joined.text, decoded):
             yield joined.span(s, e)
         for start, end in lines:
             for s, e in self._line_spans(text[start:end]):
@@ -591,10 +603,21 @@ def redact_text(text: str, *, extra_secrets: Iterable[str] = (),
         if secret and secret in text:
             text = text.replace(secret, REDACTED)
     text = _PRIVATE_KEY.sub(REDACTED, text)
+    # A removed secret can make its neighbour readable as an assignment
+    # ("AKIA...password=x" -> "[REDACTED]password=x"): go again until nothing changes.
+    for _ in range(3):
+        redacted = _redact_once(text)
+        if redacted == text:
+            break
+        text = redacted
+    return text
+
+
+def _redact_once(text: str) -> str:
     scanner = _scanner()
     spans: list[tuple[int, int]] = []
     for view_text, view in _views(text):
-        for s, e in scanner.spans(view_text):
+        for s, e in scanner.spans(view_text, decoded=view is not None):
             spans.append(view.span(s, e) if view is not None else (s, e))
     if not spans:
         return text
