@@ -359,6 +359,7 @@ class Copier:
     ("copy_file", {"src": "a.txt", "dest": "llmos.toml"}),
     ("jot", {"where": "../outside.txt"}),
     ("jot", {"where": ".git/hooks/pre-commit"}),
+    ("copy_file", {"src": "http://169.254.169.254/latest/meta-data/", "dest": "b.txt"}),
 ])
 async def test_plugin_path_inputs_are_checked_whatever_they_are_named(llmos_workspace, tool,
                                                                      data):

@@ -8,6 +8,7 @@ Anything the backend does not understand asks (and is denied when nobody can ans
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import llmos
@@ -26,6 +27,9 @@ URL_TOOLS = frozenset({"WebFetch"})
 # Claude Code tools with no effect outside the conversation.
 HARMLESS_TOOLS = frozenset({"TodoWrite", "TodoRead", "ToolSearch", "Task", "Agent",
                             "ExitPlanMode", "WebSearch", "BashOutput"})
+
+
+_URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _decision(verdict: Verdict) -> Decision:
@@ -106,7 +110,9 @@ class LayeredPolicy:
                             f"input field {name!r} ({kind}) is not a string",
                             "layered.malformed"))
                     continue
-                if kind in ("path", "read_path", "write_path"):
+                if kind in ("path", "read_path", "write_path") and _URL_LIKE.match(value):
+                    decision = self._url(call, value)  # a 'source' may well be a URL
+                elif kind in ("path", "read_path", "write_path"):
                     write = kind == "write_path" or (
                         kind == "path" and tool.meta.side_effects != "read-only")
                     verdict = check_path(context.workspace, value, write=write,
