@@ -3,25 +3,40 @@
 ``redact_text`` rewrites a string, ``redact_obj`` walks JSON-like data (a value under a
 secret-named key is replaced whatever it looks like). Both are idempotent. What is
 removed becomes ``[REDACTED]``; a replayed step that still contains the marker cannot be
-replayed as is, and ``contains_redaction`` says so.
+replayed as is, and ``contains_redaction`` says so. Nothing that is not a secret changes:
+``$PWD`` and paths, file names, "password" in prose, ``max_tokens``, commit ids, digests,
+UUIDs, base64 data (tests/memory/redaction_corpus.yaml lists what must go and what must
+stay, and why).
 
-Detection is detect-secrets' (Yelp): its regex detectors (AWS, Azure, GitHub, GitLab,
-Slack, Stripe, JWT, npm, PyPI, OpenAI, private keys, basic-auth URLs, ...) run over the
-whole text, its ``KeywordDetector`` and high-entropy plugins over each line that names a
-secret-ish word. Text is scanned JSON-unescaped (``\\n`` ends a line, ``\\"`` is a quote)
-and each secret is removed at its original position. Its findings pass its own heuristic
-filters (UUIDs, sequential strings, templates, ``$VAR``, indirect references) and ours,
-which tune it: a keyword finding counts only when the name it is assigned to is a secret
-name (``password_file``, ``secret_name``, ``PWD`` are not), placeholders and prose words
-are not secrets, and a high-entropy string counts only as the value of a secret-ish name
-(so sha1 commit ids, sha256 digests and base64 data stay). Our own detectors cover only
-what detect-secrets has none for: the values of this process's secret-named environment
-variables, the body of a private key block, Anthropic / OpenAI project / Google / Hugging
-Face / npm / Stripe test keys, ``Authorization`` headers, ``curl -u user:pass``, and
-secret-named flags and keys beyond its keyword list (``--token X``, ``GITHUB_TOKEN=X``).
+Detection is detect-secrets' (Yelp), through its plugins:
 
-detect-secrets is imported on first use, never at ``llmos --version``; it never verifies
-a finding over the network (that needs a filter we do not enable).
+1. its regex detectors (AWS, Azure, GitHub, GitLab, Slack, Stripe, JWT, npm, PyPI,
+   OpenAI, SendGrid, Twilio, private-key headers, basic-auth URLs, ...) run their own
+   patterns once over the whole text; those that look for a keyword first (IBM,
+   Cloudant, Softlayer) over the lines that name a secret-ish word;
+2. its ``KeywordDetector`` on each such line (on a window around each keyword of a
+   line longer than 2,000 characters), and its entropy plugins on each quoted value
+   assigned to a secret-ish name.
+
+The text is scanned as written and, for its lines with backslash escapes, decoded
+(``\\n`` ends a line, ``\\"`` is a quote; twice for JSON inside JSON); each secret is
+removed at its original position, and a value found once is removed wherever else it
+appears. Findings pass detect-secrets' heuristic filters (sequential strings, UUIDs,
+templates, ``$VAR``, indirect references like ``getpass()``, non-alphanumeric values) and
+ours, which tune it: a keyword finding counts only when the name it is assigned to is a
+secret name (``password_file``, ``secret_name``, ``PWD`` are not: ``is_secret_key``), an
+unquoted value is one token, placeholders, type names and prose words are not secrets,
+and a high-entropy string counts only as the value of a secret-ish name (so commit ids,
+digests and base64 data stay). Our own detectors cover only what detect-secrets has none
+for: the values of this process's secret-named environment variables, the body of a
+private key block (it flags only the header), Anthropic / OpenAI project / Google /
+Hugging Face / npm / Stripe test keys, ``Authorization`` headers, ``curl -u user:pass``,
+a password said in prose or in ``.netrc``, and secret-named flags and keys beyond its
+keyword list (``--token X``, ``GITHUB_TOKEN=X``, several on one line).
+
+detect-secrets (and ``requests``, which it imports) is loaded on the first call, about
+0.15 s, never at ``llmos --version``; it never verifies a finding over the network (that
+takes a filter that is not enabled).
 """
 
 from __future__ import annotations
