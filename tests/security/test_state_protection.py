@@ -529,3 +529,23 @@ def test_an_imported_trace_replayed_by_llmos_run_cannot_rewrite_state(
     check = llmos_cli("policy", "check", "--tool", "Write", "--input",
                       '{"file_path": "/etc/passwd", "content": "x"}')
     assert check.exit_code == 4
+
+
+@needs_bwrap
+def test_sandbox_limits_memory(tmp_path):
+    from llmos.security.bounded import Limits
+    from llmos.security.sandbox import run_sandboxed
+
+    done = run_sandboxed("python3 -c 'b = bytearray(2 << 30); print(len(b))'",
+                         workspace=tmp_path, limits=Limits(memory_bytes=512 << 20), timeout=60)
+    assert done.returncode != 0 and "MemoryError" in done.stderr, done
+
+
+@needs_bwrap
+async def test_a_command_that_ends_outside_the_workspace_reports_no_cwd(llmos_workspace):
+    async with Kernel(llmos_workspace, load_entry_points=False, interactive=False,
+                      flags=["security.backend=trusted"]) as kernel:
+        result = await kernel.call_tool("Bash", {"command": "cd /tmp"}, source="replay")
+        replaced = await kernel.call_tool("Bash", {"command": "exec true"}, source="replay")
+    assert result.output["cwd"] is None and "outside the workspace" in result.output["cwd_note"]
+    assert replaced.output["cwd"] is None and "unknown" in replaced.output["cwd_note"]
