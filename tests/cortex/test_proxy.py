@@ -125,19 +125,28 @@ async def test_concurrent_requests_of_several_runs_never_overspend(economy):
     assert economy.balance_micro == 200_000 - spent
 
 
-async def test_a_request_in_flight_when_the_proxy_stops_is_charged_its_reservation(economy):
-    with ScriptedModelServer(Script().hang(mid_stream=True)) as server:
+@pytest.mark.parametrize("started", [True, False])
+async def test_a_request_in_flight_when_the_proxy_stops_is_charged_what_it_may_cost(
+    economy, started
+):
+    """Before the service said anything: the whole reservation. After ``message_start``
+    (the prompt's cost is known): that, plus 1024 output tokens it may have generated."""
+    script = Script().hang(mid_stream=started)
+    with ScriptedModelServer(script) as server:
         proxy = proxy_for(economy, server, cap_usd=0.5)
         await proxy.start()
         task = asyncio.create_task(post(proxy, body(max_tokens=4000)))
         while not server.conversation_requests:
             await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
         reserved = economy.status()["reserved_micro"]
         assert reserved > 0
         await proxy.stop()
         task.cancel()
     assert economy.status()["reserved_micro"] == 0
-    assert economy.run_spent_micro("run-1") == reserved
+    # the scripted message_start reports 100 prompt tokens (sonnet: $3 / $15 per million)
+    expected = 100 * 3 + 1024 * 15 if started else reserved
+    assert economy.run_spent_micro("run-1") == expected
 
 
 def test_retry_after_forms():

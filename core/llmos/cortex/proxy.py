@@ -21,8 +21,8 @@ Each ``POST /v1/messages``, in order:
    refusals fail at once with what to fix;
 5. the response is streamed back while its ``usage`` is read; the reservation is
    committed with the real cost. A response that is malformed, cut off or interrupted
-   is charged its whole reservation (what it may have cost) and the run fails with the
-   reason.
+   is charged what it may have cost (``_Metered.cut_off_micro``: the whole reservation
+   until the service has said what the prompt cost) and the run fails with the reason.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ from starlette.routing import Route
 from llmos.cortex.prices import Price, price_for
 from llmos.economy import MICRO, LowBatteryError, Reservation, TokenEconomy
 
+CUT_OFF_ALLOWANCE = 1024
+"""Output tokens an answer cut off midway is assumed to have generated beyond what
+reached llmos (the service stops generating when it notices the client has gone)."""
 MIN_OUTPUT_TOKENS = 1024
 """A request is lowered to no fewer output tokens than this; below, it is not sent."""
 DEFAULT_MAX_TOKENS = 128_000
@@ -112,9 +115,22 @@ class _Metered:
 
     reservation: Reservation
     price: Price
+    max_tokens: int = 0
     usage: dict[str, int] = field(default_factory=dict)
     complete: bool = False
     problem: str | None = None
+    stream: _SseUsage | None = None
+
+    def cut_off_micro(self) -> int:
+        """What an answer cut off midway may have cost. Once the service has said what
+        the prompt cost (``message_start``), that plus the output streamed so far (a
+        token is at least a byte) and ``CUT_OFF_ALLOWANCE`` tokens it may have generated
+        before it noticed; otherwise the whole reservation."""
+        if self.stream is None or not self.stream.started:
+            return self.reservation.amount_micro
+        output = min(self.max_tokens, self.stream.output_bytes + CUT_OFF_ALLOWANCE)
+        cost = self.price.cost_micro({**self.stream.usage, "output_tokens": output})
+        return min(cost, self.reservation.amount_micro)
 
 
 class MeteringProxy:
@@ -248,7 +264,7 @@ class MeteringProxy:
             if max_tokens < asked:
                 body["max_tokens"] = max_tokens
                 _fit_thinking(body, max_tokens)
-            metered = _Metered(reservation, price)
+            metered = _Metered(reservation, price, max_tokens)
             self._open[reservation.id] = metered
             return metered
         return self._refusal(price, tokens, floor, 0, "the balance")
@@ -280,7 +296,7 @@ class MeteringProxy:
                                                "cache_read_input_tokens"))
         outputs = usage.get("output_tokens", 0)
         if charge_all or not metered.complete:
-            cost = metered.reservation.amount_micro
+            cost = metered.cut_off_micro()
             if not charge_all:
                 description = f"{metered.problem or 'incomplete response'}: charged what it " \
                               "may have cost"
@@ -391,7 +407,8 @@ class MeteringProxy:
 
     async def _stream(self, response: httpx.Response, metered: _Metered
                       ) -> AsyncIterator[bytes]:
-        parser = _SseUsage()
+        parser = metered.stream = _SseUsage()
+        metered.usage = parser.usage
         try:
             async for chunk in response.aiter_bytes():
                 problem = parser.feed(chunk)
@@ -412,7 +429,6 @@ class MeteringProxy:
                        f"{self.settings.request_timeout_s:g} s without data at most; "
                        "cortex.request_timeout_s)")
         finally:
-            metered.usage = parser.usage
             metered.complete = parser.complete and metered.problem is None
             self._settle(metered)
             await response.aclose()
@@ -532,6 +548,7 @@ class _SseUsage:
         self.complete = False
         self.started = False
         self.error: str | None = None
+        self.output_bytes = 0
 
     def feed(self, chunk: bytes) -> str | None:
         self._buffer += chunk
@@ -555,6 +572,11 @@ class _SseUsage:
         if kind == "message_start":
             self.started = True
             self.usage.update(_ints((event.get("message") or {}).get("usage") or {}))
+        elif kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            for key in ("text", "partial_json", "thinking"):
+                if isinstance(delta.get(key), str):
+                    self.output_bytes += len(delta[key].encode())
         elif kind == "message_delta":
             self.usage.update(_ints(event.get("usage") or {}))
         elif kind == "message_stop":
