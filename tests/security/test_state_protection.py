@@ -549,3 +549,14 @@ async def test_a_command_that_ends_outside_the_workspace_reports_no_cwd(llmos_wo
         replaced = await kernel.call_tool("Bash", {"command": "exec true"}, source="replay")
     assert result.output["cwd"] is None and "outside the workspace" in result.output["cwd_note"]
     assert replaced.output["cwd"] is None and "unknown" in replaced.output["cwd_note"]
+
+
+def test_replay_file_tools_refuse_llmos_state_whatever_the_backend(llmos_cli, llmos_workspace):
+    before = _prepare(llmos_workspace)
+    for target in ("llmos.toml", "plugins/generated/x.py", ".llmos/llmos.db"):
+        result = llmos_cli("--set", "security.backend=trusted", "tools", "call", "Write",
+                           "--json", "--input", json.dumps({"file_path": target,
+                                                            "content": "x"}))
+        assert result.exit_code == 1, result.output
+        assert "path refused" in json.loads(result.stdout)["error"]
+    _assert_untouched(llmos_workspace, before)
