@@ -188,7 +188,7 @@ _PLACEHOLDERS: dict[str, str] = {}
 
 def _placeholder(kind: Kind) -> str:
     """An empty, read-only file or directory to mount over a missing protected entry."""
-    if kind not in _PLACEHOLDERS:
+    if kind not in _PLACEHOLDERS or not os.path.lexists(_PLACEHOLDERS[kind]):
         import tempfile
 
         base = tempfile.mkdtemp(prefix="llmos-placeholder-")
