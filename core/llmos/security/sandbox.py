@@ -3,7 +3,13 @@
 ``available()`` says which mechanism works here and why the others do not.
 ``run_sandboxed()`` runs a command confined so that:
 
-* the workspace is the only writable path on the host (plus ``extra_writable``);
+* the workspace is the only writable path on the host (plus ``extra_writable``), and
+  llmos's own state in it (``protected``: config, ``.llmos/``, memory, generated
+  plugins, git hooks and config, rc files) stays read-only and cannot be created,
+  renamed or removed;
+* stdout and stderr are streamed into a bounded head and tail, the timeout kills the
+  whole tree, and file size, processes and address space are limited (``bounded``);
+* it starts in ``cwd`` (beneath the workspace) and can report where it ended;
 * the rest of the file system is a minimal read-only view (``/usr``, the
   ``/bin``/``/lib`` links, a handful of ``/etc`` files, ``ro_paths``), with a
   private ``/tmp``, ``/proc`` and ``/dev`` (bwrap) -- the home directory and its
