@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from llmos.cli._common import console, emit_json, json_option, kernel_from
@@ -33,16 +35,34 @@ def route(ctx: click.Context, goal: str, as_json: bool) -> None:
 
 @click.command()
 @json_option
+@click.option("--plot", is_flag=True, help="Draw spend, savings and hit rate in the terminal.")
+@click.option("--png", "png", type=click.Path(dir_okay=False, path_type=Path),
+              help="Draw them into a PNG file.")
 @click.pass_context
-def stats(ctx: click.Context, as_json: bool) -> None:
+def stats(ctx: click.Context, as_json: bool, plot: bool, png: Path | None) -> None:
     """Replay hit rate, divergences, spend and savings over every run.
 
     JSON: {runs, by_mode: {mode: n}, replay_hits, hit_rate, divergences, succeeded,
-    model_requests, spend_usd, saved_usd}.
+    model_requests, spend_usd, saved_usd, crystallized_runs, crystallized_saved_usd}.
     """
     from llmos.learning.stats import DispatchLog
 
-    data = DispatchLog(kernel_from(ctx).db).stats()
+    kernel = kernel_from(ctx)
+    data = DispatchLog(kernel.db).stats()
+    if plot or png:
+        from llmos.ui import plot as plots
+        from llmos.ui.data import savings_series
+
+        series = savings_series(kernel)
+        if not series:
+            click.echo("no runs yet: nothing to plot (llmos run \"a goal\" first)")
+            return
+        if png:
+            plots.png(series, png)
+            click.echo(f"wrote {png} ({len(series)} runs)")
+        if plot:
+            click.echo(plots.terminal(series))
+        return
     if as_json:
         emit_json(data)
         return
@@ -52,3 +72,6 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     out.print(f"replay hits {data['replay_hits']} · hit rate {data['hit_rate']:.0%} · "
               f"divergences {data['divergences']} · model requests {data['model_requests']}")
     out.print(f"spent ${data['spend_usd']:.4f} · saved ${data['saved_usd']:.4f}")
+    if data.get("crystallized_runs"):
+        out.print(f"crystallized runs {data['crystallized_runs']} · saved "
+                  f"${data['crystallized_saved_usd']:.4f}")
