@@ -63,6 +63,11 @@ def test_a_plain_crystal_passes_and_names_its_tools():
     ("async def run(params, call):\n    global x", "global statement"),
     ("async def run(params, call):\n    with params as p:\n        pass", "with statement"),
     ("async def run(params, call)\n    pass", "syntax error"),
+    ("from operator import attrgetter\nasync def run(params, call):\n"
+     "    return attrgetter('_' + '_class__')(params)", "import from 'operator'"),
+    ("import string\nasync def run(params, call):\n"
+     "    return string.Formatter().vformat('{0._' + '_class__}', [params], {})",
+     "import of 'string'"),
 ])
 def test_forbidden_operations_are_rejected_before_anything_runs(body, problem):
     with pytest.raises(CrystalRejected) as caught:
@@ -136,3 +141,12 @@ async def test_only_the_traces_tools_can_be_called_even_at_run_time():
     checked = check_source("async def run(params, call):\n    await call('Bash', {})", None)
     with pytest.raises(CrystalFailed, match="never used"):
         await execute(checked, "t", {}, Recorder(), text_of, {"Read"})
+
+
+async def test_the_shell_lexer_that_can_open_files_is_not_available():
+    source = ("import shlex\nasync def run(params, call):\n"
+              "    return shlex.quote(params.name) + str(shlex.shlex)")
+    with pytest.raises(CrystalFailed, match="not available"):
+        await run_source(source, {"name": "a b"})
+    quoted = "import shlex\nasync def run(params, call):\n    return shlex.quote(params.name)"
+    assert await run_source(quoted, {"name": "a b"}) == "'a b'"

@@ -23,7 +23,8 @@ from llmos.crystallize.check import ALLOWED_IMPORTS, Checked
 
 MAX_LINES = 2_000_000
 MAX_RANGE = 1_000_000
-_HIDDEN = {"itertools": {"count", "cycle", "repeat"}}
+# infinite iterators; shlex's lexer class (its ``source`` directive opens files)
+_HIDDEN = {"itertools": {"count", "cycle", "repeat"}, "shlex": {"shlex"}}
 
 
 class CrystalFailed(BaseException):

@@ -131,14 +131,16 @@ class CrystalStore:
     def add(self, name: str, signature: str, normalized_goal: str, source: str,
             provenance: dict[str, Any], status: str, reason: str = "") -> Version:
         version = source_digest(source)
+        existing = self._rows("WHERE name = ? AND version = ?", (name, version))
+        if existing:  # the same code again: one version, its record and evidence kept
+            self.event(name, version, "written again", "the same code (same version)")
+            return self.get(name, version)
         folder = self.directory(name)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{version}.py").write_text(source, encoding="utf-8")
         self.write_provenance(name, version, provenance)
         with immediate(self.db):
             current = self._current(name)
-            self.db.execute("DELETE FROM crystal_versions WHERE name = ? AND version = ?",
-                            (name, version))
             self.db.execute(
                 "INSERT INTO crystal_versions (name, version, signature, normalized_goal,"
                 " status, created_at, agreements, failures, runs, saved_usd, reason,"

@@ -40,6 +40,7 @@ Write exactly one module with `async def run(params, call)`:
 - Make the same calls, in the same order, with inputs computed from the parameters and
   from what earlier calls returned (the values that change from run to run are derived
   from those, not copied).
+- Quote a value you put into a shell command with `shlex.quote` (import shlex).
 - `fail("why")` gives up when the world is not as expected.
 - Return a short answer for the user as a string.
 - Only these imports: {imports}. No other module, no I/O except through `call`, no
