@@ -118,3 +118,48 @@ async def test_a_failed_subgoal_fails_the_orchestration_and_keeps_no_trace(
     report = server.tool_result("toolu_000_0").text
     assert "depends on a, which did not succeed" in report
     assert not (llmos_workspace / "beta.txt").exists()
+
+
+async def test_independent_subgoals_run_concurrently(llmos_workspace, llmos_model_server):
+    server = llmos_model_server
+    settings = ["budget.run_cap_usd=0.5", "orchestrator.max_parallel=2"]
+    questions = ["What is the boiling point of water at sea level?",
+                 "What is the capital of France?"]
+    server.script.tool_use(*plan({"id": "a", "goal": questions[0]},
+                                 {"id": "b", "goal": questions[1]}))
+    server.script.text("Noted.")  # each sub-goal answers in one turn, whichever asks first
+    server.script.text("Noted.")
+    server.script.text("Both answered.")
+    async with LLMOS(llmos_workspace, budget_usd=5, settings=settings) as llm_os:
+        events = llm_os.kernel.bus.subscribe("run.*")
+        result = await llm_os.execute(" and ".join(questions), mode="ORCHESTRATOR")
+        assert result.success, result.error
+        seen = []
+        while not events.queue.empty():
+            seen.append(events.queue.get_nowait())
+    order = [e.topic for e in seen if e.data.get("parent_run") == result.run_id]
+    # both sub-goals started before either finished: they ran side by side
+    assert order == ["run.started", "run.started", "run.finished", "run.finished"], order
+
+
+async def test_concurrency_is_limited_by_the_balance(llmos_workspace, llmos_model_server):
+    server = llmos_model_server
+    questions = ["What is the boiling point of water at sea level?",
+                 "What is the capital of France?"]
+    server.script.tool_use(*plan({"id": "a", "goal": questions[0]},
+                                 {"id": "b", "goal": questions[1]}))
+    server.script.text("Noted.")
+    server.script.text("Noted.")
+    server.script.text("Both answered.")
+    # the balance covers one paid run at its cap at a time (the planner holds none while
+    # its plan runs)
+    async with LLMOS(llmos_workspace, budget_usd=0.9, settings=["budget.run_cap_usd=0.5"]
+                     ) as llm_os:
+        events = llm_os.kernel.bus.subscribe("run.*")
+        result = await llm_os.execute(" and ".join(questions), mode="ORCHESTRATOR")
+        assert result.success, result.error
+        seen = []
+        while not events.queue.empty():
+            seen.append(events.queue.get_nowait())
+    order = [e.topic for e in seen if e.data.get("parent_run") == result.run_id]
+    assert order == ["run.started", "run.finished", "run.started", "run.finished"], order
