@@ -53,9 +53,22 @@ async def run(params, call):
     await call("Write", {"file_path": params.file2, "content": f"{count}\\n"})
     return f"{params.file1} has {count} lines; wrote {params.file2}"
 ''',
+    "T02~words": '''
+async def run(params, call):
+    shown = await call("Bash", {"command": f"wc -w {params.file1}"})
+    count = int(shown.text.split()[0])
+    await call("Write", {"file_path": params.file2, "content": f"{count}\\n"})
+    return f"{params.file1} has {count} words; wrote {params.file2}"
+''',
     "C07 larger": '''
 async def run(params, call):
     value = max(params.num1, params.num2)
+    await call("Write", {"file_path": params.file1, "content": f"{value}\\n"})
+    return f"Wrote {value} into {params.file1}"
+''',
+    "C07~smaller": '''
+async def run(params, call):
+    value = min(params.num1, params.num2)
     await call("Write", {"file_path": params.file1, "content": f"{value}\\n"})
     return f"Wrote {value} into {params.file1}"
 ''',
@@ -85,7 +98,7 @@ class CodeTurns:
         original = self.original
 
         async def write(*args: Any, **kwargs: Any) -> Any:
-            code = CRYSTAL_CODE.get(self.task.split("~")[0])
+            code = CRYSTAL_CODE.get(self.task)
             if code is not None:
                 turn = Script().text(f"```python\n{code.strip()}\n```",
                                      usage=Usage(6000, 250)).turns[0]

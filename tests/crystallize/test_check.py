@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+
 import pytest
 
 from llmos.calls import Decision, ToolResult
@@ -150,3 +153,46 @@ async def test_the_shell_lexer_that_can_open_files_is_not_available():
         await run_source(source, {"name": "a b"})
     quoted = "import shlex\nasync def run(params, call):\n    return shlex.quote(params.name)"
     assert await run_source(quoted, {"name": "a b"}) == "'a b'"
+
+
+def handoff_steps(workspace):
+    """A FOLLOWER handoff: the replay counted, then the model (which could not see the
+    replayed output) counted again, then wrote."""
+    from llmos.memory.models import Step, StepOutcome
+
+    shown = json.dumps({"stdout": "3 a.txt\n", "stderr": ""})
+    count = StepOutcome(excerpt=shown, exit_code=0, observation="same")
+    return [Step(tool="Bash", input={"command": "wc -l a.txt"}, source="replay", outcome=count),
+            Step(tool="Bash", input={"command": "wc -l a.txt", "description": "count"},
+                 source="model", outcome=count),
+            Step(tool="Write", input={"file_path": str(workspace / "n.txt"), "content": "3\n"},
+                 source="model", outcome=StepOutcome(excerpt="{}"))]
+
+
+COUNT = '''
+async def run(params, call):
+    shown = await call("Bash", {"command": f"wc -l {params.file1}"})
+    {again}
+    await call("Write", {"file_path": params.file2, "content": shown.text.split()[0] + "\\n"})
+'''
+
+
+@pytest.mark.parametrize(("again", "agreed"), [
+    ("", True),  # the repeated count made once
+    ('await call("Bash", {"command": f"wc -l {params.file1}"})', True),  # or twice
+    ('await call("Bash", {"command": "wc -l other.txt"})', False),
+])
+async def test_a_cassette_tolerates_the_count_a_handoff_repeated(llmos_kernel, again, agreed):
+    from llmos.crystallize.cassette import CassetteCaller, entries_from_steps
+    from llmos.learning.observe import observed_text
+
+    ws = llmos_kernel.workspace.root
+    entries = entries_from_steps(handoff_steps(ws))
+    assert [e.redundant for e in entries] == [False, True, False]
+    caller = CassetteCaller(entries, llmos_kernel.tools, str(ws))
+    checked = check_source(COUNT.replace("{again}", again), {"Bash", "Write"})
+    with contextlib.suppress(CrystalFailed):  # a disagreement ends the crystal's run
+        await execute(checked, "t", {"file1": "a.txt", "file2": "n.txt"}, caller,
+                      lambda tool, output: observed_text(tool, output, llmos_kernel.tools),
+                      {"Bash", "Write"})
+    assert caller.finish().agreed is agreed

@@ -35,10 +35,14 @@ class Entry:
     tool: str
     input: dict[str, Any]
     result: ToolResult
+    #: the model repeated the call a replay had just made, with the same outcome (after a
+    #: handoff it could not see the replayed output): a crystal may make it once or twice
+    redundant: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {"tool": self.tool, "input": self.input, "ok": not self.result.is_error,
-                "output": self.result.output, "error": self.result.error}
+                "output": self.result.output, "error": self.result.error,
+                "redundant": self.redundant}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Entry:
@@ -46,7 +50,8 @@ class Entry:
         return cls(data["tool"], dict(data.get("input") or {}),
                    ToolResult(output=data.get("output"), is_error=not ok,
                               error=str(data.get("error") or ""),
-                              decision=Decision.allow("cassette", "crystal.cassette")))
+                              decision=Decision.allow("cassette", "crystal.cassette")),
+                   bool(data.get("redundant")))
 
 
 def _result_of(step: Step) -> ToolResult:
@@ -69,8 +74,23 @@ def entries_from_steps(steps: list[Step]) -> list[Entry]:
     """The cassette of recorded steps: only the calls a replay would make."""
     from llmos.learning.replay import SKIPPED_TOOLS
 
-    return [Entry(s.tool, dict(s.input), _result_of(s)) for s in steps
-            if not s.outcome.refused and s.tool not in SKIPPED_TOOLS]
+    kept = [s for s in steps if not s.outcome.refused and s.tool not in SKIPPED_TOOLS]
+    entries = []
+    for n, step in enumerate(kept):
+        before = kept[n - 1] if n else None
+        redundant = before is not None and before.source == "replay" and \
+            step.source == "model" and before.tool == step.tool and \
+            _same_call(before.tool, before.input, step.input) and \
+            (before.outcome.is_error, before.outcome.exit_code, before.outcome.observation) \
+            == (step.outcome.is_error, step.outcome.exit_code, step.outcome.observation)
+        entries.append(Entry(step.tool, dict(step.input), _result_of(step), redundant))
+    return entries
+
+
+def _same_call(tool: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
+    notes = _CLAUDE_NOTES.get(tool, set())
+    return {k: v for k, v in a.items() if k not in notes} == \
+        {k: v for k, v in b.items() if k not in notes}
 
 
 def normalized_input(tool: str, data: dict[str, Any], tools: ToolRegistry,
@@ -131,9 +151,14 @@ class CassetteCaller:
         if n >= len(self.entries):
             return self.disagree(f"call {n + 1} ({tool}) is one more than the recorded "
                                  f"{len(self.entries)}")
-        entry = self.entries[n]
         mine = normalized_input(tool, data, self.tools, self.workspace)
+        entry = self.entries[n]
         theirs = normalized_input(entry.tool, entry.input, self.tools, self.workspace)
+        while (tool != entry.tool or mine != theirs) and entry.redundant and \
+                n + 1 < len(self.entries):
+            n = self.position = n + 1  # the crystal made the repeated call once
+            entry = self.entries[n]
+            theirs = normalized_input(entry.tool, entry.input, self.tools, self.workspace)
         if tool != entry.tool or mine != theirs:
             return self.disagree(
                 f"call {n + 1}: {tool} {json.dumps(mine, ensure_ascii=False)[:300]} where the "
@@ -142,6 +167,8 @@ class CassetteCaller:
         return entry.result
 
     def finish(self) -> Comparison:
+        while self.position < len(self.entries) and self.entries[self.position].redundant:
+            self.position += 1
         if self.comparison.agreed and self.position < len(self.entries):
             missing = self.entries[self.position]
             self.comparison.agreed = False
