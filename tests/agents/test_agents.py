@@ -175,3 +175,16 @@ async def test_a_tool_outside_the_agents_list_is_refused_by_the_gate(llmos_kerne
     allowed = await kernel.call_tool("Write", {"file_path": "note.txt", "content": "n\n"},
                                      context=context, source="replay")
     assert not allowed.is_error, allowed.error
+
+
+async def test_create_agent_does_not_follow_a_symlinked_agents_folder(llmos_kernel, tmp_path):
+    kernel = llmos_kernel
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    kernel.workspace.agents_dir.rmdir()
+    kernel.workspace.agents_dir.symlink_to(outside)
+    result = await kernel.call_tool("create_agent", {
+        "name": "scribe", "description": "x", "tools": ["Write"], "prompt": "p"},
+        context=kernel.context(run_id="r"), source="model")
+    assert result.is_error and "not a plain folder inside the workspace" in result.error
+    assert not list(outside.iterdir())

@@ -141,6 +141,10 @@ def target_path(kernel: Kernel, name: str) -> Path:
         raise AgentChangeError(f"invalid agent name {name!r}: use lowercase letters, digits, "
                                "'-' or '_' (e.g. data-analyst)")
     folder = kernel.workspace.agents_dir
+    root = kernel.workspace.root.resolve()
+    if folder.is_symlink() or not folder.resolve().is_relative_to(root):
+        raise AgentChangeError(f"{folder} is not a plain folder inside the workspace; agents "
+                               "are written only there")
     return folder / f"{name}.md"
 
 
