@@ -618,14 +618,26 @@ def redact_text(text: str, *, extra_secrets: Iterable[str] = (),
         if secret and secret in text:
             text = text.replace(secret, REDACTED)
     text = _PRIVATE_KEY.sub(REDACTED, text)
+    redacted = _redact_once(text)
+    if redacted == text:
+        return text
     # A removed secret can make its neighbour readable as an assignment
-    # ("AKIA...password=x" -> "[REDACTED]password=x"): go again until nothing changes.
-    for _ in range(3):
-        redacted = _redact_once(text)
-        if redacted == text:
+    # ("AKIA...password=x" -> "[REDACTED]password=x"): the lines with a marker go again
+    # until nothing changes (a redaction stays within its line).
+    lines = redacted.split("\n")
+    for _ in range(2):
+        marked = [i for i, line in enumerate(lines) if REDACTED in line]
+        before = "\n".join(lines[i] for i in marked)
+        after = _redact_once(before)
+        if after == before:
             break
-        text = redacted
-    return text
+        parts = after.split("\n")
+        if len(parts) != len(marked):  # not expected; then the whole text goes again
+            lines = _redact_once("\n".join(lines)).split("\n")
+            continue
+        for i, line in zip(marked, parts, strict=True):
+            lines[i] = line
+    return "\n".join(lines)
 
 
 def _redact_once(text: str) -> str:
