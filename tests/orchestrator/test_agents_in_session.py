@@ -65,3 +65,24 @@ async def test_the_orchestrator_session_is_refused_an_unknown_agent(
     assert not result.success
     assert "no agent named 'nobody'" in server.tool_result("toolu_000_0").text
     assert "ran no sub-goal" in result.error
+
+
+async def test_an_agents_budget_lowers_its_runs_cap(llm_os, llmos_model_server,
+                                                   llmos_workspace):
+    server = llmos_model_server
+    (llmos_workspace / "agents" / "frugal.md").write_text(
+        "---\nname: frugal\ndescription: Answers briefly.\ntools: [Read]\nbudget_usd: 0.1\n"
+        "---\nAnswer in one line.\n")
+    (llmos_workspace / "agents" / "plain.md").write_text(
+        "---\nname: plain\ndescription: Answers.\ntools: [Read]\n---\nAnswer.\n")
+    server.script.tool_use("mcp__llmos__run_plan", {"subgoals": [
+        {"id": "a", "goal": "What is the capital of France?", "agent": "plain"},
+        {"id": "b", "goal": "What is the capital of Spain?", "agent": "frugal"}]})
+    server.script.text("Paris.")
+    server.script.text("Madrid.")
+    server.script.text("Both answered.")
+    result = await llm_os.execute("Answer two questions", mode="ORCHESTRATOR")
+    assert result.success, result.error
+    plain, frugal = server.request_for_turn(1), server.request_for_turn(2)
+    # the metering proxy gives a request no more output than the run's cap pays for
+    assert frugal.body["max_tokens"] < plain.body["max_tokens"]
