@@ -186,11 +186,14 @@ async def learn(
         secrets = tuple(v for v in (proxy.token, *(os.environ.get(n) for n in
                                                     CREDENTIAL_VARS[:3])) if v)
         session.finish(kernel.config.cortex.transcripts, secrets)
-    if proxy.fault:
+    if proxy.stopped or (proxy.fault and not outcome.success):
+        # the proxy knows why better than the CLI's "API Error: ..."
         outcome.success = False
         outcome.error = proxy.fault
         if proxy.stopped:
             outcome.details["stopped"] = proxy.stopped
+    elif proxy.fault:  # Claude Code recovered (e.g. compacted a prompt that was too long)
+        outcome.details["model_fault"] = proxy.fault
     return outcome
 
 

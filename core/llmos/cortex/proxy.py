@@ -67,7 +67,9 @@ _STATUS_NAMES = {429: "rate limited", 529: "overloaded", 500: "internal error",
                  502: "bad gateway", 503: "unavailable", 504: "gateway timeout",
                  408: "request timeout", 409: "conflict"}
 
-_MALFORMED = "the model service sent a malformed"
+# After these, nothing more is sent: Claude Code would retry on its own (it does after a
+# cut-off stream even with its retries off), outside llmos's bound and unseen.
+_FINAL_FAULTS = ("the model service sent a malformed", "the model service's response was cut")
 Notify = Callable[[str, dict[str, Any]], None]
 
 
@@ -336,7 +338,7 @@ class MeteringProxy:
             body = None
         if not isinstance(body, dict):
             return _error(400, "invalid_request_error", "llmos: the request is not a JSON object")
-        if self.stopped or (self.fault and self.fault.startswith(_MALFORMED)):
+        if self.stopped or (self.fault and self.fault.startswith(_FINAL_FAULTS)):
             return _error(400, "invalid_request_error", f"llmos: {self.fault}")
         headers = self._forward_headers(request)
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")

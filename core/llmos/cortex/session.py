@@ -121,6 +121,7 @@ class Session:
             "CLAUDE_CODE_USE_FOUNDRY": "",
             # llmos retries (and reports each retry); the CLI must not retry again
             "CLAUDE_CODE_MAX_RETRIES": "0",
+            "CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK": "1",
             "API_TIMEOUT_MS": str(int(timeout_s * 1000)),
             # no credential in the environment of the model's commands either
             "CLAUDE_CODE_SUBPROCESS_ENV_SCRUB": "1" if scrub_subprocesses else "0",
