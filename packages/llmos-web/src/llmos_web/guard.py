@@ -12,7 +12,6 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
 from llmos.tools import ToolError
 
 from llmos_web.hosts import (
@@ -26,6 +25,8 @@ from llmos_web.hosts import (
 )
 
 if TYPE_CHECKING:
+    import httpx
+
     from llmos_web.config import WebConfig
 
 SCHEMES = ("http", "https")
@@ -71,6 +72,8 @@ KNOWN_SCHEMES = frozenset({"file", "ftp", "ftps", "sftp", "ssh", "gopher", "mail
 
 def parse_url(raw: str | httpx.URL) -> httpx.URL:
     """An absolute http(s) URL with a host, or BadURL / Blocked saying what is wrong."""
+    import httpx  # on first use: loading the pack stays cheap
+
     if isinstance(raw, httpx.URL):
         url, text = raw, str(raw)
     else:

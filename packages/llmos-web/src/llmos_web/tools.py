@@ -6,19 +6,20 @@ import asyncio
 import weakref
 from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 import llmos
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmos_web.cache import DiskCache
 from llmos_web.content import extract, page_links
-from llmos_web.fetcher import Session
 from llmos_web.guard import WebError
 from llmos_web.hosts import normalize_host
-from llmos_web.robots import RobotsCache
 
 if TYPE_CHECKING:
     from llmos_web.config import WebConfig
+    from llmos_web.fetcher import Session
+    from llmos_web.robots import RobotsCache
+
+# httpx, the fetcher and robots.txt handling are imported on first use, so that loading
+# the pack (every llmos command) does not pay for them.
 
 MAX_BYTES_LIMIT = 50_000_000
 ERROR_MODES = (
@@ -67,6 +68,10 @@ def _config(context: llmos.CallContext) -> WebConfig:
 
 
 def _session(context: llmos.CallContext) -> Session:
+    from llmos_web.cache import DiskCache
+    from llmos_web.fetcher import Session
+    from llmos_web.robots import RobotsCache
+
     cfg = _config(context)
     kernel = context.kernel
     cache = DiskCache(kernel.workspace.state_dir / "web-cache", int(cfg.cache_max_mb * 1024**2))
@@ -129,6 +134,8 @@ async def web_links(args: LinksInput, context: llmos.CallContext) -> dict[str, A
             f"{page.final_url} is {page.mime}, not an HTML page; it has no links to list"
         )
     links = await asyncio.to_thread(page_links, page.text, page.final_url)
+    import httpx
+
     host = normalize_host(httpx.URL(page.final_url).host)
     for link in links:
         link["internal"] = normalize_host(httpx.URL(link["url"]).host) == host
