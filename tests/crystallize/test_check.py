@@ -162,9 +162,11 @@ def handoff_steps(workspace):
 
     shown = json.dumps({"stdout": "3 a.txt\n", "stderr": ""})
     count = StepOutcome(excerpt=shown, exit_code=0, observation="same")
+    # Claude Code's Bash response carries no exit code
+    seen = StepOutcome(excerpt=shown, exit_code=None, observation="same")
     return [Step(tool="Bash", input={"command": "wc -l a.txt"}, source="replay", outcome=count),
             Step(tool="Bash", input={"command": "wc -l a.txt", "description": "count"},
-                 source="model", outcome=count),
+                 source="model", outcome=seen),
             Step(tool="Write", input={"file_path": str(workspace / "n.txt"), "content": "3\n"},
                  source="model", outcome=StepOutcome(excerpt="{}"))]
 

@@ -180,6 +180,8 @@ def test_the_whole_life_cycle_through_the_cli(llmos_model_server, llmos_workspac
     assert set(tools[v1["name"]]["input_schema"]["properties"]) == {"file1", "file2"}
     plugins = {p["name"]: p for p in json.loads(llmos_cli("plugins", "--json").output)}
     assert plugins[f"crystal:{v1['name']}"]["error"] is None
+    assert plugins[f"crystal:{v1['name']}"]["version"] == v1["version"]
+    assert "register_tools" in plugins[f"crystal:{v1['name']}"]["hooks"][0]
 
     # the tool runs through the gate like any other
     write_lines(ws, "five.txt", 5)

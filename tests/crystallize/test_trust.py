@@ -157,3 +157,14 @@ async def test_a_goal_replay_cannot_serve_is_crystallized_on_its_own(
         [version] = store.current_all()
         assert version.status == "shadow"
         assert second.trace_id in version.provenance["source_traces"]
+
+
+def test_bad_input_gets_a_clear_message_and_exit_code(llmos_cli):
+    missing = llmos_cli("crystallize", "nosuchtrace")
+    assert missing.exit_code == 1 and "nosuchtrace" in missing.output
+    assert "Traceback" not in missing.output
+    bad = llmos_cli("--set", "crystallize.agreements=0", "crystals", "list")
+    assert bad.exit_code == 2 and "crystallize" in bad.output and "agreements" in bad.output
+    unknown = llmos_cli("crystals", "rollback", "crystal_nothing")
+    assert unknown.exit_code == 1 and "no crystal named 'crystal_nothing'" in unknown.output
+    assert llmos_cli("crystals", "list").output.startswith("no crystals yet")

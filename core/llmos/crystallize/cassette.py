@@ -81,10 +81,16 @@ def entries_from_steps(steps: list[Step]) -> list[Entry]:
         redundant = before is not None and before.source == "replay" and \
             step.source == "model" and before.tool == step.tool and \
             _same_call(before.tool, before.input, step.input) and \
-            (before.outcome.is_error, before.outcome.exit_code, before.outcome.observation) \
-            == (step.outcome.is_error, step.outcome.exit_code, step.outcome.observation)
+            _same_outcome(before.outcome, step.outcome)
         entries.append(Entry(step.tool, dict(step.input), _result_of(step), redundant))
     return entries
+
+
+def _same_outcome(a: Any, b: Any) -> bool:
+    """Same success and observation; exit codes where both are known (Claude Code's Bash
+    response carries none)."""
+    return a.is_error == b.is_error and a.observation == b.observation and (
+        a.exit_code is None or b.exit_code is None or a.exit_code == b.exit_code)
 
 
 def _same_call(tool: str, a: dict[str, Any], b: dict[str, Any]) -> bool:

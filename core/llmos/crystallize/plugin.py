@@ -31,8 +31,9 @@ log = logging.getLogger("llmos.crystallize")
 class CrystalPlugin:
     """A generated plugin: one active crystal's tool."""
 
-    def __init__(self, tool: Any = None, error: str | None = None) -> None:
-        self.tool, self.error = tool, error
+    def __init__(self, tool: Any = None, error: str | None = None,
+                 version: str | None = None) -> None:
+        self.tool, self.error, self.version = tool, error, version
 
     @llmos.hookimpl
     def llmos_register_tools(self, register: Any) -> None:
@@ -90,9 +91,11 @@ class TraceCrystallizer:
         found: dict[str, Any] = {}
         for version in store.with_status("active"):
             try:
-                found[f"crystal:{version.name}"] = CrystalPlugin(load(store, version).tool())
+                found[f"crystal:{version.name}"] = CrystalPlugin(load(store, version).tool(),
+                                                                 version=version.version)
             except Exception as exc:  # one broken crystal is reported, never fatal
-                found[f"crystal:{version.name}"] = CrystalPlugin(error=str(exc))
+                found[f"crystal:{version.name}"] = CrystalPlugin(error=str(exc),
+                                                                 version=version.version)
         return found
 
     async def crystallize(self, kernel: Kernel, trace_id: str, progress: Any = None) -> Version:
