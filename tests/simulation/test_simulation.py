@@ -53,7 +53,8 @@ def test_a_simulated_run_changes_nothing_in_the_workspace(llmos_cli, llmos_model
         "Edit", {"file_path": "notes.md", "old_string": "first line", "new_string": "edited"}
     ).tool_use("Bash", {"command": "echo more >> src/app.py && cat src/app.py"}).tool_use(
         "Write", {"file_path": str(populated / "escape.txt"), "content": "out\n"}
-    ).text("Simulated the change.")
+    ).tool_use("Bash", {"command": f"echo out > {populated / 'notes.md'}"}).text(
+        "Simulated the change.")
     result = llmos_cli("run", "--json", "--simulate", "Add new.txt and edit the notes")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -63,6 +64,7 @@ def test_a_simulated_run_changes_nothing_in_the_workspace(llmos_cli, llmos_model
     assert "print('hi')\nmore" in llmos_model_server.tool_result("toolu_002_0").text
     # a path into the real workspace is outside the scratch copy: refused
     assert llmos_model_server.tool_result("toolu_003_0").is_error
+    assert llmos_model_server.tool_result("toolu_004_0").is_error  # Bash, likewise
     assert tree_digest(populated) == before
     assert data["trace_id"] is None
     kernel = Kernel(populated, load_entry_points=False)

@@ -81,7 +81,11 @@ def chat_messages(example: Example, *, arguments_as_string: bool, weights: bool
         out.append({"role": "system", "content": example.system})
     for message in example.messages:
         if message["role"] == "assistant":
-            out.append(_assistant(message, example, bad, arguments_as_string, weights))
+            turn = _assistant(message, example, bad, arguments_as_string, weights)
+            if turn.get("content") or turn.get("tool_calls"):
+                out.append(turn)
+            else:  # only thinking: nothing a chat format can say
+                example.drop("empty assistant turn")
             continue
         texts = []
         for block in message["content"]:

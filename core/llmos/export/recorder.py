@@ -82,7 +82,7 @@ class ConversationRecorder:
                 blocks.append({"type": "text", "text": block.text})
             elif isinstance(block, ThinkingBlock):
                 blocks.append({"type": "thinking", "thinking": block.thinking,
-                               "signature": block.signature})
+                               "signature": block.signature or ""})
             elif isinstance(block, ToolUseBlock):
                 blocks.append({"type": "tool_use", "id": block.id, "name": block.name,
                                "input": dict(block.input)})

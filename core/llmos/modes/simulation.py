@@ -6,7 +6,8 @@ runs as in LEARNER, with its tools' effects simulated:
 - Claude Code's workspace tools (Write, Edit, Bash, Read, ...) act on a scratch copy of
   the workspace (without llmos's state) in a temporary directory: the session's working
   directory and the gate's workspace are that copy, so a path into the real workspace is
-  outside it and refused; the copy is deleted when the run ends.
+  outside it and refused; the copy is deleted when the run ends. Claude Code's Bash
+  sandbox has no network in a simulation (a request could change the world).
 - The kernel's own tools (packs: a robot, a browser, a quantum backend) cannot be copied:
   a call that changes anything is answered from the recorded observation of the same
   call in a similar trace where one exists, and otherwise refused as not simulable.
@@ -70,6 +71,15 @@ def scratch_copy(root: Path, into: Path, state_dir: Path) -> Path:
     return target
 
 
+def offline(sandbox: Any) -> Any:
+    """Claude Code's sandbox settings with no network at all: a command's request could
+    change the world (a POST), and a simulation changes nothing."""
+    if not isinstance(sandbox, dict):
+        return sandbox
+    network = {**sandbox.get("network", {}), "allowedDomains": []}
+    return {**sandbox, "network": network}
+
+
 def _key(tool: str, data: dict[str, Any]) -> str:
     return f"{tool}\0{json.dumps(data, sort_keys=True, default=str)}"
 
@@ -110,7 +120,8 @@ class SimulationMode:
             scratch = scratch_copy(kernel.workspace.root, Path(tmp), kernel.workspace.state_dir)
 
             def in_scratch(options: Any) -> Any:
-                return dataclasses.replace(options, cwd=str(scratch))
+                return dataclasses.replace(options, cwd=str(scratch),
+                                           sandbox=offline(options.sandbox))
 
             extra = dict(context.extra)
             extra[SIMULATED] = True
