@@ -168,3 +168,20 @@ def test_bad_input_gets_a_clear_message_and_exit_code(llmos_cli):
     unknown = llmos_cli("crystals", "rollback", "crystal_nothing")
     assert unknown.exit_code == 1 and "no crystal named 'crystal_nothing'" in unknown.output
     assert llmos_cli("crystals", "list").output.startswith("no crystals yet")
+
+
+def test_the_crystallizer_can_be_disabled_like_any_plugin(llmos_workspace, monkeypatch):
+    from click.testing import CliRunner
+
+    from llmos.cli import cli
+
+    def llmos_cli(*args):  # without this module's [crystallize] settings
+        return CliRunner().invoke(cli, ["--workspace", str(llmos_workspace), *args])
+
+    monkeypatch.setenv("LLMOS_DISABLE_PLUGINS", "llmos.crystallize.plugin")
+    assert llmos_cli("budget", "set", "5").exit_code == 0
+    routed = llmos_cli("route", "Count the lines of a.txt into b.txt", "--json")
+    assert routed.exit_code == 0, routed.output
+    assert "CRYSTALLIZED" not in {b["mode"] for b in json.loads(routed.output)["bids"]}
+    made = llmos_cli("crystallize", "sometrace")
+    assert made.exit_code == 1 and "no crystallizer is loaded" in made.output

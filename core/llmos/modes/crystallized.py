@@ -47,6 +47,8 @@ class CrystallizedMode:
     def bid(self, goal: Goal, candidates: list[Candidate], kernel: Kernel) -> Bid | None:
         from llmos.crystallize.plugin import active_crystal
 
+        if "crystallize" not in kernel.config_sections:
+            return None  # the crystallizer plugin is disabled: nothing to run
         if not kernel.config.section("crystallize").enabled:
             return Bid(self.name, 0.0, "crystallize.enabled is off", 0.0)
         crystal, params, why = active_crystal(kernel, goal)
