@@ -50,7 +50,7 @@ def serve(kernel: Kernel, *, port: int = 0, echo: Callable[[str], None] = print)
     app = create_app(kernel, token)
     echo(f"llmos dashboard (read-only): {url}")
     echo("Ctrl-C stops it.")
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
