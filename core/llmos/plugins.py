@@ -131,7 +131,9 @@ def _load_entry_points(
 
     from stevedore import NamedExtensionManager
 
-    available = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    found = entry_points(group=ENTRY_POINT_GROUP)  # one scan of the installed distributions
+    available = {ep.name for ep in found}
+    dists = {ep.name: (ep.dist.name, ep.dist.version) for ep in found if ep.dist is not None}
     wanted = sorted(name for name in available if _selected(name, load, disable))
     failures: dict[str, str] = {}
 
@@ -150,7 +152,7 @@ def _load_entry_points(
         dist = getattr(ext.entry_point, "dist", None)
         # stevedore's cached entry points carry no distribution: look it up by name
         dist_name, dist_version = (
-            (dist.name, dist.version) if dist is not None else _distribution_of(ext.name)
+            (dist.name, dist.version) if dist is not None else dists.get(ext.name, (None, None))
         )
         info = PluginInfo(ext.name, dist_name, dist_version)
         try:
@@ -161,14 +163,5 @@ def _load_entry_points(
             info.error = f"{type(exc).__name__}: {exc}"
         infos[ext.name] = info
     for name, error in failures.items():
-        dist = _distribution_of(name)
-        infos[name] = PluginInfo(name, dist[0], dist[1], error=error)
-
-
-def _distribution_of(entry_point_name: str) -> tuple[str | None, str | None]:
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=entry_point_name):
-        if ep.dist is not None:
-            return ep.dist.name, ep.dist.version
-    return None, None
+        dist_name, dist_version = dists.get(name, (None, None))
+        infos[name] = PluginInfo(name, dist_name, dist_version, error=error)

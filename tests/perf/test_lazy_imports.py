@@ -1,0 +1,77 @@
+"""What a command imports, asserted on ``sys.modules`` in a fresh process: `--version`,
+`plugins` and a FOLLOWER replay load neither the Claude Agent SDK nor the packs' heavy
+dependencies (issue 12). No timing here: the figures live in bench/startup."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Modules a replay, `--version` or `plugins` must not import (the SDK and its MCP and
+#: HTTP stack, the web pack's HTTP client and extractors, the quantum and robot
+#: simulators, the dashboard, data frames).
+HEAVY = ("claude_agent_sdk", "mcp", "httpx", "anyio", "trafilatura", "lxml", "qiskit",
+         "qiskit_aer", "pybullet", "numpy", "pandas", "starlette", "jinja2", "matplotlib")
+
+PROBE = """
+import atexit, json, sys
+atexit.register(lambda: print("MODULES=" + json.dumps(sorted(sys.modules)), file=sys.stderr))
+from llmos.cli import main
+main(sys.argv[1:])
+"""
+
+
+def imported_by(args: list[str], env: dict[str, str], cwd: Path) -> tuple[set[str], str]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("MODULES="))
+    return set(json.loads(line.removeprefix("MODULES="))), proc.stdout
+
+
+def heavy_in(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in HEAVY)
+
+
+@pytest.fixture
+def env(llmos_env: Path) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def test_version_imports_almost_nothing(env, tmp_path: Path) -> None:
+    modules, out = imported_by(["--version"], env, tmp_path)
+    assert "0." in out
+    assert heavy_in(modules) == []
+    # --version does not even build the kernel or load the packs
+    assert not any(m.startswith(("llmos_", "pydantic", "sqlite_utils")) for m in modules)
+
+
+def test_plugins_loads_every_pack_but_not_their_heavy_modules(env, tmp_path: Path) -> None:
+    modules, out = imported_by(["--workspace", str(tmp_path / "ws"), "plugins", "--json"],
+                               env, tmp_path)
+    loaded = {p["name"] for p in json.loads(out)}
+    packs = {m.split(".")[0] for m in modules if m.startswith("llmos_")}
+    assert packs, "no pack was loaded: the test would prove nothing"
+    assert {"web"} <= loaded or "llmos_web" not in packs
+    assert heavy_in(modules) == []
+
+
+def test_a_follower_replay_imports_no_sdk_and_no_heavy_pack_module(env, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    setup = subprocess.run([sys.executable, str(ROOT / "bench" / "startup" /
+                                                 "replay_workspace.py"), str(workspace)],
+                           env=env, capture_output=True, text=True, timeout=300, check=True)
+    goal = setup.stdout.strip()
+    modules, out = imported_by(["--workspace", str(workspace), "run", goal, "--json"], env,
+                               tmp_path)
+    ran = json.loads(out)
+    assert ran["mode"] == "FOLLOWER" and ran["success"] is True, ran
+    assert (workspace / "primes.py").read_text() == "print([2, 3, 5, 7])\n"
+    assert heavy_in(modules) == []
+    assert "llmos.cortex.learner" not in modules
