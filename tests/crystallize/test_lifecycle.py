@@ -168,6 +168,10 @@ def test_the_whole_life_cycle_through_the_cli(llmos_model_server, llmos_workspac
     shown = json.loads(llmos_cli("crystals", "show", v1["name"], "--json").output)
     assert "wc -l" in shown["source"] and shown["provenance"]["writer"]["run_id"]
     assert llmos_cli("crystals", "test", v1["name"]).exit_code == 0
+    table = llmos_cli("crystals", "list").output
+    assert "crystal" in table and "shadow" in table and "0/1" in table  # agreements
+    text = llmos_cli("crystals", "show", v1["name"]).output
+    assert "wc -l" in text and "tests 2/2" in text and "created" in text
 
     # not active yet: not a tool
     tools = json.loads(llmos_cli("tools", "--json").output)

@@ -42,7 +42,7 @@ def _report(ctx: click.Context, version: Version, kernel: Kernel, as_json: bool,
         emit_json(_summary(version, kernel))
     else:
         console().print(f"{headline}: {version.name} version {version.version} is "
-                        f"[bold]{version.status}[/bold] ({version.reason})", markup=True)
+                        f"{version.status} ({version.reason})", markup=False)
 
 
 @click.group()
@@ -77,6 +77,8 @@ def list_crystals(ctx: click.Context, every: bool, as_json: bool) -> None:
 
     table = Table("crystal", "version", "status", "agreed", "failures", "runs", "saved",
                   "goal")
+    for column in table.columns:
+        column.overflow = "fold"  # names and versions are identifiers: never cut them
     for row in rows:
         table.add_row(row["name"], row["version"], row["status"],
                       f"{row['agreements']}/{row['needed_agreements']}", str(row["failures"]),
@@ -108,8 +110,8 @@ def show(ctx: click.Context, name: str, number: str | None, as_json: bool) -> No
         emit_json(data)
         return
     out = console()
-    out.print(f"[bold]{name}[/bold] version {version.version}: {version.status} "
-              f"({version.reason})", markup=True)
+    out.print(f"{name} version {version.version}: {version.status} ({version.reason})",
+              markup=False)
     out.print(f"goal: {version.normalized_goal}", markup=False)
     writer = version.provenance.get("writer", {})
     out.print(f"from traces {', '.join(data['source_traces'])}; written by run "
