@@ -12,13 +12,14 @@ complex goals whose sub-goals recur, run three ways, each in a fresh workspace:
 
 Run from the repository root:
 
-    /work/venv/bin/python bench/learning/orchestrated.py              # 18 goals, seed 16
+    /work/venv/bin/python bench/learning/orchestrated.py              # 24 goals, seed 16
     /work/venv/bin/python bench/learning/orchestrated.py --goals 30 --seed 3
 
 About 10-25 minutes on 2 shared cores (8 s to 45 s per planned goal when the
 machine is busy). Six sub-goal tasks (each writes one file with known
-content) are combined into seven complex goals of two or three deliverables; goals are
-drawn Zipf-like from them (P(rank r) ~ 1/r), so both whole goals and sub-goals recur.
+content; a learner reads a brief, writes the file and reads it back) are combined into 17
+complex goals (every pair, two triples); goals are drawn Zipf-like from them (P(rank r) ~
+1/r), so both whole goals and sub-goals recur.
 Before each goal the files it should produce are removed and the model turns the run will
 take are scripted (what Claude Code would do: the plan, each learned sub-goal's Write and
 final answer, the synthesis), predicted from ``route`` (nothing runs twice). After each
@@ -53,7 +54,12 @@ TASKS: list[tuple[str, str, str]] = [
     ("Create hello.py printing hello world", "hello.py", "print('hello world')\n"),
     ("Write config.json with debug set to true", "config.json", '{"debug": true}\n'),
 ]
-COMPLEX: list[tuple[int, ...]] = [(0, 1), (2, 3), (4, 5), (0, 3), (1, 4), (2, 5), (0, 2, 4)]
+# every pair of sub-goals and two triples, ranked in a fixed shuffled order
+COMPLEX: list[tuple[int, ...]] = [
+    *((a, b) for a in range(len(TASKS)) for b in range(a + 1, len(TASKS))),
+    (0, 2, 4), (1, 3, 5)]
+random.Random(16).shuffle(COMPLEX)
+BRIEF = "brief.txt"  # what a learner reads first: always there, never changed
 
 STRATEGIES = {
     "learner": "llmos.modes.orchestrator,llmos.modes.follower,llmos.modes.mixed,"
@@ -98,14 +104,20 @@ class Tally:
 
 
 def script_learner(server, workspace: Path, parts: tuple[int, ...]) -> None:
+    """What Claude Code does per deliverable: read the brief, write the file, read it back
+    (3 turns), then one final answer. The context grows with each turn."""
     from llmos.testing.model_server import Usage
 
-    for n, i in enumerate(parts):
+    context = 1800
+    for i in parts:
         _, file, content = TASKS[i]
-        server.script.tool_use("Write", {"file_path": str(workspace / file), "content": content},
-                               usage=Usage(1800 + 300 * n, 90))
+        for tool, data in (("Read", {"file_path": str(workspace / BRIEF)}),
+                           ("Write", {"file_path": str(workspace / file), "content": content}),
+                           ("Read", {"file_path": str(workspace / file)})):
+            server.script.tool_use(tool, data, usage=Usage(context, 90))
+            context += 250
     server.script.text("Done: " + ", ".join(TASKS[i][1] for i in parts) + ".",
-                       usage=Usage(1800 + 300 * len(parts), 25))
+                       usage=Usage(context, 25))
 
 
 def script_plan(server, kernel, workspace: Path, parts: tuple[int, ...]) -> None:
@@ -139,6 +151,7 @@ async def run_strategy(name: str, sequence: list[tuple[int, ...]], server) -> Ta
     os.environ["LLMOS_LOAD_PLUGINS"] = ""  # no pack: the kernel's own modes only
     workspace = Path(tempfile.mkdtemp(prefix=f"llmos-orch-{name}-"))
     agents = Path(__file__).resolve().parents[2] / "workspace" / "agents"
+    (workspace / BRIEF).write_text("Keep every file short.\n")
     (workspace / "agents").mkdir()
     for agent in agents.glob("*.md"):
         (workspace / "agents" / agent.name).write_text(agent.read_text())
@@ -201,7 +214,7 @@ async def bench(goals: int, seed: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--goals", type=int, default=18)
+    parser.add_argument("--goals", type=int, default=24)
     parser.add_argument("--seed", type=int, default=16)
     args = parser.parse_args(argv)
     isolate_environment()
