@@ -72,7 +72,11 @@ def test_every_request_needs_the_token(dashboard):
                  "/static/chart.umd.min.js", "/runs/x"):
         assert httpx.get(base + path).status_code == 401, path
         assert httpx.get(f"{base}{path}?token=wrong{token}").status_code == 403, path
-    assert httpx.get(f"{base}/api/runs?token={token}").status_code == 200
+    page = httpx.get(dashboard)
+    assert page.status_code == 200
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"  # the URL holds the token
+    assert httpx.get(base + "/").headers["x-frame-options"] == "DENY"
     # a page elsewhere cannot reach it under another host name (DNS rebinding)
     assert httpx.get(dashboard, headers={"Host": "attacker.example"}).status_code == 400
     # read-only: nothing but GET

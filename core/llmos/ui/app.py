@@ -36,8 +36,20 @@ COOKIE = "llmos_ui_token"
 POLL_S = 1.0
 
 
+# No framing, no other origins, no referrer (the URL holds the token), nothing cached.
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self' "
+     b"'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
 class TokenGate:
-    """ASGI middleware: no token, 401; a wrong one, 403; the right one, through."""
+    """ASGI middleware: no token, 401; a wrong one, 403; the right one, through. Every
+    response carries ``SECURITY_HEADERS``."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
@@ -47,6 +59,14 @@ class TokenGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        outer = send
+
+        async def send(message: dict[str, Any]) -> None:  # type: ignore[no-redef]
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()),
+                                                  *SECURITY_HEADERS]}
+            await outer(message)
+
         request = Request(scope)
         given = request.query_params.get("token") or request.cookies.get(COOKIE)
         if not given:
