@@ -107,9 +107,14 @@ async def test_the_audit_table_has_no_secret(workspace: Path, kernel_factory) ->
         command = f"git clone https://oauth2:{GITLAB}@gitlab.com/acme/app.git"
         result = await kernel.call_tool("Bash", {"command": command})
         assert result.is_error  # asked, and nobody is there to answer
+        # Whatever the policy quotes of the input in its reason, the secret is not kept;
+        # a reason that quotes the whole URL is redacted in place.
+        kernel.audit.record(tool="Bash", source="model", input_digest="0", decision="ask",
+                            rule="test", reason=f"asks: {command}")
         entries = kernel.audit.entries()
-        assert entries and "gitlab.com/acme/app.git" in entries[0]["reason"]
-        assert GITLAB not in json.dumps(entries) and REDACTED in entries[0]["reason"]
+        assert len(entries) == 2 and entries[0]["reason"] == (
+            f"asks: git clone https://oauth2:{REDACTED}@gitlab.com/acme/app.git")
+        assert GITLAB not in json.dumps(entries)
     _assert_no_secret(_bytes_under(workspace / ".llmos"))
 
 
