@@ -166,12 +166,21 @@ async def learn(
     every model request passes the metering proxy (``budget_usd`` is the run's cap)."""
     check_credentials()
     kernel = context.kernel
-    Session.sweep(kernel.workspace.state_dir, kernel.config.cortex.transcripts)
-    session = Session.create(kernel.workspace.state_dir, context.run_id or uuid.uuid4().hex)
+    state = kernel.workspace.state_dir
+    try:
+        Session.sweep(state, kernel.config.cortex.transcripts)
+        session = Session.create(state, context.run_id or uuid.uuid4().hex)
+    except OSError as exc:
+        from llmos.errors import OperationFailed
+
+        raise OperationFailed(
+            f"cannot prepare Claude Code's session under {state / 'cortex'}: {exc}; the "
+            "workspace's .llmos/ directory must be writable by llmos"
+        ) from None
     proxy = _metering_proxy(context, budget_usd, progress)
-    await proxy.start()
     outcome = ModeOutcome(success=False)
     try:
+        await proxy.start()
         await _converse(context, prompt, budget_usd, progress, session, proxy, outcome)
     finally:
         session.kill()
