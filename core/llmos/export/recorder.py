@@ -3,7 +3,8 @@
 ``learn`` (``llmos.cortex.learner``) makes one recorder per session and passes it every
 message the SDK yields; at the end the conversation is redacted and stored beside the
 run record (``ConversationStore``). Kept in the Anthropic Messages shape, which is
-lossless: the system prompt llmos gave, the user turn, each assistant turn's blocks
+lossless: the system prompt llmos gave, the user turn (with the context plugins added to
+it), each assistant turn's blocks
 (text, thinking, tool_use) and the tool_result blocks the model read, plus the JSON
 Schemas of the tools it was offered. Subagent messages (inside a tool call) are left out.
 Recording never breaks a run: a failure is logged and the session is simply not kept.
@@ -46,6 +47,24 @@ class ConversationRecorder:
         self.result: dict[str, Any] = {}
         self._last_id: str | None = None
         self.broken: str | None = None
+        self._listen_for_context(options)
+
+    def _listen_for_context(self, options: Any) -> None:
+        """What ``llmos_user_prompt_submit`` hooks add to the goal (memory injection)
+        reaches the model beside it; keep it as a second text block of the user turn."""
+        matchers = (getattr(options, "hooks", None) or {}).get("UserPromptSubmit") or []
+        for matcher in matchers:
+            matcher.hooks = [self._keeping_context(fn) for fn in matcher.hooks]
+
+    def _keeping_context(self, hook: Any) -> Any:
+        async def keep(input_data: Any, tool_use_id: Any, ctx: Any) -> Any:
+            answer = await hook(input_data, tool_use_id, ctx)
+            added = ((answer or {}).get("hookSpecificOutput") or {}).get("additionalContext")
+            if isinstance(added, str) and added:
+                self.messages[0]["content"].append({"type": "text", "text": added})
+            return answer
+
+        return keep
 
     def observe(self, message: Any) -> None:
         """Take one SDK message into the conversation (never raises)."""
