@@ -153,7 +153,7 @@ async def shadow_compare(kernel: Kernel, store: CrystalStore, version: Version, 
         store.event(name, number, "not compared", str(exc), run_id)
         return version
     outcome = await run_cassette(kernel, crystal.checked.source, number, crystal.specs,
-                                 crystal.allowed, goal.slots, entries)
+                                 crystal.allowed, goal.slots, entries, crystal.programs)
     if outcome["agreed"]:
         version = store.count(name, number, "agreements")
         store.event(name, number, "agreed", f"with run {run_id} ({goal.text})", run_id)

@@ -131,10 +131,13 @@ def result_view(tool: str, result: Any, text_of: Callable[[str, Any], str | None
 
 
 async def execute(checked: Checked, version: str, params: Mapping[str, Any], caller: Caller,
-                  text_of: Callable[[str, Any], str | None], allowed_tools: set[str]) -> Any:
+                  text_of: Callable[[str, Any], str | None], allowed_tools: set[str],
+                  allowed_programs: set[str] | None = None) -> Any:
     """Run ``checked``'s ``run(params, call)``; what it returns is the run's answer.
 
-    Raises CrystalFailed when the crystal cannot do the job here."""
+    ``allowed_programs``: the programs the source traces' Bash calls ran; a command that
+    runs another is refused before it reaches the gate. Raises CrystalFailed when the
+    crystal cannot do the job here."""
     filename = f"<crystal {version}>"
     namespace: dict[str, Any] = {"__builtins__": dict(SAFE_BUILTINS), "__name__": "crystal"}
     exec(compile(checked.source, filename, "exec"), namespace)  # checked by the allowlist
@@ -144,6 +147,12 @@ async def execute(checked: Checked, version: str, params: Mapping[str, Any], cal
             raise CrystalFailed(f"call({tool!r}): the source traces never used it")
         if not isinstance(input, dict):
             raise CrystalFailed(f"call({tool!r}): the input must be a dict")
+        if tool == "Bash" and allowed_programs is not None:
+            from llmos.crystallize.programs import widening
+
+            why = widening(str(input.get("command", "")), allowed_programs)
+            if why:
+                raise CrystalFailed(f"Bash refused: {why}")
         result = await caller(tool, dict(input))
         if result.decision is not None and result.decision.verdict != "allow":
             raise CrystalFailed(f"{tool} was refused: {result.error}")

@@ -107,6 +107,14 @@ def text_of(kernel: Kernel):
     return lambda tool, output: observed_text(tool, output, kernel.tools)
 
 
+def source_programs(cassettes: list[dict[str, Any]]) -> set[str]:
+    """The programs the source traces' Bash calls ran (a crystal may run no other)."""
+    from llmos.crystallize.programs import allowed_programs
+
+    return allowed_programs(str(call["input"].get("command", "")) for case in cassettes
+                            for call in case.get("calls", []) if call.get("tool") == "Bash")
+
+
 class Crystal:
     """A loaded version: its checked code, parameters and the tools it may call."""
 
@@ -115,6 +123,7 @@ class Crystal:
         self.version = version
         self.specs: list[dict[str, Any]] = prov.get("params", [])
         self.allowed = set(prov.get("allowed_tools", []))
+        self.programs = source_programs(prov.get("cassettes", []))
         self.checked: Checked = check_source(source, self.allowed)
 
     @property
@@ -123,7 +132,7 @@ class Crystal:
 
     async def run(self, params: dict[str, Any], caller: Caller, kernel: Kernel) -> str:
         return await execute(self.checked, self.version.version, params, caller,
-                             text_of(kernel), self.allowed)
+                             text_of(kernel), self.allowed, self.programs)
 
     def tool(self) -> Tool:
         version = self.version

@@ -12,7 +12,7 @@ from llmos.crystallize.cassette import CassetteCaller, CassetteIncomplete, entri
 from llmos.crystallize.check import ALLOWED_IMPORTS, CrystalRejected, check_source
 from llmos.crystallize.runtime import CrystalFailed, execute
 from llmos.crystallize.store import CrystalStore, Version, crystal_name
-from llmos.crystallize.tool import param_specs, text_of
+from llmos.crystallize.tool import param_specs, source_programs, text_of
 from llmos.errors import OperationFailed
 
 if TYPE_CHECKING:
@@ -114,8 +114,11 @@ def family(kernel: Kernel, trace: Trace) -> list[Trace]:
 
 
 async def run_cassette(kernel: Kernel, source: str, version: str, specs: list[dict[str, Any]],
-                       allowed: set[str], slots: Any, entries: list[Any]) -> dict[str, Any]:
-    """Drive the code with one cassette; {agreed, reason, answer}."""
+                       allowed: set[str], slots: Any, entries: list[Any],
+                       programs: set[str] | None = None) -> dict[str, Any]:
+    """Drive the code with one cassette; {agreed, reason, answer}. ``programs``: those
+    the source traces' Bash calls ran (default: this cassette's)."""
+    from llmos.crystallize.programs import allowed_programs
     from llmos.crystallize.tool import Unbound, bind
 
     try:
@@ -123,10 +126,14 @@ async def run_cassette(kernel: Kernel, source: str, version: str, specs: list[di
     except Unbound as exc:
         return {"agreed": False, "reason": f"parameters do not bind: {exc}", "answer": ""}
     checked = check_source(source, allowed)
+    if programs is None:
+        programs = allowed_programs(str(e.input.get("command", "")) for e in entries
+                                    if e.tool == "Bash")
     caller = CassetteCaller(entries, kernel.tools, str(kernel.workspace.root))
     answer, failure = "", ""
     try:
-        answer = await execute(checked, version, params, caller, text_of(kernel), allowed)
+        answer = await execute(checked, version, params, caller, text_of(kernel), allowed,
+                               programs)
     except CrystalFailed as exc:
         failure = str(exc)
     comparison = caller.finish()
@@ -148,7 +155,8 @@ async def run_suite(kernel: Kernel, store: CrystalStore, version: Version
         entries = [Entry.from_dict(e) for e in case["calls"]]
         slots = [Slot(**s) for s in case["slots"]]
         outcome = await run_cassette(kernel, source, version.version, prov["params"],
-                                     set(prov["allowed_tools"]), slots, entries)
+                                     set(prov["allowed_tools"]), slots, entries,
+                                     source_programs(prov.get("cassettes", [])))
         results.append({"trace_id": case["trace_id"], **outcome})
     return results
 
