@@ -566,6 +566,7 @@ def evidence_plan(base: Trace, others: Sequence[Trace], goal_slots: Sequence[Slo
         i = min(changed - witnessed)
         raise Declined(f"no solved instance with another value of slot {i + 1} "
                        f"({base.slots[i].value!r})")
+    _check_numbers(base, others, goal_slots)
     base_steps = replay_steps(base)
     other_steps = [replay_steps(o) for o in others]
     plans: list[StepPlan] = []
@@ -615,6 +616,75 @@ def evidence_plan(base: Trace, others: Sequence[Trace], goal_slots: Sequence[Slo
                 "goes: " + ", ".join(f"{base.slots[i].value} → {goal_slots[i].value}"
                                      for i in sorted(changed)),
                 plans, [base.id, *(o.id for o in others)])
+
+
+_NUMBER_TOKEN = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w]|\.\d)")
+
+
+def _numbers(slots: Sequence[Slot]) -> dict[int, float]:
+    out = {}
+    for i, slot in enumerate(slots):
+        if slot.kind == "num":
+            try:
+                out[i] = float(slot.value.replace(",", ""))
+            except ValueError:
+                continue
+    return out
+
+
+def _pattern(values: dict[int, float]) -> tuple[int, ...]:
+    keys = sorted(values)
+    return tuple((values[a] > values[b]) - (values[a] < values[b])
+                 for n, a in enumerate(keys) for b in keys[n + 1:])
+
+
+def _derivations(values: dict[int, float]) -> dict[str, float]:
+    """Small functions of the goal's numbers a program may have computed and written."""
+    out: dict[str, float] = {}
+    for i, a in values.items():
+        out.update({f"n{i}+1": a + 1, f"n{i}-1": a - 1, f"2*n{i}": 2 * a, f"n{i}^2": a * a})
+        for j, b in values.items():
+            if i < j:
+                out.update({f"n{i}+n{j}": a + b, f"n{i}*n{j}": a * b})
+            if i != j:
+                out[f"n{i}-n{j}"] = a - b
+    return out
+
+
+def _step_numbers(trace: Trace) -> set[float]:
+    found: set[float] = set()
+    for step in replay_steps(trace):
+        for _, leaf in _leaves(step.input):
+            text = _as_leaf_text(leaf)
+            if text is not None:
+                found.update(float(m.group()) for m in _NUMBER_TOKEN.finditer(text))
+    return found
+
+
+def _check_numbers(base: Trace, others: Sequence[Trace], goal_slots: Sequence[Slot]) -> None:
+    """Declined when the goal's numbers relate differently than in every solved instance
+    (``the larger of 2 and 3`` after instances where the first was always larger), or a
+    number the instances all wrote is a function of their own numbers (a sum that
+    happened to be equal): derived values the alignment would take for literals."""
+    instances = [base, *others]
+    values = [_numbers(t.slots) for t in instances]
+    if len(values[0]) >= 2:
+        seen = {_pattern(v) for v in values}
+        if _pattern(_numbers(goal_slots)) not in seen:
+            raise Declined("the goal's numbers compare otherwise than in every solved "
+                           "instance: a value derived from them could change")
+    if not values[0]:
+        return
+    common = set.intersection(*(_step_numbers(t) for t in instances))
+    if not common:
+        return
+    derived = [_derivations(v) for v in values]
+    for number in common:
+        for name, result in derived[0].items():
+            if abs(result - number) < 1e-9 and all(
+                    abs(d.get(name, float("nan")) - number) < 1e-9 for d in derived[1:]):
+                raise Declined(f"{number:g}, written by every solved instance, equals "
+                               f"{name} in each of them: it may be derived")
 
 
 def _leaf_at(value: Any, path: tuple[Any, ...]) -> Any:

@@ -83,6 +83,22 @@ def content_words(tokens: list[str]) -> set[str]:
             and t not in NEGATIONS}
 
 
+QUESTION_WORDS = frozenset(
+    "what how which who whom whose when where why is are was were does do did can could "
+    "should will would has have".split()
+)
+_RESULT_WORDS = frozenset("into to save store write create put append".split())
+
+
+def is_question(goal: Goal) -> bool:
+    """Whether the goal asks to be told something rather than to change something: a
+    question, or only reading verbs (count, show, list, ...) with nothing to write to."""
+    tokens = words(goal.normalized)
+    if goal.text.rstrip().endswith("?") or (tokens and tokens[0] in QUESTION_WORDS):
+        return True
+    return actions(tokens) == {"read"} and not _RESULT_WORDS & set(tokens)
+
+
 def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 

@@ -52,7 +52,7 @@ class StepReport:
     ok: bool
     note: str = ""
     duration_s: float = 0.0
-    observed: str | None = None  # what the call showed, when it differs from the recording
+    observed: str | None = None  # what the call showed
     changed: bool = False  # its observation differs from (or was not fixed by) the record
 
 
@@ -88,12 +88,12 @@ class ReplayReport:
             lines.append(f"{step.index + 1}. {step.tool} {shown} → {status}")
         return "\n".join(lines)
 
-    def observations(self) -> str:
-        """What the replayed steps showed where it differs from the recording: the answer
-        to a question whose world changed."""
+    def observations(self, *, changed_only: bool = True) -> str:
+        """What the replayed steps showed (where it differs from the recording, unless
+        ``changed_only`` is False): the answer to a question."""
         blocks = []
         for step in self.steps:
-            if step.changed and step.observed:
+            if step.observed and (step.changed or not changed_only):
                 head = step.input.get("command") or step.input.get("file_path") or step.tool
                 text = step.observed
                 if len(text) > OBSERVATION_SHOWN_CHARS:
@@ -190,8 +190,10 @@ def _observe(planned: StepPlan, result: ToolResult, slots: tuple[Slot, ...],
 
 
 async def replay(plan: Plan, slots: tuple[Slot, ...], context: CallContext,
-                 progress=None) -> ReplayReport:
-    """Run ``plan`` for a goal with ``slots``; stop at the first divergence."""
+                 progress=None, *, question: bool = False) -> ReplayReport:
+    """Run ``plan`` for a goal with ``slots``; stop at the first divergence. A
+    ``question`` (the goal asks to be told something) may observe other results than the
+    recorded run when nothing after them changes things: they are its answer."""
     trace = plan.trace
     by_index = {s.index if s.index is not None else i: s for i, s in enumerate(trace.steps)}
     report = ReplayReport(trace.id, plan.evidence)
@@ -248,8 +250,15 @@ async def replay(plan: Plan, slots: tuple[Slot, ...], context: CallContext,
                 stop(f"observed another result than the recorded run, and the later {later} "
                      "may depend on what was observed", "world", result)
                 break
+            if not question:
+                # the goal asks for a change: the recorded run decided what to do (maybe
+                # nothing: the work was done) from what it saw, and this world differs
+                stop("observed another result than the recorded run, which chose its "
+                     "steps from what it saw: they may not achieve the goal here", "world",
+                     result)
+                break
         report.steps.append(StepReport(index, planned.tool, data, True, "replayed",
-                                       result.duration_s, shown if differs else None, differs))
+                                       result.duration_s, shown, differs))
         if progress is not None:
             verdict = "allow" if result.decision is None else result.decision.verdict
             progress("tool", {"tool": planned.tool, "input": data, "verdict": verdict,

@@ -47,8 +47,8 @@ def promote_run_to_trace(memory: MemoryBackend, run_id: str, *,
         with contextlib.suppress(TraceNotFound):
             return memory.get_trace(run.trace_id)
     trace = memory.trace_from_run(run_id, include_errors=include_errors)
-    if not trace.steps and not trace.answer.strip():
-        return None
+    if not trace.steps and (not trace.answer.strip() or run.step_count):
+        return None  # nothing to replay: no answer, or every call it tried was refused
     for existing in memory.find_traces(signature=trace.goal_signature):
         if _same_steps(existing, trace):
             updated = memory.update_trace_stats(existing.id, "success")

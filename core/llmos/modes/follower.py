@@ -49,6 +49,7 @@ class FollowerMode:
     async def run(
         self, goal: str, context: CallContext, *, progress: Progress | None = None
     ) -> ModeOutcome:
+        from llmos.learning.matching import is_question
         from llmos.learning.replay import replay
 
         route = context.extra["route"]
@@ -61,7 +62,8 @@ class FollowerMode:
         memory = context.kernel.memory
         attempts = []
         for candidate in replayable[:MAX_ATTEMPTS]:
-            report = await replay(candidate.plan, route.goal.slots, context, progress)
+            report = await replay(candidate.plan, route.goal.slots, context, progress,
+                                  question=is_question(route.goal))
             attempts.append((candidate, report))
             if report.verified:
                 memory.update_trace_stats(candidate.trace.id, "success")
@@ -108,7 +110,7 @@ def answer(candidate: Candidate, report: ReplayReport) -> str:
             f"request ({report.evidence}"
             + (": " + ", ".join(f"{a} → {b}" for a, b in candidate.bindings.items())
                if candidate.bindings else "") + ").")
-    observed = report.observations()
+    observed = report.observations(changed_only=False)
     if observed:
         return f"{head}\nWhat the steps observed now:\n\n{observed}"
     return f"{head}\n{report.summary()}"
