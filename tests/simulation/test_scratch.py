@@ -15,9 +15,14 @@ def test_the_copy_leaves_out_llmos_state_and_keeps_links(llmos_workspace, tmp_pa
     outside.mkdir()
     (outside / "big.bin").write_bytes(b"x" * 10)
     (llmos_workspace / "link").symlink_to(outside)
+    project_state = llmos_workspace / "projects" / "alpha" / ws.state_dir.name
+    project_state.mkdir(parents=True)
+    (project_state / "memory.db").write_bytes(b"project memory")
     copy = scratch_copy(ws.root, tmp_path / "scratch-parent", ws.state_dir)
     assert (copy / "keep.txt").read_text() == "k"
     assert not (copy / ws.state_dir.name).exists()
+    assert (copy / "projects" / "alpha").is_dir()
+    assert not (copy / "projects" / "alpha" / ws.state_dir.name).exists()
     assert (copy / "link").is_symlink() and (copy / "link").readlink() == outside
 
 

@@ -60,11 +60,13 @@ class ScratchContext(CallContext):
 
 
 def scratch_copy(root: Path, into: Path, state_dir: Path) -> Path:
-    """Copy the workspace (symlinks as links, llmos's state left out) under ``into``."""
+    """Copy the workspace under ``into``: symlinks as links, and llmos's state (the
+    workspace's and its projects') left out."""
     state = state_dir.resolve()
 
     def ignore(folder: str, names: list[str]) -> list[str]:
-        return [n for n in names if (Path(folder) / n).resolve() == state]
+        return [n for n in names
+                if n == state.name or (Path(folder) / n).resolve() == state]
 
     target = into / root.name
     shutil.copytree(root, target, symlinks=True, ignore=ignore)
