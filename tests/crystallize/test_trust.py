@@ -185,3 +185,22 @@ def test_the_crystallizer_can_be_disabled_like_any_plugin(llmos_workspace, monke
     assert "CRYSTALLIZED" not in {b["mode"] for b in json.loads(routed.output)["bids"]}
     made = llmos_cli("crystallize", "sometrace")
     assert made.exit_code == 1 and "no crystallizer is loaded" in made.output
+
+
+async def test_traces_that_held_a_redacted_secret_are_not_compiled(llm_os, llmos_model_server):
+    from llmos.goals import analyze_goal
+    from llmos.memory.models import Step, StepOutcome, Trace
+    from llmos.memory.redaction import REDACTED
+
+    for name, token in (("a.env", REDACTED), ("b.env", REDACTED)):
+        goal_ = analyze_goal(f"Write the API token into {name}")
+        llm_os.kernel.memory.save_trace(Trace(
+            goal_text=goal_.text, normalized_goal=goal_.normalized,
+            goal_signature=goal_.signature, slots=list(goal_.slots),
+            steps=[Step(tool="Write", input={"file_path": name, "content": f"TOKEN={token}"},
+                        outcome=StepOutcome(excerpt="{}"))]))
+    trace = llm_os.kernel.memory.list_traces()[0]
+    crystallizer = llm_os.kernel.crystallizers.get("python").value
+    with pytest.raises(OperationFailed, match="secret that was redacted"):
+        await crystallizer.crystallize(llm_os.kernel, trace.id)
+    assert llmos_model_server.model_request_count == 0

@@ -176,6 +176,11 @@ async def crystallize(kernel: Kernel, trace_id: str, *, progress: Any = None) ->
             f"trace {trace.id} ({trace.goal_text!r}) has {len(traces)} solved instance(s) of "
             f"its goal; crystallizing needs {cfg.min_runs} ([crystallize] min_runs): run the "
             "goal again with other values first")
+    from llmos.memory.redaction import contains_redaction
+
+    if any(contains_redaction(s.input) for t in traces for s in t.steps):
+        raise OperationFailed("a step of these traces held a secret that was redacted: the "
+                              "recorded calls cannot be reproduced, so they are not compiled")
     try:
         cassettes = [entries_from_steps(t.steps) for t in traces]
     except CassetteIncomplete as exc:
@@ -200,7 +205,8 @@ async def crystallize(kernel: Kernel, trace_id: str, *, progress: Any = None) ->
         "call_shapes": sorted(list(s) for s in shapes),
         "writer": {"run_id": run_id, "model": kernel.config.cortex.model or "(Claude Code's "
                    "default)", "cost_usd": outcome.cost_usd,
-                   "model_requests": outcome.model_requests},
+                   "model_requests": outcome.model_requests,
+                   "session_id": outcome.details.get("session_id")},
         "cassettes": [{"trace_id": t.id, "goal": t.goal_text,
                        "slots": [s.model_dump() for s in t.slots],
                        "calls": [e.as_dict() for e in c]} for t, c in zip(traces, cassettes,
