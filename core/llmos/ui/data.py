@@ -48,14 +48,15 @@ def run_detail(kernel: Kernel, run_id: str) -> dict[str, Any]:
     from llmos.audit import AuditLog
 
     run = kernel.memory.get_run(run_id)
-    every = runs(kernel, limit=None)  # type: ignore[arg-type]
-    row = next((r for r in every if r["id"] == run_id), None) or _run_row(run, {}, {})
+    dispatch = _dispatch(kernel)
+    subs = [r for r in kernel.memory.list_runs(limit=None) if r.parent_run == run_id]
+    row = _run_row(run, dispatch, {run_id: [s.id for s in reversed(subs)]})
     steps = [{"index": s.index, "tool": s.tool, "input": s.input, "source": s.source,
               "is_error": s.outcome.is_error, "refused": s.outcome.refused,
               "exit_code": s.outcome.exit_code, "excerpt": s.outcome.excerpt}
              for s in kernel.memory.run_steps(run_id)]
     return {"run": row, "steps": steps, "output": run.output,
-            "sub_goals": [r for r in every if r["parent_run"] == run_id],
+            "sub_goals": [_run_row(r, dispatch, {}) for r in reversed(subs)],
             "decisions": AuditLog(kernel.db).entries(run_id=run_id, limit=500)}
 
 
@@ -84,8 +85,9 @@ def trace_detail(kernel: Kernel, trace_id: str) -> dict[str, Any]:
               "files": [f.model_dump() for f in s.outcome.files],
               "observation": s.outcome.observation, "excerpt": s.outcome.excerpt}
              for s in trace.steps]
-    replays = [r for r in runs(kernel, limit=None)  # type: ignore[arg-type]
-               if r["trace_id"] == trace_id and r["id"] != trace.source_run]
+    dispatch = _dispatch(kernel)
+    replays = [_run_row(r, dispatch, {}) for r in kernel.memory.list_runs(limit=None)
+               if r.trace_id == trace_id and r.id != trace.source_run]
     return {"trace": _trace_row(trace), "steps": steps, "replays": replays,
             "slots": [s.model_dump() if hasattr(s, "model_dump") else str(s)
                       for s in trace.slots]}
