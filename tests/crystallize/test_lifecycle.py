@@ -219,3 +219,28 @@ def test_the_whole_life_cycle_through_the_cli(llmos_model_server, llmos_workspac
     assert json.loads(llmos_cli("crystals", "list", "--json").output) == []
     missing = llmos_cli("crystals", "show", v1["name"])
     assert missing.exit_code == 1 and "no crystal named" in missing.output
+
+
+async def test_a_shadow_crystal_that_disagrees_with_the_normal_path_is_demoted(
+        llm_os, llmos_model_server, llmos_workspace):
+    server, ws = llmos_model_server, llmos_workspace
+    _, second = await learned_twice(llm_os, server, ws)
+    version = await crystallized(llm_os, server, second.trace_id)
+    assert version.status == "shadow"
+    # the normal path did something else for this goal (wrote the count and a note)
+    write_lines(ws, "todo.txt", 3)
+    if llm_os.route(goal("todo.txt", "n.txt"))["chosen"] != "FOLLOWER":
+        server.script.tool_use("Bash", {"command": "wc -l todo.txt"})
+    server.script.tool_use("Write", {"file_path": str(ws / "n.txt"), "content": "3\n"}) \
+        .tool_use("Write", {"file_path": str(ws / "note.txt"), "content": "counted\n"}) \
+        .text("Counted.")
+    third = await llm_os.execute(goal("todo.txt", "n.txt"))
+    assert third.success
+    from llmos.crystallize.store import CrystalStore
+
+    store = CrystalStore(llm_os.kernel.db, llm_os.kernel.workspace)
+    demoted = store.get(version.name)
+    assert demoted.status == "demoted" and "disagreements with the normal path" in \
+        demoted.reason
+    assert "the record has 3" in demoted.reason or "next: Write" in demoted.reason
+    assert llm_os.route(goal("x.txt", "y.txt"))["chosen"] != "CRYSTALLIZED"
