@@ -40,3 +40,35 @@ async def test_injected_context_is_part_of_the_exported_user_turn(llmos_model_se
         "Context from memory: the user likes one-line answers."]
     assert line["messages"][1]["content"] == [{"type": "text", "text": "Paris."}]
     assert report.examples == 1 and report.runs == [result.run_id]
+
+
+async def test_parallel_calls_are_one_turn_and_their_results_one_message(
+    llmos_model_server, llmos_workspace, tmp_path
+):
+    from llmos.testing.model_server import text, tool_use
+
+    (llmos_workspace / "a.txt").write_text("A\n")
+    (llmos_workspace / "b.txt").write_text("B\n")
+    llmos_model_server.script.turn(
+        text("Reading both."),
+        tool_use("Read", {"file_path": str(llmos_workspace / "a.txt")}),
+        tool_use("Read", {"file_path": str(llmos_workspace / "b.txt")}),
+    ).text("A and B.")
+    async with Kernel(llmos_workspace, load_entry_points=False, interactive=False) as kernel:
+        kernel.economy.set_balance(5)
+        result = await execute(kernel, "Read a.txt and b.txt")
+        assert result.success, result.error
+        export_training(kernel, "anthropic", tmp_path / "a.jsonl")
+        export_training(kernel, "openai", tmp_path / "o.jsonl")
+    (anthropic,) = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert [m["role"] for m in anthropic["messages"]] == ["user", "assistant", "user",
+                                                          "assistant"]
+    assert [b["type"] for b in anthropic["messages"][1]["content"]] == [
+        "text", "tool_use", "tool_use"]
+    results = anthropic["messages"][2]["content"]
+    assert [b["type"] for b in results] == ["tool_result", "tool_result"]
+    assert "A" in json.dumps(results[0]["content"]) and "B" in json.dumps(results[1]["content"])
+    (openai,) = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    roles = [m["role"] for m in openai["messages"]]
+    assert roles == ["system", "user", "assistant", "tool", "tool", "assistant"]
+    assert len(openai["messages"][2]["tool_calls"]) == 2
