@@ -17,49 +17,9 @@ hookimpl = pluggy.HookimplMarker("llmos")
 """Decorator for plugin hook implementations: ``@llmos.hookimpl``."""
 
 
-class _SqliteUtilsWithoutDataFrames:
-    """sqlite_utils imports pandas and numpy at import time when they are installed, only
-    to map their value types to columns (0.3-1 s of CPU in every process). llmos stores
-    neither, so ``sqlite_utils.db`` is imported with both hidden, unless they are loaded
-    already; they import normally afterwards."""
+from llmos import cheap_imports  # noqa: E402  (before anything imports them)
 
-    @staticmethod
-    def find_spec(name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "sqlite_utils.db":
-            return None
-        import sys
-        from importlib.machinery import PathFinder
-
-        sys.meta_path[:] = [f for f in sys.meta_path if f is not _SqliteUtilsWithoutDataFrames]
-        spec = PathFinder.find_spec(name, path)
-        loader = getattr(spec, "loader", None)
-        if loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        exec_module = loader.exec_module
-
-        def exec_hidden(module: Any) -> None:
-            hidden = [n for n in ("pandas", "numpy") if n not in sys.modules]
-            for n in hidden:
-                sys.modules[n] = None  # type: ignore[assignment]  # "import n" fails
-            try:
-                exec_module(module)
-            finally:
-                for n in hidden:
-                    if sys.modules.get(n, 0) is None:
-                        del sys.modules[n]
-
-        loader.exec_module = exec_hidden
-        return spec
-
-
-def _hide_data_frames_from_sqlite_utils() -> None:
-    import sys
-
-    if "sqlite_utils.db" not in sys.modules and _SqliteUtilsWithoutDataFrames not in sys.meta_path:
-        sys.meta_path.insert(0, _SqliteUtilsWithoutDataFrames)  # type: ignore[arg-type]
-
-
-_hide_data_frames_from_sqlite_utils()
+cheap_imports.install()
 
 _LAZY = {
     "LLMOS": "llmos.api",

@@ -75,3 +75,13 @@ def test_a_follower_replay_imports_no_sdk_and_no_heavy_pack_module(env, tmp_path
     assert (workspace / "primes.py").read_text() == "print([2, 3, 5, 7])\n"
     assert heavy_in(modules) == []
     assert "llmos.cortex.learner" not in modules
+
+
+def test_sqlite_utils_is_imported_without_data_frames_which_still_import_later(env, tmp_path):
+    code = ("import sys, llmos, sqlite_utils, sqlite_utils.db as db; "
+            "print(db.pd is None, db.np is None, 'pandas' in sys.modules, 'numpy' in sys.modules)"
+            "; import importlib.util as u; "
+            "print(u.find_spec('pandas') is None or __import__('pandas').__name__ == 'pandas')")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, check=True)
+    assert proc.stdout.split() == ["True", "True", "False", "False", "True"], proc.stdout
