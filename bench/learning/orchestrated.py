@@ -26,6 +26,19 @@ final answer, the synthesis), predicted from ``route`` (nothing runs twice). Aft
 goal the files are checked. Reported per strategy: goals done right, model requests,
 cost (what each run's metering proxy booked), planning sessions, sub-goals learned and
 replayed. Writes bench/results/orchestrated.json.
+
+Measured (Dec 2026, 2 shared cores, default 24 goals / 10 distinct, seed 16):
+
+    strategy       correct  requests    cost $  vs LEARNER  plans  replays  learned  sub-replays
+    learner             24       183    2.2398       1.000      0        0        0            0
+    orchestrated        24       260    3.2367       1.445     24        0       53            0
+    replay              24        73    0.8780       0.392      0       14        0            0
+    llmos               24        44    0.5261       0.235     10       14        6           47
+
+Planning costs two requests (the plan, the synthesis), so orchestration alone costs more
+than LEARNER; it pays off once sub-goals recur across goals: each is learned once (6
+here) and replayed in every later combination, and a whole goal seen before replays
+with no request at all.
 """
 
 from __future__ import annotations
