@@ -99,6 +99,7 @@ class TokenEconomy:
     """The battery. All amounts are integer micro-dollars; USD helpers convert at the edge."""
 
     def __init__(self, db: sqlite_utils.Database) -> None:
+        self.settled_runs: list[str] = []
         self.db = db
         migrations.apply(db)
         # host:pid@start — the start time tells a reused pid from the process that owned it
@@ -238,7 +239,8 @@ class TokenEconomy:
                       run_id=reservation.run_id, description=description)
 
     def release_stale(self, alive=None) -> int:
-        """Settle open reservations whose owning process on this host has died.
+        """Settle open reservations whose owning process on this host has died (their runs
+        are added to ``settled_runs``, for the run log to record what they were charged).
 
         Each is charged in full, not released: the process may have spent up to it (a
         model request in flight when it was killed is still billed)."""
@@ -260,6 +262,8 @@ class TokenEconomy:
                         description="owner process died: charged what it may have spent",
                     )
                     released += 1
+                    if run_id:
+                        self.settled_runs.append(run_id)
                 except ValueError:
                     pass
         return released

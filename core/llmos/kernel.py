@@ -184,8 +184,34 @@ class Kernel:
         from llmos.economy import TokenEconomy
 
         economy = TokenEconomy(self.db)
-        economy.release_stale()
+        if economy.release_stale():
+            self._record_dead_runs(economy)
         return economy
+
+    def _record_dead_runs(self, economy: Any) -> None:
+        from llmos.memory.base import RunNotFound
+
+        for run_id in dict.fromkeys(economy.settled_runs):
+            try:
+                self.settle_run(self.memory.get_run(run_id))
+            except RunNotFound:
+                continue
+
+    def settle_run(self, run: Any) -> Any:
+        """A run whose process died (kill -9) reads as interrupted with what the ledger
+        charged it, not $0; other runs are returned as they are."""
+        if run.status != "interrupted" or run.finished_at is not None:
+            return run
+        from llmos.economy import MICRO
+
+        spent = self.economy.run_spent_micro(run.id) / MICRO
+        if spent <= run.cost_usd:
+            return run
+        return self.memory.finish_run(
+            run.id, success=False, status="interrupted", cost_usd=spent,
+            input_tokens=run.input_tokens, output_tokens=run.output_tokens,
+            error=run.error or "the process running it was killed; charged what it may have "
+            "spent")
 
     @cached_property
     def audit(self):

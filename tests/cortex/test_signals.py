@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ from llmos.testing.model_server import Usage
 pytestmark = pytest.mark.cli
 
 LLMOS = str(Path(sys.executable).parent / "llmos")
-MARK = "llmos_signal_sleeper_4242.py"  # a command line no other process has
+# a command line no other process has (other test sessions may run these tests at once)
+MARK = f"llmos_signal_sleeper_{os.getpid()}_{uuid.uuid4().hex[:8]}.py"
 
 
 def processes_below(root: int) -> list[int]:
@@ -107,14 +109,15 @@ def assert_settled_as_interrupted(workspace, reason: str | None):
     kernel = Kernel(workspace, load_entry_points=False)
     economy = kernel.economy  # settles what a dead owner left open
     assert economy.status()["reserved_micro"] == 0
-    runs = kernel.memory.list_runs()
+    runs = [kernel.settle_run(r) for r in kernel.memory.list_runs()]  # as `llmos runs` shows
     assert [r.status for r in runs] == ["interrupted"]
     spent = economy.run_spent_micro(runs[0].id) / 1e6
     # the paid turn: 2000 in / 100 out at claude-opus-5 prices
     assert spent >= (2000 * 4 + 100 * 20) / 1e6
     if reason is not None:
         assert runs[0].error == reason
-        assert runs[0].cost_usd == pytest.approx(spent)
+    # the run record says what it cost, even when llmos was killed before it could
+    assert runs[0].cost_usd == pytest.approx(spent)
     return runs[0], spent
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from llmos.cli._common import console, emit_json, json_option
-from llmos.cli.traces import memory_of, warn_problems
+from llmos.cli._common import console, emit_json, json_option, kernel_from
+from llmos.cli.traces import warn_problems
 
 STATUSES = ("running", "succeeded", "failed", "interrupted")
 
@@ -15,6 +15,27 @@ STATUSES = ("running", "succeeded", "failed", "interrupted")
 @click.group()
 def runs() -> None:
     """The run log (a run still marked running whose process is gone shows as interrupted)."""
+
+
+class _Settled:
+    """The run log as shown: a run whose process died shows what the ledger charged it."""
+
+    def __init__(self, ctx: click.Context) -> None:
+        self.kernel = kernel_from(ctx)
+        self.kernel.economy  # noqa: B018 - settles reservations their dead owners left open
+
+    def list_runs(self, **kwargs: Any) -> list[Any]:
+        return [self.kernel.settle_run(r) for r in self.kernel.memory.list_runs(**kwargs)]
+
+    def get_run(self, run_id: str) -> Any:
+        return self.kernel.settle_run(self.kernel.memory.get_run(run_id))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.kernel.memory, name)
+
+
+def _settled_memory(ctx: click.Context) -> Any:
+    return _Settled(ctx)
 
 
 def _row(run: Any) -> dict[str, Any]:
@@ -30,7 +51,7 @@ def list_runs(ctx: click.Context, limit: int, status: str | None, as_json: bool)
     """List runs. JSON: a list of {id, goal, mode, status, success, cost_usd, input_tokens,
     output_tokens, duration_s, started_at, finished_at, error, output, trace_id, owner,
     step_count}."""
-    memory = memory_of(ctx)
+    memory = _settled_memory(ctx)
     found = memory.list_runs(limit=limit, status=status)  # type: ignore[arg-type]
     warn_problems(memory)
     if as_json:
@@ -61,14 +82,16 @@ def list_runs(ctx: click.Context, limit: int, status: str | None, as_json: bool)
 def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show a run and each tool call it made. JSON: the run (as in `list`) plus
     steps: [{index, tool, input, outcome, duration_s, source, call_id}]."""
-    memory = memory_of(ctx)
+    memory = _settled_memory(ctx)
     run = memory.get_run(run_id)
     steps = memory.run_steps(run_id)
     if as_json:
         emit_json({**_row(run), "steps": [s.model_dump(mode="json") for s in steps]})
         return
     out = console()
-    out.print(f"[bold]{run.goal}[/bold]", markup=True)
+    from rich.markup import escape
+
+    out.print(f"[bold]{escape(run.goal)}[/bold]", markup=True)
     line = (f"run {run.id} · {run.mode} · {run.status} · ${run.cost_usd:.4f} · "
             f"{run.input_tokens} in / {run.output_tokens} out tokens")
     if run.duration_s is not None:
@@ -77,7 +100,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if run.trace_id:
         out.print(f"trace {run.trace_id}", markup=False)
     if run.error:
-        out.print(f"[red]error:[/red] {run.error}", markup=True)
+        out.print(f"[red]error:[/red] {escape(run.error)}", markup=True)
     for step in steps:
         status = "refused" if step.outcome.refused else "error" if step.outcome.is_error else "ok"
         if step.outcome.exit_code is not None:
