@@ -90,10 +90,11 @@ def show(ctx: click.Context, trace_id: str, as_json: bool, as_markdown: bool) ->
     if as_json:
         emit_json(trace.model_dump(mode="json"))
         return
+    from llmos.memory.base import redact_trace
     from llmos.memory.markdown_format import render_trace
 
     if as_markdown:
-        click.echo(render_trace(trace), nl=False)
+        click.echo(render_trace(redact_trace(trace)), nl=False)
         return
     from rich.markup import escape
 
@@ -139,6 +140,7 @@ def _preview(value: Any) -> str:
 def export(ctx: click.Context, trace_ids: tuple[str, ...], out_dir: str, as_json: bool) -> None:
     """Export traces (all when no ID is given) as Markdown files.
     JSON: {count, exported: [{id, path}]}."""
+    from llmos.memory.base import redact_trace
     from llmos.memory.files import atomic_write
     from llmos.memory.markdown_format import render_trace
 
@@ -150,7 +152,7 @@ def export(ctx: click.Context, trace_ids: tuple[str, ...], out_dir: str, as_json
     exported = []
     for trace in chosen:
         path = target / f"{trace.id}.md"
-        atomic_write(path, render_trace(trace))
+        atomic_write(path, render_trace(redact_trace(trace)))  # cleans older records too
         exported.append({"id": trace.id, "path": str(path)})
     if as_json:
         emit_json({"count": len(exported), "exported": exported})

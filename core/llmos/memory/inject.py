@@ -119,5 +119,7 @@ def llmos_user_prompt_submit(goal: str, context: CallContext) -> str | None:
     try:
         return memory_context(kernel.memory, goal, kernel.config.memory.inject_max_chars)
     except Exception as exc:  # memory must never stop a goal
-        log.warning("memory injection failed: %s", exc)
+        from llmos.memory.redaction import redact_text
+
+        log.warning("memory injection failed: %s", redact_text(str(exc)))
         return None
