@@ -583,11 +583,36 @@ def measure_routes(llm_os: LLMOS, goals: list[tuple[str, str]], passes: int
 
 def fill(memory: Any, pop: Population, upto: int, rate_sample: list[float]) -> float:
     start = time.perf_counter()
+    kept = memory.count_traces() >= upto  # a store kept by --keep: same seed, same traces
     while len(pop.stored) < upto:
         t0 = time.perf_counter()
-        memory.save_trace(pop.make())
-        rate_sample.append(time.perf_counter() - t0)
+        trace = pop.make()
+        if not kept:
+            memory.save_trace(trace)
+            rate_sample.append(time.perf_counter() - t0)
     return time.perf_counter() - start
+
+
+def cli_route(workspace: Path, goals: list[tuple[str, str]], settings: list[str],
+              runs: int) -> dict[str, Any]:
+    """``llmos route GOAL --json`` as a fresh process: wall and CPU (``getrusage``)."""
+    import resource
+    import subprocess
+
+    exe = shutil.which("llmos") or str(Path(sys.executable).parent / "llmos")
+    sets = [x for s in settings for x in ("--set", s)]
+    subprocess.run([exe, "--workspace", str(workspace), *sets, "budget", "set", str(BUDGET_USD)],
+                   check=True, capture_output=True)  # an empty store has no balance yet
+    walls, cpus = [], []
+    for _, goal in goals[:runs]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run([exe, "--workspace", str(workspace), *sets, "route", goal, "--json"],
+                       check=True, capture_output=True)
+        walls.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return {"wall": quantiles_ms(walls), "cpu": quantiles_ms(cpus)}
 
 
 async def run_backend(backend: str, sizes: list[int], args: argparse.Namespace,
@@ -597,7 +622,9 @@ async def run_backend(backend: str, sizes: list[int], args: argparse.Namespace,
     rng = random.Random(args.seed)
     pop = Population(Generator(rng, vocabulary(random.Random(args.seed))))
     workspace = workdir / backend
-    workspace.mkdir()
+    workspace.mkdir(exist_ok=True)
+    empty = workdir / f"{backend}-empty"
+    empty.mkdir(exist_ok=True)
     settings = [f"memory.backend={backend}"]
     rows = []
     started = time.perf_counter()
@@ -637,6 +664,15 @@ async def run_backend(backend: str, sizes: list[int], args: argparse.Namespace,
             }
             row["load_average"] = os.getloadavg()
             row.update(measure_routes(llm_os, goals, args.passes))
+        if args.cli_routes:  # whole processes, next to the same command on an empty store
+            row["cli_route"] = cli_route(workspace, goals, settings, args.cli_routes)
+            row["cli_route_empty_store"] = cli_route(empty, goals, settings, args.cli_routes)
+            print(f"  llmos route as a process: wall p50 "
+                  f"{row['cli_route']['wall']['p50_ms']:.0f} ms, CPU p50 "
+                  f"{row['cli_route']['cpu']['p50_ms']:.0f} ms; on an empty store "
+                  f"{row['cli_route_empty_store']['wall']['p50_ms']:.0f} / "
+                  f"{row['cli_route_empty_store']['cpu']['p50_ms']:.0f} ms", flush=True)
+        async with LLMOS(workspace, budget_usd=BUDGET_USD, settings=settings) as llm_os:
             p99 = row["latency"]["all"]["p99_ms"]
             row["target_met"] = p99 <= TARGET_P99_MS
             print(format_row(row), flush=True)
@@ -702,10 +738,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--profile", action="store_true",
                         help="profile every size (default: only a largest size that misses)")
+    parser.add_argument("--cli-routes", type=int, default=9,
+                        help="`llmos route` processes timed per size (0: none)")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="fill the stores in DIR and keep them; a later run with the same "
+                        "--keep, --seed and sizes reuses them (e.g. to route with a baseline "
+                        "revision on PYTHONPATH over the very same store)")
     parser.add_argument("--out", default=str(RESULTS_DIR / "route_latency.json"))
     args = parser.parse_args(argv)
     home = isolate_environment()
-    workdir = Path(tempfile.mkdtemp(prefix="llmos-bench-route-"))
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="llmos-bench-route-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     began, wall_start = time.perf_counter(), time.time()
     print(HEADER)
     print("-" * len(HEADER))
@@ -717,7 +760,8 @@ def main(argv: list[str] | None = None) -> int:
             if parsed:
                 results += asyncio.run(run_backend(backend, parsed, args, workdir))
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
     runtime = time.perf_counter() - began
     for row in results:

@@ -162,6 +162,8 @@ class _FullText:
     terms are worth expanding."""
 
     TIE_SCAN = 500
+    #: Index entries a newest-first walk reads in the time of one row looked up by rowid.
+    WALK_PER_LOOKUP = 20
 
     def __init__(self, table: str, fts: str, terms: str) -> None:
         self.table, self.fts, self.terms = table, fts, terms
@@ -223,8 +225,11 @@ class _FullText:
         for r, v in scores.items():
             if v >= cut:
                 (above if v > cut else tied).append(r)
-        if len(tied) > self.TIE_SCAN and len(tied) * 20 > total:
-            # many equal scores: walk the records newest first rather than sort all ties
+        wanted = limit - len(above)
+        if len(tied) > self.TIE_SCAN and wanted * total < self.WALK_PER_LOOKUP * len(tied) ** 2:
+            # many equal scores: walk the records newest first (an index-only scan, about
+            # wanted * total / ties entries) rather than look every tie up to sort them all;
+            # both find the same newest ties
             wanted, tied_set, tied = limit - len(above), set(tied), []
             for (r,) in db.execute(
                 f"SELECT rowid FROM {self.table} ORDER BY created_at DESC, id DESC"
