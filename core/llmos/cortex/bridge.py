@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from llmos.calls import CallContext, ToolCall, ToolResult
@@ -124,6 +126,33 @@ def _permission(verdict: str, reason: str) -> dict[str, Any]:
     }
 
 
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+MAX_IMAGE_BYTES = 5_000_000
+
+
+def image_blocks(result: ToolResult, workspace: Path) -> list[dict[str, Any]]:
+    """Images a tool's output names (``{"images": [{"path": ..., "mime_type":
+    "image/png"}]}``, files beneath the workspace), as image content the model sees."""
+    output = result.output
+    if result.is_error or not isinstance(output, dict) or not isinstance(
+            output.get("images"), list):
+        return []
+    blocks = []
+    root = workspace.resolve()
+    for image in output["images"][:4]:
+        if not isinstance(image, dict) or image.get("mime_type") not in IMAGE_TYPES:
+            continue
+        try:
+            path = Path(str(image.get("path", ""))).resolve()
+            if not path.is_relative_to(root) or path.stat().st_size > MAX_IMAGE_BYTES:
+                continue
+            data = base64.b64encode(path.read_bytes()).decode()
+        except (OSError, ValueError):
+            continue
+        blocks.append({"type": "image", "data": data, "mimeType": image["mime_type"]})
+    return blocks
+
+
 def mcp_server(context: CallContext) -> Any:
     """The kernel's tools offered to Claude as an in-process SDK MCP server."""
     from claude_agent_sdk import create_sdk_mcp_server, tool
@@ -143,7 +172,8 @@ def mcp_server(context: CallContext) -> Any:
                 )
             except ToolInputError as exc:
                 return {"content": [{"type": "text", "text": str(exc)}], "is_error": True}
-            return {"content": [{"type": "text", "text": result.text}],
+            return {"content": [{"type": "text", "text": result.text},
+                                *image_blocks(result, kernel.workspace.root)],
                     "is_error": result.is_error}
 
         sdk_tools.append(

@@ -169,3 +169,18 @@ async def test_the_model_is_told_why_an_unsafe_move_was_refused(
         assert math.dist(gripper_position(kernel), (0.45, 0.0, 0.35)) < 0.003
         status = await kernel.call_tool("robot_status", {})
         assert status.output["estop"]["engaged"] is True
+
+
+async def test_the_learner_sees_the_camera_picture(llmos_workspace, llmos_model_server):
+    """robot_camera's PNG reaches the model as an image block, not only as a path."""
+    import base64
+
+    llmos_model_server.script.tool_use(T + "robot_camera", {"view": "front"}).text("I see it.")
+    async with LLMOS(llmos_workspace, budget_usd=5,
+                     settings=["budget.run_cap_usd=0.5"]) as llm_os:
+        result = await llm_os.execute("Look at the workspace with the front camera")
+    assert result.success, result.error
+    blocks = llmos_model_server.tool_result("toolu_000_0").content
+    images = [b for b in blocks if isinstance(b, dict) and b.get("type") == "image"]
+    assert len(images) == 1 and images[0]["source"]["media_type"] == "image/png"
+    assert base64.b64decode(images[0]["source"]["data"]).startswith(b"\x89PNG\r\n\x1a\n")

@@ -174,7 +174,9 @@ def _camera(robot, args: CameraInput) -> dict[str, Any]:
     if not path.exists():
         path.write_bytes(png)
     return {"view": args.view, "width": width, "height": height, "format": "png",
-            "sha256": digest, "bytes": len(png), "path": str(path)}
+            "sha256": digest, "bytes": len(png), "path": str(path),
+            # the learner sees the picture itself (llmos.cortex.bridge.image_blocks)
+            "images": [{"path": str(path), "mime_type": "image/png"}]}
 
 
 def _emergency(robot, args: EStopInput) -> dict[str, Any]:
