@@ -81,6 +81,9 @@ async def test_a_data_dependent_goal_is_crystallized_promoted_and_served_free(
 
     version = await crystallized(llm_os, server, second.trace_id)
     assert version.status == "shadow", version.reason
+    prompt = server.conversation_requests[-1].user_text()  # what the model was shown
+    assert "count lines of <file.txt> into <file.txt>" in prompt and "params.<name>" in prompt
+    assert "wc -l data.txt" in prompt and "returned: 2 data.txt" in prompt
     prov = version.provenance
     assert sorted(prov["source_traces"]) == sorted([first.trace_id, second.trace_id])
     assert [t["agreed"] for t in prov["tests"]] == [True, True]

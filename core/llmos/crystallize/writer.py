@@ -88,6 +88,9 @@ def build_prompt(kernel: Kernel, traces: list[Trace], specs: list[dict[str, Any]
         values = ", ".join(f"{s['name']}={trace.slots[s['slot']].value!r}" for s in specs)
         lines = [f"Solution {n}: goal {trace.goal_text!r} ({values or 'no parameters'})"]
         for i, entry in enumerate(entries, start=1):
+            if entry.redundant:
+                lines.append(f"  {i}. (the same call again, after a replay: make it once)")
+                continue
             shown = json.dumps(_relative(entry.input, root), ensure_ascii=False)
             lines.append(f"  {i}. {entry.tool} {shown}\n     returned: "
                          + _shown_result(entry, kernel.tools).replace("\n", "\n     "))
