@@ -9,7 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-SideEffects = Literal["read-only", "idempotent", "mutating"]
+SideEffects = Literal["read-only", "idempotent", "mutating", "halting"]
+"""``halting``: the call only stops work or motion in progress (an emergency stop); a
+policy never refuses it for being a change."""
 InputKind = Literal["path", "read_path", "write_path", "url", "command", "note"]
 """What a tool's input field holds, for the policy: ``path`` (read or written as the tool's
 side effects say), ``read_path``, ``write_path``, ``url``, ``command`` (a shell command the

@@ -12,13 +12,17 @@ if TYPE_CHECKING:
     from llmos.kernel import Kernel
 
 class StrictPolicy:
-    """Everything that is not read-only asks a human (and is denied when nobody is there)."""
+    """Everything that is not read-only (or only halting, like an emergency stop) asks a
+    human (and is denied when nobody is there)."""
 
     name = "strict"
 
     def decide(self, call: ToolCall, context: CallContext) -> Decision:
         if is_read_only(call.tool, context.kernel.tools):
             return Decision.allow("read-only tool", "strict.read-only")
+        tool = context.kernel.tools.get(call.tool)
+        if tool is not None and tool.meta.side_effects == "halting":
+            return Decision.allow("it only stops what is in progress", "strict.halting")
         return Decision.ask(f"{call.tool} may change things; strict policy asks", "strict.ask")
 
 

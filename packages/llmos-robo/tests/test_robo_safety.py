@@ -198,3 +198,12 @@ def test_an_unreadable_estop_file_counts_as_engaged(call_json, llmos_workspace):
     path.write_text('{"engaged": "no"}')
     code, out = call_json("robot_move_relative", {"dz": 0.01})
     assert code == 4 and "malformed" in out["error"]
+
+
+def test_the_emergency_stop_is_allowed_even_by_the_strict_policy(llmos_cli):
+    stopped = llmos_cli("--set", "security.backend=strict", "tools", "call",
+                        "robot_emergency_stop", "--input", '{"reason": "drill"}', "--json")
+    assert stopped.exit_code == 0, stopped.output
+    moved = llmos_cli("--set", "security.backend=strict", "tools", "call", "robot_home",
+                      "--input", "{}", "--json")
+    assert moved.exit_code == 4  # any motion: strict asks, and nobody is there to answer

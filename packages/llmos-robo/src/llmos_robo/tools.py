@@ -249,7 +249,7 @@ SPECS: dict[str, tuple[Any, type[BaseModel], str, str, tuple[str, ...], bool]] =
     "robot_home": (home, NoInput, "mutating",
                    "Move the gripper back to its configured home pose (safe by construction).",
                    MOTION_ERRORS, True),
-    "robot_emergency_stop": (emergency_stop, EStopInput, "idempotent",
+    "robot_emergency_stop": (emergency_stop, EStopInput, "halting",
                              "Emergency stop: halt any motion now and refuse every motion "
                              "until a human releases it. Always allowed.", (), True),
     "robot_reset": (reset, ResetInput, "mutating",
