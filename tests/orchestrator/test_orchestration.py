@@ -108,15 +108,21 @@ async def test_known_subgoal_replays_and_new_one_is_learned(
 async def test_a_failed_subgoal_fails_the_orchestration_and_keeps_no_trace(
         llm_os, llmos_model_server, llmos_workspace):
     server = llmos_model_server
-    server.script.tool_use(*plan({"id": "a", "goal": SUB_A},
+    # an agent whose budget pays for no model request: its sub-goal fails before any
+    (llmos_workspace / "agents").mkdir(exist_ok=True)
+    (llmos_workspace / "agents" / "tiny.md").write_text(
+        "---\nname: tiny\ndescription: Too poor.\ntools: [Write]\nbudget_usd: 0.0001\n"
+        "---\nWrite files.\n")
+    server.script.tool_use(*plan({"id": "a", "goal": SUB_A, "agent": "tiny"},
                                  {"id": "b", "goal": SUB_B, "depends_on": ["a"]}))
-    server.script.error(400)  # the first sub-goal's model request fails
     server.script.text("The first sub-goal failed.")
     result = await llm_os.execute(GOAL)
     assert not result.success and result.trace_id is None
     assert "sub-goals failed" in (result.error or "")
     report = server.tool_result("toolu_000_0").text
+    assert "stopped on its cap" in report
     assert "depends on a, which did not succeed" in report
+    assert server.remaining_turns == 0 and server.exhausted_count == 0
     assert not (llmos_workspace / "beta.txt").exists()
 
 
