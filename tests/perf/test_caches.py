@@ -107,14 +107,28 @@ def test_the_sandbox_probe_is_remembered_for_this_bwrap_and_kernel(cache: Path,
 def test_the_cached_sandbox_answer_is_the_one_used_while_its_key_holds(cache: Path,
                                                                        fresh_status) -> None:
     """The cache really is consulted (so the invalidation tests below mean something)."""
-    key = sandbox.probe_fingerprint(sandbox.find_bwrap())
-    planted = {"mechanism": "none", "reason": "planted", "bwrap_path": None,
+    bwrap = sandbox.find_bwrap()
+    key = sandbox.probe_fingerprint(bwrap)
+    planted = {"mechanism": "bwrap", "reason": "planted", "bwrap_path": bwrap,
                "bwrap_reason": "planted", "landlock_abi": 0, "landlock_reason": "planted"}
     probecache.store("sandbox", key, planted)
     assert sandbox.available().reason == "planted"
     # refresh probes again and replaces the entry
     assert sandbox.available(refresh=True).reason != "planted"
     assert entry(cache, "sandbox")["value"]["reason"] != "planted"
+
+
+@pytest.mark.parametrize("mechanism", ["none", "landlock"])
+def test_a_cached_weaker_answer_is_probed_again_never_a_downgrade(cache: Path, fresh_status,
+                                                                  mechanism: str) -> None:
+    """Whoever can write the cache cannot make llmos settle for less than what works."""
+    bwrap = sandbox.find_bwrap()
+    real = sandbox._probe(bwrap)
+    planted = {"mechanism": mechanism, "reason": "planted", "bwrap_path": bwrap,
+               "bwrap_reason": "planted", "landlock_abi": 1, "landlock_reason": "planted"}
+    probecache.store("sandbox", sandbox.probe_fingerprint(bwrap), planted)
+    status = sandbox.available()
+    assert status.reason != "planted" and status.mechanism == real.mechanism
 
 
 def test_a_planted_answer_for_another_key_is_ignored(cache: Path, fresh_status) -> None:

@@ -233,7 +233,9 @@ def probe_fingerprint(bwrap: str | None) -> str:
     """A hash of everything the probe's answer depends on: this package's code, the bwrap
     binary (path, size, mtime, inode), the shell and Python the probes run, the kernel
     (release, build, Landlock ABI, user-namespace switches), the user, and the
-    namespaces this process lives in (another container or sandbox probes again)."""
+    namespaces this process lives in (another container or sandbox probes again).
+    ``_status`` reuses a remembered "bwrap works" for this hash; any weaker answer is
+    probed again every time."""
     from llmos.security import probecache
 
     uname = os.uname()
@@ -263,7 +265,10 @@ def _status() -> SandboxStatus:
             status = SandboxStatus(**record)
         except TypeError:
             status = None
-        if status is not None and status.mechanism in ("bwrap", "landlock", "none"):
+        # Only the strongest answer is taken from the cache: if it is wrong, bwrap fails
+        # and nothing runs. A weaker one (Landlock, none) is probed again, so that a cache
+        # entry can never downgrade the sandbox.
+        if status is not None and status.mechanism == "bwrap" and status.bwrap_path == bwrap:
             return status
     status = _probe(bwrap)
     probecache.store("sandbox", key, dataclasses.asdict(status))
