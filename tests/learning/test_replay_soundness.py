@@ -337,7 +337,8 @@ async def test_traces_can_be_demoted_and_promoted_and_route_names_the_evidence(
 
 @pytest.mark.parametrize(("learned", "content", "asked"), [
     ("Create models.py with a class UserProfile",
-     "class UserProfile:\n    table = 'user_profiles'\n", "Create models.py with a class OrderItem"),
+     "class UserProfile:\n    table = 'user_profiles'\n",
+     "Create models.py with a class OrderItem"),
     ("Create report_2024.txt with a title", "Report for 2024\n",
      "Create report_2025.txt with a title"),
 ])
