@@ -372,19 +372,34 @@ def query_goals(pop: Population, count: int, rng: random.Random) -> list[tuple[s
 
 
 class TimedCursor:
-    """The rows of one statement, fetched (and timed) at once."""
+    """One statement's cursor: the time to run it and to fetch each row is added to its
+    entry (rows are read as the caller reads them, so a walk that stops early is timed as
+    it ran)."""
 
-    def __init__(self, rows: list[Any]) -> None:
-        self.rows = rows
+    def __init__(self, cursor: Any, totals: list[float], started: float) -> None:
+        self.cursor, self.totals = cursor, totals
+        self.index = len(totals)
+        totals.append(time.perf_counter() - started)
+
+    def _timed(self, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.totals[self.index] += time.perf_counter() - start
 
     def fetchone(self) -> Any:
-        return self.rows[0] if self.rows else None
+        return self._timed(self.cursor.fetchone)
 
     def fetchall(self) -> list[Any]:
-        return self.rows
+        return self._timed(self.cursor.fetchall)
 
     def __iter__(self):
-        return iter(self.rows)
+        while True:
+            row = self._timed(self.cursor.fetchone)
+            if row is None:
+                return
+            yield row
 
 
 class TimedDatabase:
@@ -395,10 +410,8 @@ class TimedDatabase:
 
     def execute(self, sql: str, params: Any = ()) -> TimedCursor:
         start = time.perf_counter()
-        rows = self._db.execute(sql, params).fetchall()
-        key = " ".join(sql.split())
-        self._totals[key].append(time.perf_counter() - start)
-        return TimedCursor(rows)
+        cursor = self._db.execute(sql, params)
+        return TimedCursor(cursor, self._totals[" ".join(sql.split())], start)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)
