@@ -69,4 +69,6 @@ def export_cli(exported_workspace, llmos_env) -> Callable:
 
 @pytest.fixture
 def two_runs(export_cli):
-    return json.loads(export_cli("runs", "list", "--json").stdout)
+    listed = export_cli("runs", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    return json.loads(listed.stdout)
