@@ -49,14 +49,22 @@ def cpu_of_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+FAILURES: list[dict[str, object]] = []
+
+
 def timed(argv: list[str], env: dict[str, str], cwd: str | None = None) -> tuple[float, float]:
-    """(wall s, CPU s) of one process run to completion."""
+    """(wall s, CPU s) of one process run to completion; a failed run is recorded in
+    ``FAILURES`` (and reported) rather than stopping the benchmark."""
     cpu0, start = cpu_of_children(), time.perf_counter()
     proc = subprocess.run(argv, env=env, capture_output=True, cwd=cwd, check=False)
     wall, cpu = time.perf_counter() - start, cpu_of_children() - cpu0
     if proc.returncode:
-        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n"
-                         f"{proc.stderr.decode(errors='replace')[-2000:]}")
+        FAILURES.append({"argv": argv, "pythonpath": env.get("PYTHONPATH"),
+                         "returncode": proc.returncode,
+                         "stdout": proc.stdout.decode(errors="replace")[-1500:],
+                         "stderr": proc.stderr.decode(errors="replace")[-1500:]})
+        print(f"FAILED ({proc.returncode}): {' '.join(argv)}\n"
+              f"{proc.stderr.decode(errors='replace')[-600:]}", file=sys.stderr, flush=True)
     return wall, cpu
 
 
@@ -187,7 +195,7 @@ def main() -> None:
     report = {"python": sys.version.split()[0], "cpus": os.cpu_count(),
               "load_average_before": load_before, "load_average_after": load_after,
               "results": results, "paired_ratio_this_over_baseline": ratios,
-              "throughput": scaling, "instructions": counted}
+              "throughput": scaling, "instructions": counted, "failed_runs": FAILURES}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
@@ -214,6 +222,8 @@ def table(report: dict, variants: list[Variant], modes: list[str]) -> str:
     for i, first in enumerate(report["throughput"][variants[0].name]):
         lines.append(f"| {first['procs']} processes | " + " | ".join(
             str(report["throughput"][v.name][i]["per_s"]) for v in variants) + " |")
+    if report["failed_runs"]:
+        lines.append(f"\n{len(report['failed_runs'])} runs FAILED (see failed_runs in the JSON)")
     for vname, counts in report["instructions"].items():
         for name, n in counts.items():
             lines.append(f"instructions ({vname}) {name}: {n:,}" if n else "")
