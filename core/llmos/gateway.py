@@ -208,8 +208,7 @@ def cap_output(output: Any, max_bytes: int) -> tuple[Any, int]:
     size = len(json.dumps(output, default=str, ensure_ascii=False).encode())
     if size <= max_bytes:
         return output, 0
-    strings = _count_strings(output)
-    share = max(max_bytes // max(strings, 1), 256)
+    share = max(_water_level(_string_sizes(output), max_bytes), 256)
     cut = 0
 
     def shorten(value: Any) -> Any:
@@ -238,14 +237,26 @@ def cap_output(output: Any, max_bytes: int) -> tuple[Any, int]:
     return shorten(output), cut
 
 
-def _count_strings(value: Any) -> int:
+def _string_sizes(value: Any) -> list[int]:
     if isinstance(value, str):
-        return 1
+        return [len(value.encode())]
     if isinstance(value, dict):
-        return sum(_count_strings(v) for v in value.values())
+        return [n for v in value.values() for n in _string_sizes(v)]
     if isinstance(value, (list, tuple)):
-        return sum(_count_strings(v) for v in value)
-    return 0
+        return [n for v in value for n in _string_sizes(v)]
+    return []
+
+
+def _water_level(sizes: list[int], budget: int) -> int:
+    """The largest share such that strings cut to it fit ``budget`` together: small
+    strings keep their size, the budget they leave goes to the long ones."""
+    left, count = budget, len(sizes)
+    for size in sorted(sizes):
+        if size * count > left:
+            return left // count
+        left -= size
+        count -= 1
+    return budget
 
 
 __all__ = ["Asker", "ToolGateway", "ToolInputError", "UnknownTool", "cap_output",
