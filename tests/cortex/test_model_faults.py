@@ -143,8 +143,9 @@ def test_an_unreachable_service_fails_within_the_bound_and_costs_nothing(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{port}")
-    result, data = run_json(funded, "run", "--json", "Anything")
-    # at $0.50 the prompt's size in bytes does not fit and count_tokens cannot be asked
+    # at $0.05 the prompt's size in bytes does not fit and count_tokens cannot be asked
+    result, data = run_json(funded, "--set", "budget.run_cap_usd=0.05", "run", "--json",
+                            "Anything")
     assert result.exit_code == 3, result.output
     assert "count_tokens failed (ConnectError" in data["error"]
     result, data = run_json(funded, "--set", "budget.run_cap_usd=2", "run", "--json", "Again")
