@@ -53,6 +53,12 @@ def test_version_imports_almost_nothing(env, tmp_path: Path) -> None:
 
 
 def test_plugins_loads_every_pack_but_not_their_heavy_modules(env, tmp_path: Path) -> None:
+    from importlib.metadata import entry_points
+
+    if not any(ep.dist is not None and ep.dist.name != "llmos"
+               for ep in entry_points(group="llmos")):
+        pytest.skip("no pack is installed here (the kernel's tox env has none): "
+                    "pip install -e packages/llmos-web to check them")
     modules, out = imported_by(["--workspace", str(tmp_path / "ws"), "plugins", "--json"],
                                env, tmp_path)
     loaded = {p["name"] for p in json.loads(out)}
