@@ -1,16 +1,26 @@
 """Third-party imports made cheap for every llmos process (installed by ``llmos``'s package
 root, before anything imports them).
 
-``sqlite_utils.db`` imports pandas and numpy when they are installed, only to map their
-value types to columns (0.3-1 s of CPU per process, most of a replay's start-up). llmos
-stores neither, so the module runs with both hidden, unless they are loaded already; they
-import normally afterwards, and sqlite_utils computes exactly what it would for every
-value llmos gives it.
+* ``sqlite_utils.db`` imports pandas and numpy when they are installed, only to map their
+  value types to columns (0.3-1 s of CPU per process, most of a replay's start-up). llmos
+  stores neither, so the module runs with both hidden, unless they are loaded already;
+  they import normally afterwards, and sqlite_utils computes exactly what it would for
+  every value llmos gives it.
+* ``detect_secrets`` (the redaction's scanner) imports ``requests`` with urllib3 and
+  charset_normalizer (~45 ms) only to verify found secrets online, which llmos never
+  asks it to do. While one of its modules runs, ``requests`` is a placeholder that loads
+  the real module the first time one of its attributes is used, except the return
+  annotation ``-> requests.Response`` of two verification helpers, which becomes the
+  forward reference ``'requests.Response'`` (what ``from __future__ import annotations``
+  would make of it). Anyone else's ``import requests`` gets the real module.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+import types
+import typing
 from collections.abc import Callable
 from importlib.machinery import ModuleSpec, PathFinder
 from typing import Any
@@ -32,33 +42,75 @@ def _hiding(*names: str) -> Callable[[Callable[[Any], None]], Callable[[Any], No
     return wrap
 
 
+class _Deferred(types.ModuleType):
+    """Stands in for a module while another one is defined; ``annotations`` names the
+    attributes only used in annotations there."""
+
+    def __init__(self, name: str, annotations: frozenset[str]) -> None:
+        super().__init__(name)
+        self.__spec__ = ModuleSpec(name, None)  # read (not loaded) by the import statement
+        self._annotations = annotations
+        self._defining = True
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        if self._defining and attr in self._annotations:
+            return typing.ForwardRef(f"{self.__name__}.{attr}")
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+def _deferring(name: str, annotations: frozenset[str]
+               ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    def wrap(exec_module: Callable[[Any], None]) -> Callable[[Any], None]:
+        def run(module: Any) -> None:
+            stub = None
+            if name not in sys.modules and PathFinder.find_spec(name) is not None:
+                stub = sys.modules[name] = _Deferred(name, annotations)
+            try:
+                exec_module(module)
+            finally:
+                if stub is not None:
+                    stub._defining = False
+                    if sys.modules.get(name) is stub:
+                        del sys.modules[name]
+        return run
+    return wrap
+
+
 _RULES = {"sqlite_utils.db": _hiding("pandas", "numpy")}
+#: Rules for a package and every module in it.
+_PACKAGE_RULES = {"detect_secrets": _deferring("requests", frozenset({"Response"}))}
 
 
 class CheapImports:
-    """A meta-path finder that wraps the loading of each module in ``_RULES`` (once)."""
+    """A meta-path finder that wraps the loading of the modules named above."""
 
     pending = set(_RULES)
 
     @classmethod
     def find_spec(cls, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
-        if name not in cls.pending:
-            return None
-        cls.pending.discard(name)
-        if not cls.pending:
-            uninstall()
+        if name in cls.pending:
+            cls.pending.discard(name)
+            rule = _RULES[name]
+        else:
+            rule = _PACKAGE_RULES.get(name.partition(".")[0])
+            if rule is None:
+                return None
         spec = PathFinder.find_spec(name, path)
         loader = getattr(spec, "loader", None)
         if spec is None or loader is None or not hasattr(loader, "exec_module"):
             return spec
-        loader.exec_module = _RULES[name](loader.exec_module)
+        loader.exec_module = rule(loader.exec_module)
         return spec
 
 
 def install() -> None:
-    """Put the finder first (once), for the modules not imported yet."""
+    """Put the finder first (once)."""
     CheapImports.pending = {n for n in _RULES if n not in sys.modules}
-    if CheapImports.pending and CheapImports not in sys.meta_path:
+    if CheapImports not in sys.meta_path:
         sys.meta_path.insert(0, CheapImports)  # type: ignore[arg-type]
 
 

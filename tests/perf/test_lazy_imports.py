@@ -91,3 +91,18 @@ def test_sqlite_utils_is_imported_without_data_frames_which_still_import_later(e
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300, check=True)
     assert proc.stdout.split() == ["True", "True", "False", "False", "True"], proc.stdout
+
+
+def test_the_secret_scanner_loads_requests_only_when_something_uses_it(env, tmp_path):
+    code = """
+import sys, llmos
+from llmos.memory.redaction import redact_text
+print(redact_text("TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789 ok"))
+print("requests" in sys.modules, "urllib3" in sys.modules)
+import detect_secrets.plugins.base as base
+import requests  # anyone else gets the real module, and detect-secrets' use works
+print(base.requests.exceptions.RequestException is requests.exceptions.RequestException)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, check=True)
+    assert proc.stdout.splitlines() == ["TOKEN=[REDACTED] ok", "False False", "True"], proc.stdout
