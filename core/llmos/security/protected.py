@@ -2,7 +2,9 @@
 
 ``ProtectedPaths`` lists, for one workspace, the entries that only a human's ``llmos``
 command changes: the workspace config ``llmos.toml``, the state directory ``.llmos/``
-(database, audit, caches), generated plugins ``plugins/generated/``, the memory folder
+(database, audit, caches), generated plugins ``plugins/generated/``, the agents' folder
+``agents/`` (an agent's tool list is policy: it changes only through the validated,
+recorded ``create_agent``/``modify_agent`` tools or ``llmos agents``), the memory folder
 of a file-based memory backend, git's hooks and config (they run code on the host at
 the user's next ``git`` command) and the shell rc files a login or interactive shell
 reads from the workspace root. Paths outside the workspace (the user config file) are
@@ -58,6 +60,8 @@ STATE_ENTRIES: tuple[Entry, ...] = (
     Entry(PurePosixPath("llmos.toml"), "file", "llmos's workspace configuration"),
     Entry(PurePosixPath(".llmos"), "dir", "llmos's state (database, ledger, audit)"),
     Entry(PurePosixPath("plugins/generated"), "dir", "llmos's generated plugins"),
+    Entry(PurePosixPath("agents"), "dir", "the agents' definitions (their prompts and tool "
+          "lists are policy; change them with create_agent/modify_agent or llmos agents)"),
     Entry(PurePosixPath(".git/hooks"), "dir", "git's hooks (they run on the host)"),
     Entry(PurePosixPath(".git/config"), "file", "git's config (it can run code on the host)"),
     *(Entry(PurePosixPath(name), "file", "a shell rc file") for name in RC_FILES),
