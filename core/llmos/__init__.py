@@ -17,10 +17,6 @@ hookimpl = pluggy.HookimplMarker("llmos")
 """Decorator for plugin hook implementations: ``@llmos.hookimpl``."""
 
 
-from llmos import cheap_imports  # noqa: E402  (before anything imports them)
-
-cheap_imports.install()
-
 _LAZY = {
     "LLMOS": "llmos.api",
     "Kernel": "llmos.kernel",

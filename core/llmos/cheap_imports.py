@@ -1,5 +1,5 @@
-"""Third-party imports made cheap for every llmos process (installed by ``llmos``'s package
-root, before anything imports them).
+"""Third-party imports made cheap for llmos's command line (installed by ``llmos.cli``
+before anything imports them; a program embedding llmos opts in with ``install()``).
 
 * ``sqlite_utils.db`` imports pandas and numpy when they are installed, only to map their
   value types to columns (0.3-1 s of CPU per process, most of a replay's start-up). llmos

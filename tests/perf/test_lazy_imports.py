@@ -84,7 +84,7 @@ def test_a_follower_replay_imports_no_sdk_and_no_heavy_pack_module(env, tmp_path
 
 
 def test_sqlite_utils_is_imported_without_data_frames_which_still_import_later(env, tmp_path):
-    code = ("import sys, llmos, sqlite_utils, sqlite_utils.db as db; "
+    code = ("import sys, llmos.cli, sqlite_utils, sqlite_utils.db as db; "
             "print(db.pd is None, db.np is None, 'pandas' in sys.modules, 'numpy' in sys.modules)"
             "; import importlib.util as u; "
             "print(u.find_spec('pandas') is None or __import__('pandas').__name__ == 'pandas')")
@@ -95,7 +95,7 @@ def test_sqlite_utils_is_imported_without_data_frames_which_still_import_later(e
 
 def test_the_secret_scanner_loads_requests_only_when_something_uses_it(env, tmp_path):
     code = """
-import sys, llmos
+import sys, llmos.cli
 from llmos.memory.redaction import redact_text
 print(redact_text("TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789 ok"))
 print("requests" in sys.modules, "urllib3" in sys.modules)

@@ -11,7 +11,11 @@ import sys
 
 import click
 
-from llmos import __version__
+from llmos import __version__, cheap_imports
+
+# The command line installs the cheap third-party imports before anything imports them
+# (a library user's process is left alone: ``llmos.cheap_imports.install()`` to opt in).
+cheap_imports.install()
 
 # name -> "module:attribute"
 BUILTIN_COMMANDS = {
