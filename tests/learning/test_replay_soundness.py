@@ -409,3 +409,20 @@ async def test_a_run_whose_every_call_was_refused_is_not_kept(llm_os, llmos_mode
     learned = await llm_os.execute("Install the helper tool")
     assert learned.trace_id is None
     assert llm_os.route("Install the helper tool")["chosen"] != "FOLLOWER"
+
+
+async def test_a_shell_step_before_the_check_does_not_make_a_no_op_trace_safe(
+        llm_os, llmos_model_server, llmos_workspace):
+    (llmos_workspace / "svc").mkdir()
+    (llmos_workspace / "svc/config.ini").write_text("[svc]\n")
+    goal = "Unless it already has one, add a default config.ini to the svc folder"
+    llmos_model_server.script.tool_use("Bash", {"command": "cd svc"}).tool_use(
+        "Bash", {"command": "ls"}).text("svc already has a config.ini.")
+    assert (await llm_os.execute(goal)).mode == "LEARNER"
+    (llmos_workspace / "svc/config.ini").unlink()
+    llmos_model_server.script.tool_use(
+        "Write", {"file_path": str(llmos_workspace / "svc/config.ini"),
+                  "content": "[default]\n"}).text("Added it.")
+    again = await llm_os.execute(goal)
+    assert again.mode == "FOLLOWER" and again.diverged and again.success
+    assert (llmos_workspace / "svc/config.ini").read_text() == "[default]\n"
