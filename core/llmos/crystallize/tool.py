@@ -83,6 +83,7 @@ def gateway_caller(context: CallContext) -> Caller:
     directory carries from one Bash call to the next."""
     from llmos.calls import ToolCall, ToolResult
     from llmos.gateway import UnknownTool
+    from llmos.learning.replay import carry_shell_cwd
     from llmos.tools import ToolInputError
 
     context.extra["shell_cwd"] = ""
@@ -93,9 +94,7 @@ def gateway_caller(context: CallContext) -> Caller:
                                                        context)
         except (ToolInputError, UnknownTool) as exc:
             return ToolResult(is_error=True, error=str(exc))
-        if tool == "Bash" and isinstance(result.output, dict) and "cwd" in result.output:
-            cwd = result.output.get("cwd")
-            context.extra["shell_cwd"] = cwd if isinstance(cwd, str) else ""
+        carry_shell_cwd(tool, result, context)
         return result
 
     return call

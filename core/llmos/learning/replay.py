@@ -72,10 +72,6 @@ class ReplayReport:
         return self.diverged_at is None
 
     @property
-    def refused(self) -> bool:
-        return self.kind == "refused"
-
-    @property
     def observations_matched(self) -> bool:
         return not any(s.changed for s in self.steps)
 
@@ -166,6 +162,14 @@ def verify(step: Step, result: ToolResult, data: dict[str, Any], workspace: Path
     return ""
 
 
+def carry_shell_cwd(tool: str, result: ToolResult, context: CallContext) -> None:
+    """Keep the directory a replayed Bash call ended in for the next one, as Claude Code's
+    persistent shell does (outside the workspace: back to its root, as Claude Code resets)."""
+    if tool == "Bash" and isinstance(result.output, dict) and "cwd" in result.output:
+        cwd = result.output.get("cwd")
+        context.extra["shell_cwd"] = cwd if isinstance(cwd, str) else ""
+
+
 def _later_changes(plan: Plan, position: int, context: CallContext) -> str | None:
     tools = context.kernel.tools
     for later in plan.steps[position + 1:]:
@@ -234,9 +238,7 @@ async def replay(plan: Plan, slots: tuple[Slot, ...], context: CallContext,
             stop(f"refused by policy: {result.error}", "refused", result)
             break
         report.mutated = report.mutated or mutating
-        if planned.tool == "Bash" and isinstance(result.output, dict) and "cwd" in result.output:
-            cwd = result.output.get("cwd")
-            context.extra["shell_cwd"] = cwd if isinstance(cwd, str) else ""
+        carry_shell_cwd(planned.tool, result, context)
         problem = verify(step, result, data, context.workspace, exact)
         if problem:
             # in an exact replay a different outcome means a different world; under new
