@@ -72,6 +72,10 @@ class ReplayReport:
         return self.diverged_at is None
 
     @property
+    def refused(self) -> bool:
+        return self.kind == "refused"
+
+    @property
     def observations_matched(self) -> bool:
         return not any(s.changed for s in self.steps)
 
