@@ -7,6 +7,8 @@
 - ``llmos_model_server``: a scripted Messages-API server on 127.0.0.1 (see
   ``llmos.testing.model_server``); its ``env()`` is applied to the test's environment so
   the real Claude Code CLI talks to it.
+- ``llmos_postgres`` (session) / ``llmos_postgres_db`` (per test): a throwaway PostgreSQL
+  server on 127.0.0.1 and a fresh database on it (see ``llmos.testing.postgres``).
 
 Nothing heavy is imported here: this module is loaded by every pytest session.
 """
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from llmos.testing.postgres import llmos_postgres, llmos_postgres_db  # noqa: F401
 
 if TYPE_CHECKING:
     from click.testing import Result
