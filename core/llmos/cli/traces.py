@@ -26,7 +26,7 @@ def memory_of(ctx: click.Context) -> MemoryBackend:
 
 def warn_problems(memory: MemoryBackend) -> None:
     """Unreadable records are reported on stderr (file:line: problem) and skipped."""
-    for problem in memory.problems():
+    for problem in memory.skipped():
         click.echo(f"warning: skipped {problem}", err=True)
 
 
@@ -228,9 +228,20 @@ def import_(ctx: click.Context, paths: tuple[str, ...], replace: bool, as_json: 
 @click.pass_context
 def rm(ctx: click.Context, trace_ids: tuple[str, ...], as_json: bool) -> None:
     """Remove traces. Exit code 1 when one does not exist. JSON: {removed: [ids]}."""
+    from llmos.memory.base import TraceNotFound, UnreadableRecord
+
     memory = memory_of(ctx)
+    unreadable: set[str] | None = None
     for trace_id in trace_ids:
-        memory.get_trace(trace_id)  # all must exist before anything is removed
+        try:  # all must exist before anything is removed (an unreadable one does)
+            memory.get_trace(trace_id)
+        except UnreadableRecord:
+            pass
+        except TraceNotFound:
+            if unreadable is None:
+                unreadable = {p.record for p in memory.problems() if p.record}
+            if f"trace {trace_id}" not in unreadable:
+                raise
     for trace_id in trace_ids:
         memory.delete_trace(trace_id)
     if as_json:

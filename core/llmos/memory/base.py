@@ -19,8 +19,11 @@ import abc
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+from pydantic import BaseModel, ValidationError
+
+from llmos.errors import OperationFailed
 from llmos.goals import analyze_goal
 from llmos.memory.models import (
     ID_PATTERN,
@@ -62,17 +65,84 @@ class RunStateError(ValueError):
 
 @dataclass(frozen=True)
 class Problem:
-    """A stored record that could not be read: where, and what is wrong with it."""
+    """A stored record that could not be read: where, what is wrong with it and, when the
+    record has an id, which record (``"trace abc"``) and how to remove it."""
 
     file: str
     line: int
     problem: str
+    record: str | None = None
+    fix: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.problem}"
+        where = f"{self.file}:{self.line}: " + (f"{self.record}: " if self.record else "")
+        return where + self.problem + (f" (remove it: {self.fix})" if self.fix else "")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "problem": self.problem}
+        return {"file": self.file, "line": self.line, "problem": self.problem,
+                "record": self.record, "fix": self.fix}
+
+
+REMOVE_WITH = {"trace": "llmos traces rm {id}", "fact": "llmos memory facts rm {id}"}
+"""The command that removes an unreadable record of each kind."""
+
+
+class UnreadableRecord(OperationFailed):
+    """A stored record exists but cannot be read (bad JSON, failed validation)."""
+
+
+def validation_reason(exc: Exception) -> str:
+    """A one-line reason for a record that failed to parse or validate."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_url=False)[0]
+        loc = ".".join(str(part) for part in first.get("loc", ())) or "record"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        return f"{loc}: {first.get('msg', 'invalid')}{more}"
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def record_problem(where: str, kind: str, record_id: str | None, exc: Exception,
+                   line: int = 0) -> Problem:
+    """The problem report for an unreadable record of ``kind`` (trace, fact, run, step)."""
+    fix = REMOVE_WITH[kind].format(id=record_id) if record_id and kind in REMOVE_WITH else None
+    return Problem(where, line, f"cannot be read: {validation_reason(exc)}",
+                   record=f"{kind} {record_id or '?'}", fix=fix)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def decode_record(model: type[M], raw: str | bytes | dict[str, Any]) -> M:
+    """A stored record parsed and validated (raises ValidationError or ValueError)."""
+    if isinstance(raw, dict):
+        return model.model_validate(raw)
+    return model.model_validate_json(raw)
+
+
+def decode_many(model: type[M], rows: Iterable[tuple[str | None, Any]], *, kind: str,
+                where: str, problems: dict[tuple[str, str], Problem] | None = None
+                ) -> list[M]:
+    """The readable records of ``(id, raw)`` rows; the others are skipped (and reported
+    in ``problems`` when given), so one bad record never hides the good ones."""
+    out: list[M] = []
+    for record_id, raw in rows:
+        try:
+            out.append(decode_record(model, raw))
+        except (ValidationError, ValueError, TypeError, RecursionError) as exc:
+            if problems is not None:
+                problems[(kind, str(record_id))] = record_problem(where, kind, record_id, exc)
+    return out
+
+
+def decode_one(model: type[M], raw: Any, *, kind: str, record_id: str, where: str) -> M:
+    """One stored record, or UnreadableRecord saying what is wrong and how to remove it."""
+    try:
+        return decode_record(model, raw)
+    except (ValidationError, ValueError, TypeError, RecursionError) as exc:
+        problem = record_problem(where, kind, record_id, exc)
+        hint = f"; remove it with `{problem.fix}`" if problem.fix else ""
+        raise UnreadableRecord(f"{kind} {record_id} in {where} {problem.problem}{hint}"
+                               ) from None
 
 
 def redact_step(step: Step) -> Step:
@@ -365,6 +435,12 @@ class MemoryBackend(abc.ABC):
         """Stored records that could not be read (and were skipped)."""
         return []
 
+    def skipped(self) -> list[Problem]:
+        """The unreadable records the reads so far skipped: cheap, for a warning after a
+        listing (``problems`` checks every record). Drivers whose ``problems`` is cheap
+        need not override this."""
+        return self.problems()
+
     def close(self) -> None:  # noqa: B027 - optional for drivers
         """Release files and connections."""
 
@@ -455,6 +531,7 @@ __all__ = [
     "RunStateError",
     "StepOutcome",
     "TraceNotFound",
+    "UnreadableRecord",
     "effective_status",
     "redact_step",
     "redact_trace",

@@ -401,6 +401,20 @@ class MarkdownMemory(MemoryBackend):
         self.traces.refresh()
         self.facts.refresh()
         self._scan_runs()
-        found = [*self.traces.problems.values(), *self.facts.problems.values()]
+        found = [_with_fix(p, kind) for kind, index in (("trace", self.traces),
+                                                         ("fact", self.facts))
+                 for p in index.problems.values()]
         found += [c[3] for c in self._runs.values() if c[3] is not None]
         return sorted(found, key=lambda p: (p.file, p.line))
+
+
+def _with_fix(problem: Problem, kind: str) -> Problem:
+    """An unreadable trace or fact file's problem, naming the record and how to remove it
+    (its file name is its id)."""
+    from dataclasses import replace
+
+    from llmos.memory.base import REMOVE_WITH
+
+    record_id = Path(problem.file).stem
+    return replace(problem, record=f"{kind} {record_id}",
+                   fix=REMOVE_WITH[kind].format(id=record_id))

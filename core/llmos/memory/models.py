@@ -77,7 +77,9 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # every float a record carries is finite: NaN or infinity (``success_rating: .nan``
+    # in an imported trace) is rejected where the record is validated
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class FileDigest(_Model):

@@ -4,8 +4,8 @@ killed writer apart, so a committed record survives the process that wrote it.""
 
 from __future__ import annotations
 
-import heapq
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -13,13 +13,21 @@ from typing import Any
 
 import sqlite_utils
 
-from llmos.memory.base import MemoryBackend, RunStateError
+from llmos.memory.base import (
+    MemoryBackend,
+    Problem,
+    RunStateError,
+    UnreadableRecord,
+    decode_many,
+    decode_one,
+    record_problem,
+)
 from llmos.memory.models import Fact, RunRecord, Step, Trace, iso
 from llmos.memory.text import (
     fact_search_text,
+    idf,
     is_common,
     prefix_upper,
-    score,
     selective_terms,
     trace_search_text,
 )
@@ -156,20 +164,51 @@ _SELECT_RUN = (
 )
 
 
-class _FullText:
-    """Ranked search over one table (``llmos.memory.text``'s rules): FTS5 finds the rows
-    with a term, a table of token frequencies (the row '' counts the records) says which
-    terms are worth expanding."""
+def text_schema(text: str, fts: str, extra: str = "") -> list[str]:
+    """The statements that create a search index: ``text`` holds each record's id,
+    creation time and search text (narrow rows: no record JSON; ``extra`` adds column
+    definitions), ``fts`` is an FTS5 table over it (external content) kept in step by
+    triggers."""
+    return [
+        f"CREATE TABLE {text} (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+        f" created_at TEXT NOT NULL, search_text TEXT NOT NULL{extra})",
+        f"CREATE INDEX {text}_created ON {text} (created_at DESC, id DESC)",
+        f"CREATE VIRTUAL TABLE {fts} USING fts5 (search_text, content='{text}',"
+        " content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')",
+        f"CREATE TRIGGER {text}_ai AFTER INSERT ON {text} BEGIN"
+        f" INSERT INTO {fts} (rowid, search_text) VALUES (new.rowid, new.search_text); END",
+        f"CREATE TRIGGER {text}_ad AFTER DELETE ON {text} BEGIN"
+        f" INSERT INTO {fts} ({fts}, rowid, search_text)"
+        " VALUES ('delete', old.rowid, old.search_text); END",
+        f"CREATE TRIGGER {text}_au AFTER UPDATE OF search_text ON {text} BEGIN"
+        f" INSERT INTO {fts} ({fts}, rowid, search_text)"
+        " VALUES ('delete', old.rowid, old.search_text);"
+        f" INSERT INTO {fts} (rowid, search_text) VALUES (new.rowid, new.search_text); END",
+    ]
 
-    TIE_SCAN = 500
-    #: Index entries a newest-first walk reads in the time of one row looked up by rowid.
-    WALK_PER_LOOKUP = 20
 
-    def __init__(self, table: str, fts: str, terms: str) -> None:
-        self.table, self.fts, self.terms = table, fts, terms
+class FullTextIndex:
+    """Ranked search (``llmos.memory.text``'s rules) over a table made by ``text_schema``
+    plus a table of token document frequencies (the row '' counts the records), which
+    says which terms are worth expanding. Shared by the sqlite driver and the markdown
+    driver's side index, so both rank alike by construction.
 
-    def maintain(self, db: sqlite_utils.Database, old: str | None, new: str | None) -> None:
+    Cost of a search: one range sum per query term in the frequency table (O(log V) plus
+    the term's expansions), then, in SQL, the postings of the selective terms only (a
+    term in more than ``text.LARGE_FRACTION`` of the records is never expanded), scored,
+    sorted and cut to ``limit`` by SQLite: no row leaves SQLite except the ids returned."""
+
+    def __init__(self, text: str, fts: str, terms: str) -> None:
+        self.text, self.fts, self.terms = text, fts, terms
+
+    def schema(self, extra: str = "") -> list[str]:
+        return [*text_schema(self.text, self.fts, extra),
+                f"CREATE TABLE {self.terms} (term TEXT PRIMARY KEY, df INTEGER NOT NULL)"
+                " WITHOUT ROWID"]
+
+    def maintain(self, db: Any, old: str | None, new: str | None) -> None:
         """Inside the write transaction: ``old``/``new`` search text, None = no record."""
+        conn = getattr(db, "conn", db)
         before = set(old.split()) if old is not None else set()
         after = set(new.split()) if new is not None else set()
         if old is None and new is not None:
@@ -177,85 +216,67 @@ class _FullText:
             after.add("")
         elif old is not None and new is None:
             before.add("")
-        db.conn.executemany(
+        conn.executemany(
             f"INSERT INTO {self.terms} (term, df) VALUES (?, 1)"
             " ON CONFLICT (term) DO UPDATE SET df = df + 1",
             [(t,) for t in after - before],
         )
         gone = [(t,) for t in before - after]
-        db.conn.executemany(f"UPDATE {self.terms} SET df = df - 1 WHERE term = ?", gone)
-        db.conn.executemany(f"DELETE FROM {self.terms} WHERE term = ? AND df <= 0 AND term != ''",
-                            gone)
+        conn.executemany(f"UPDATE {self.terms} SET df = df - 1 WHERE term = ?", gone)
+        conn.executemany(f"DELETE FROM {self.terms} WHERE term = ? AND df <= 0 AND term != ''",
+                         gone)
 
-    def search(self, db: sqlite_utils.Database, terms: Sequence[str], limit: int
-               ) -> list[str]:
-        """The ``data`` of the best ``limit`` records, best first."""
-        row = db.execute(f"SELECT df FROM {self.terms} WHERE term = ''").fetchone()
+    def search(self, db: Any, terms: Sequence[str], limit: int) -> list[str]:
+        """The ids of the best ``limit`` records, best first."""
+        conn = getattr(db, "conn", db)
+        row = conn.execute(f"SELECT df FROM {self.terms} WHERE term = ''").fetchone()
         total = row[0] if row else 0
         bounds = {
-            term: db.execute(
+            term: conn.execute(
                 f"SELECT coalesce(sum(df), 0) FROM {self.terms} WHERE term >= ? AND term < ?",
                 (term, prefix_upper(term)),
             ).fetchone()[0]
             for term in terms
         }
         chosen = selective_terms(terms, bounds, total)
+        if not chosen:
+            return []
         if len(chosen) == 1 and is_common(bounds[chosen[0]], total):
             # every term is common: all records with the rarest one score alike, so the
             # answer is the newest of them, found by walking the records newest first
-            rows = db.execute(
-                f"SELECT data FROM {self.table} INDEXED BY {self.table}_created"
+            # (about limit / share rows, the share being over LARGE_FRACTION)
+            rows = conn.execute(
+                f"SELECT id FROM {self.text} INDEXED BY {self.text}_created"
                 " WHERE instr(' ' || search_text, ' ' || ?) > 0"
                 " ORDER BY created_at DESC, id DESC LIMIT ?",
                 (chosen[0], limit),
             )
-            return [data for (data,) in rows]
-        postings = {
-            term: set(json.loads(db.execute(  # one JSON array: far cheaper than a row each
-                f"SELECT json_group_array(rowid) FROM {self.fts} WHERE {self.fts} MATCH ?",
-                (f'"{term}"*',)).fetchone()[0]))
-            for term in chosen
-        }
-        scores = score(postings, total)
-        if not scores:
-            return []
-        cut = heapq.nlargest(limit, scores.values())[-1]  # the score the best `limit` reach
-        above: list[int] = []  # fewer than `limit`
-        tied: list[int] = []
-        for r, v in scores.items():
-            if v >= cut:
-                (above if v > cut else tied).append(r)
-        wanted = limit - len(above)
-        if len(tied) > self.TIE_SCAN and wanted * total < self.WALK_PER_LOOKUP * len(tied) ** 2:
-            # many equal scores: walk the records newest first (an index-only scan, about
-            # wanted * total / ties entries) rather than look every tie up to sort them all;
-            # both find the same newest ties
-            wanted, tied_set, tied = limit - len(above), set(tied), []
-            for (r,) in db.execute(
-                f"SELECT rowid FROM {self.table} ORDER BY created_at DESC, id DESC"
-            ):
-                if r in tied_set:
-                    tied.append(r)
-                    if len(tied) >= wanted:
-                        break
-        keys = {
-            r: (scores[r], created, rid)
-            for r, created, rid in db.execute(
-                f"SELECT rowid, created_at, id FROM {self.table}"
-                " WHERE rowid IN (SELECT value FROM json_each(?))",
-                (json.dumps(above + tied),),
-            )
-        }
-        best = sorted(keys, key=keys.__getitem__, reverse=True)[:limit]
-        data = dict(db.execute(
-            f"SELECT rowid, data FROM {self.table} WHERE rowid IN (SELECT value FROM json_each(?))",
-            (json.dumps(best),),
-        ).fetchall())
-        return [data[r] for r in best]
+            return [i for (i,) in rows]
+        queries = [f'"{term}"*' for term in chosen]
+        weights = [
+            idf(total, conn.execute(f"SELECT count(*) FROM {self.fts} WHERE {self.fts} MATCH ?",
+                                    (q,)).fetchone()[0])
+            for q in queries
+        ]
+        # a record's score is text.score's: the idf of the terms it has, added in query
+        # order (the same floating-point sum), from a bit mask of the terms it has
+        hits = " UNION ALL ".join(
+            f"SELECT rowid AS r, {1 << i} AS bit FROM {self.fts} WHERE {self.fts} MATCH ?"
+            for i in range(len(queries)))
+        total_score = "0.0"
+        for i in range(len(queries)):
+            total_score = f"({total_score} + CASE WHEN h.mask & {1 << i} THEN ? ELSE 0.0 END)"
+        rows = conn.execute(
+            f"SELECT t.id FROM (SELECT r, sum(bit) AS mask FROM ({hits}) GROUP BY r) h"
+            f" JOIN {self.text} t ON t.rowid = h.r"
+            f" ORDER BY {total_score} DESC, t.created_at DESC, t.id DESC LIMIT ?",
+            (*queries, *weights, limit),
+        )
+        return [i for (i,) in rows]
 
 
-_TRACE_TEXT = _FullText("memory_traces", "memory_traces_fts", "memory_trace_terms")
-_FACT_TEXT = _FullText("memory_facts", "memory_facts_fts", "memory_fact_terms")
+_TRACE_TEXT = FullTextIndex("memory_trace_text", "memory_trace_fts", "memory_trace_terms")
+_FACT_TEXT = FullTextIndex("memory_fact_text", "memory_fact_fts", "memory_fact_terms")
 
 
 class SqliteMemory(MemoryBackend):
@@ -323,7 +344,7 @@ class SqliteMemory(MemoryBackend):
 
     def _load_run(self, run_id: str) -> RunRecord | None:
         rows = self._query(f"{_SELECT_RUN} WHERE r.id = ?", (run_id,))
-        return _run_from(rows[0][:-1], rows[0][-1]) if rows else None
+        return self._run_or_raise(rows[0]) if rows else None
 
     def _iter_runs(self) -> Iterator[RunRecord]:
         offset, page = 0, 200
@@ -333,7 +354,9 @@ class SqliteMemory(MemoryBackend):
                 (page, offset),
             )
             for row in rows:
-                yield _run_from(row[:-1], row[-1])
+                run = self._run_or_skip(row)
+                if run is not None:
+                    yield run
             if len(rows) < page:
                 return
             offset += page
@@ -342,7 +365,7 @@ class SqliteMemory(MemoryBackend):
         rows = self._query(
             "SELECT data FROM memory_steps WHERE run_id = ? ORDER BY idx", (run_id,)
         )
-        return [Step.model_validate_json(data) for (data,) in rows]
+        return self._decode_rows(Step, "step", [(run_id, data) for (data,) in rows])
 
     # -- traces --------------------------------------------------------------------------
 
@@ -373,26 +396,26 @@ class SqliteMemory(MemoryBackend):
 
     def _load_trace(self, trace_id: str) -> Trace | None:
         rows = self._query("SELECT data FROM memory_traces WHERE id = ?", (trace_id,))
-        return Trace.model_validate_json(rows[0][0]) if rows else None
+        return self._decode_one(Trace, "trace", trace_id, rows[0][0]) if rows else None
 
     def _list_traces(self, limit: int | None, include_demoted: bool) -> list[Trace]:
         where = "" if include_demoted else "WHERE demoted = 0"
         rows = self._query(
-            f"SELECT data FROM memory_traces {where} ORDER BY created_at DESC, id DESC LIMIT ?",
-            (-1 if limit is None else limit,),
+            f"SELECT id, data FROM memory_traces {where} ORDER BY created_at DESC, id DESC"
+            " LIMIT ?", (-1 if limit is None else limit,),
         )
-        return [Trace.model_validate_json(data) for (data,) in rows]
+        return self._decode_rows(Trace, "trace", rows)
 
     def _find_traces(self, signature: str) -> list[Trace]:
         rows = self._query(
-            "SELECT data FROM memory_traces WHERE goal_signature = ?", (signature,)
+            "SELECT id, data FROM memory_traces WHERE goal_signature = ?", (signature,)
         )
-        return [Trace.model_validate_json(data) for (data,) in rows]
+        return self._decode_rows(Trace, "trace", rows)
 
     def _search_traces(self, terms: Sequence[str], limit: int) -> list[Trace]:
         with self._lock:
             found = _TRACE_TEXT.search(self.db, terms, limit)
-        return [Trace.model_validate_json(data) for data in found]
+        return self._decode_rows(Trace, "trace", [(_id_in(data), data) for data in found])
 
     def _update_trace(self, trace_id: str, change: Callable[[Trace], Trace]) -> Trace | None:
         def go() -> Trace | None:
@@ -401,7 +424,7 @@ class SqliteMemory(MemoryBackend):
             ).fetchone()
             if row is None:
                 return None
-            updated = change(Trace.model_validate_json(row[0]))
+            updated = change(self._decode_one(Trace, "trace", trace_id, row[0]))
             self._store_trace(updated)
             return updated
 
@@ -442,26 +465,28 @@ class SqliteMemory(MemoryBackend):
 
     def _load_fact(self, fact_id: str) -> Fact | None:
         rows = self._query("SELECT data FROM memory_facts WHERE id = ?", (fact_id,))
-        return Fact.model_validate_json(rows[0][0]) if rows else None
+        return self._decode_one(Fact, "fact", fact_id, rows[0][0]) if rows else None
 
     def _list_facts(self, tag: str | None, limit: int | None) -> list[Fact]:
         lim = -1 if limit is None else limit
         if tag is None:
             rows = self._query(
-                "SELECT data FROM memory_facts ORDER BY created_at DESC, id DESC LIMIT ?", (lim,)
+                "SELECT id, data FROM memory_facts ORDER BY created_at DESC, id DESC LIMIT ?",
+                (lim,),
             )
         else:
             rows = self._query(
-                "SELECT f.data FROM memory_facts f JOIN memory_fact_tags t ON t.fact_id = f.id"
+                "SELECT f.id, f.data FROM memory_facts f JOIN memory_fact_tags t"
+                " ON t.fact_id = f.id"
                 " WHERE t.tag = ? ORDER BY f.created_at DESC, f.id DESC LIMIT ?",
                 (tag, lim),
             )
-        return [Fact.model_validate_json(data) for (data,) in rows]
+        return self._decode_rows(Fact, "fact", rows)
 
     def _search_facts(self, terms: Sequence[str], limit: int) -> list[Fact]:
         with self._lock:
             found = _FACT_TEXT.search(self.db, terms, limit)
-        return [Fact.model_validate_json(data) for data in found]
+        return self._decode_rows(Fact, "fact", [(_id_in(data), data) for data in found])
 
     def _delete_fact(self, fact_id: str) -> bool:
         def go() -> bool:
@@ -475,3 +500,53 @@ class SqliteMemory(MemoryBackend):
             return True
 
         return self._write(go)
+
+    # -- unreadable records: skipped where listed, reported by problems() ----------------
+
+    def _decode_rows(self, model: Any, kind: str, rows: Sequence[tuple[Any, Any]]) -> list[Any]:
+        skipped = self.__dict__.setdefault("_skipped", {})
+        return decode_many(model, rows, kind=kind, where=str(self.path), problems=skipped)
+
+    def skipped(self) -> list[Problem]:
+        return list(self.__dict__.get("_skipped", {}).values())
+
+    def _decode_one(self, model: Any, kind: str, record_id: str, raw: Any) -> Any:
+        return decode_one(model, raw, kind=kind, record_id=record_id, where=str(self.path))
+
+    def _run_or_raise(self, row: Sequence[Any]) -> RunRecord:
+        try:
+            return _run_from(row[:-1], row[-1])
+        except (ValueError, TypeError) as exc:  # ValidationError is a ValueError
+            raise UnreadableRecord(f"run {row[0]} in {self.path} "
+                                   f"{record_problem('', 'run', row[0], exc).problem}") from None
+
+    def _run_or_skip(self, row: Sequence[Any]) -> RunRecord | None:
+        try:
+            return _run_from(row[:-1], row[-1])
+        except (ValueError, TypeError) as exc:
+            skipped = self.__dict__.setdefault("_skipped", {})
+            skipped[("run", str(row[0]))] = record_problem(str(self.path), "run", row[0], exc)
+            return None
+
+    def problems(self) -> list[Problem]:
+        """Every stored run, step, trace and fact that cannot be read."""
+        where, found = str(self.path), []
+        for row in self._query(_SELECT_RUN):
+            try:
+                _run_from(row[:-1], row[-1])
+            except (ValueError, TypeError) as exc:
+                found.append(record_problem(where, "run", row[0], exc))
+        checks = ((Step, "step", "SELECT run_id, data FROM memory_steps"),
+                  (Trace, "trace", "SELECT id, data FROM memory_traces"),
+                  (Fact, "fact", "SELECT id, data FROM memory_facts"))
+        for model, kind, sql in checks:
+            problems: dict[tuple[str, str], Problem] = {}
+            decode_many(model, self._query(sql), kind=kind, where=where, problems=problems)
+            found += problems.values()
+        return found
+
+
+def _id_in(data: str) -> str | None:
+    """The id of a stored record's JSON, found even when the record does not parse."""
+    match = re.search(r'"id"\s*:\s*"([^"]{1,128})"', data or "")
+    return match.group(1) if match else None
