@@ -11,6 +11,7 @@ import click
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
     from llmos.kernel import Kernel
 
@@ -49,7 +50,35 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+PIPED_WIDTH = 10_000
+"""The width tables get when output is not a terminal: a row is never wrapped at 80
+columns for a pipe or a file (``COLUMNS`` still wins when set)."""
+
+
 def console(stderr: bool = False) -> Console:
+    """The console every command prints through. It prints text literally, safe by
+    construction: no markup (``[/]`` or ``[dice]`` in a goal, path, reason or output is
+    shown as is), no emoji codes, no highlighting. Styled output is built from data with
+    ``styled``, never by formatting data into markup. Tables use the terminal's width on
+    a terminal and ``PIPED_WIDTH`` otherwise."""
+    import os
+    import sys
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    width = None if tty or os.environ.get("COLUMNS") else PIPED_WIDTH
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=True,
+                   width=width)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """Styled text from literal pieces: ``styled(("error:", "red"), " ", message)``. A
+    piece is printed as it is, whatever brackets it holds."""
+    from rich.text import Text
+
+    return Text.assemble(*parts)

@@ -16,10 +16,12 @@ def config() -> None:
 @json_option
 @click.pass_context
 def show(ctx: click.Context, as_json: bool) -> None:
-    """Show the effective configuration.
+    """Show the effective configuration, where each key's value came from, and warnings.
 
-    JSON: {workspace, files: [paths read], config: {section: {key: value}},
-    origins: {"section.key": source}}.
+    Each key's source is its own: defaults, a config file's path, an environment variable
+    or a --set flag. JSON: {workspace, files: [{path, exists}] (the config files looked
+    for, lowest precedence first), config: {section: {key: value}}, origins:
+    {"section.key": source}, warnings: [sections ignored, with why and the fix]}.
     """
     kernel = kernel_from(ctx)
     cfg = kernel.config
@@ -33,14 +35,22 @@ def show(ctx: click.Context, as_json: bool) -> None:
         emit_json(
             {
                 "workspace": str(kernel.workspace.root),
+                "files": cfg.files,
                 "config": data,
                 "origins": origins,
+                "warnings": cfg.warnings,
             }
         )
         return
     out = console()
-    out.print(f"[bold]workspace[/bold] {kernel.workspace.root}")
+    out.print(f"workspace {kernel.workspace.root}", markup=False)
+    out.print("files (lowest precedence first):", markup=False)
+    for item in cfg.files:
+        state = "read" if item["exists"] else "not found"
+        out.print(f"  {item['path']}  ({state})", markup=False)
     for section, values in data.items():
-        out.print(f"\n[bold]\\[{section}][/bold]")
+        out.print(f"\n[{section}]", markup=False, style="bold")
         for key, value in values.items():
-            out.print(f"{key} = {value!r}  [dim]# {origins[f'{section}.{key}']}[/dim]")
+            out.print(f"{key} = {value!r}  # {origins[f'{section}.{key}']}", markup=False)
+    for warning in cfg.warnings:
+        console(stderr=True).print(f"warning: {warning}", markup=False, style="yellow")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from llmos.cli._common import console, emit_json, json_option, kernel_from
+from llmos.cli._common import console, emit_json, json_option, kernel_from, styled
 
 
 @click.command()
@@ -27,7 +27,7 @@ def route(ctx: click.Context, goal: str, as_json: bool) -> None:
         emit_json(decided.as_dict())
         return
     out = console()
-    out.print(f"[bold]{decided.chosen}[/bold] — {decided.reason}")
+    out.print(styled((decided.chosen, "bold"), f" — {decided.reason}"))
     for bid in decided.bids:
         out.print(f"  {bid.mode:<10} {bid.confidence:.2f}  est. ${bid.estimated_cost_usd:.4f}  "
                   f"{bid.reason}", markup=False)

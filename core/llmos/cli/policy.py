@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from llmos.cli._common import console, emit_json, json_object, json_option, kernel_from, run
+from llmos.cli._common import (
+    console,
+    emit_json,
+    json_object,
+    json_option,
+    kernel_from,
+    run,
+    styled,
+)
 
 
 @click.group()
@@ -44,8 +52,8 @@ def check(ctx: click.Context, tool: str, input_json: str, source: str, shell_cwd
                    "reason": decision.reason})
     else:
         color = {"allow": "green", "ask": "yellow", "deny": "red"}[decision.verdict]
-        console().print(f"[{color}]{decision.verdict}[/{color}] ({decision.rule}) "
-                        f"{decision.reason}")
+        console().print(styled((decision.verdict, color),
+                               f" ({decision.rule}) {decision.reason}"))
     if decision.verdict != "allow":
         ctx.exit(4)
 
@@ -66,7 +74,7 @@ def rules(as_json: bool) -> None:
         return
     out = console()
     for rule in listed:
-        out.print(f"[bold]{rule['id']}[/bold] ({rule['decision']}): {rule['description']}")
+        out.print(styled((rule["id"], "bold"), f" ({rule['decision']}): {rule['description']}"))
         for example in rule["match"][:3]:
             out.print(f"    matches:     {example}", markup=False)
         for example in rule["not_match"][:2]:

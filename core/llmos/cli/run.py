@@ -10,15 +10,15 @@ from typing import Any
 
 import click
 
-from llmos.cli._common import console, emit_json, json_option, kernel_from
+from llmos.cli._common import console, emit_json, json_option, kernel_from, styled
 
 
 def _terminal_asker(out):
     async def ask(call, decision) -> str:
         from rich.prompt import Prompt
 
-        out.print(f"\n[yellow]approval needed[/yellow] for [bold]{call.tool}[/bold]: "
-                  f"{decision.reason}")
+        out.print(styled("\n", ("approval needed", "yellow"), " for ", (call.tool, "bold"),
+                         f": {decision.reason}"))
         out.print(json.dumps(call.input, ensure_ascii=False)[:500], markup=False)
         answer = await asyncio.to_thread(
             Prompt.ask, "allow [o]nce, allow for this [r]un, or [d]eny?",
@@ -48,24 +48,25 @@ class LiveProgress:
             summary = json.dumps(data["input"], ensure_ascii=False)
             summary = summary if len(summary) <= 160 else summary[:157] + "..."
             style = "green" if data["verdict"] == "allow" else "red"
-            self.out.print(f"[{style}]●[/{style}] [bold]{data['tool']}[/bold] ", end="")
+            self.out.print(styled(("●", style), " ", (data["tool"], "bold"), " "), end="")
             self.out.print(summary, markup=False)
             if data["verdict"] != "allow":
-                self.out.print(f"  [red]refused:[/red] {data['reason']}")
+                self.out.print(styled("  ", ("refused:", "red"), f" {data['reason']}"))
         elif kind == "handoff":
-            self.out.print(f"[yellow]replay diverged[/yellow] ({data['reason']}); "
-                           "handing over to LEARNER")
+            self.out.print(styled(("replay diverged", "yellow"),
+                                  f" ({data['reason']}); handing over to LEARNER"))
         elif kind == "tool_error":
-            self.out.print("  [red]failed:[/red] ", end="")
+            self.out.print(styled("  ", ("failed:", "red"), " "), end="")
             self.out.print(data["error"][:300], markup=False)
         elif kind == "retry":
             _print_retry(self.out, data)
 
 
 def _print_retry(out, data: dict[str, Any]) -> None:
-    out.print(f"[yellow]model service:[/yellow] {data['problem']}; attempt {data['attempt']} "
-              f"in {data['wait_s']:g} s (retries stop after {data['bound_s']:g} s, "
-              "cortex.retry_max_s)", markup=True, highlight=False)
+    out.print(styled(("model service:", "yellow"),
+                     f" {data['problem']}; attempt {data['attempt']} "
+                     f"in {data['wait_s']:g} s (retries stop after {data['bound_s']:g} s, "
+                     "cortex.retry_max_s)"))
 
 
 class RetryNotices:
@@ -133,17 +134,17 @@ def run(ctx: click.Context, goal: str, mode: str | None, simulate: bool, as_json
     else:
         if isinstance(progress, LiveProgress) and progress.in_text:
             out.print()
-        status = "[green]done[/green]" if result.success else "[red]failed[/red]"
-        out.print(
-            f"\n{status} · {result.mode} · ${result.cost_usd:.4f} · "
+        status = ("done", "green") if result.success else ("failed", "red")
+        out.print(styled(
+            "\n", status, f" · {result.mode} · ${result.cost_usd:.4f} · "
             f"{result.input_tokens} in / {result.output_tokens} out tokens · "
             f"{result.tool_calls} tool calls · {result.duration_s:.1f} s · run {result.run_id}"
-        )
+        ))
         if result.matched_trace:
             out.print(f"matched trace {result.matched_trace} · saved ${result.saved_usd:.4f}"
                       + (" · replay diverged" if result.diverged else ""))
         if result.error:
-            out.print("[red]error:[/red] ", end="")
+            out.print(styled(("error:", "red"), " "), end="")
             out.print(result.error, markup=False)
     code = exit_code_for_run(result.success, result.error)
     if code:
@@ -165,6 +166,6 @@ def _report_interrupted(stop, runs, out, as_json: bool) -> None:
         emit_json(report)
         return
     out.print()
-    out.print(f"[yellow]{reason}[/yellow] · ${report['cost_usd']:.4f}"
-              + (f" · run {report['run_id']} recorded as interrupted" if report["run_id"]
-                 else ""))
+    out.print(styled((reason, "yellow"), f" · ${report['cost_usd']:.4f}"
+                     + (f" · run {report['run_id']} recorded as interrupted"
+                        if report["run_id"] else "")))

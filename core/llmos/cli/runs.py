@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from llmos.cli._common import console, emit_json, json_option, kernel_from
+from llmos.cli._common import console, emit_json, json_option, kernel_from, styled
 from llmos.cli.traces import warn_problems
 
 STATUSES = ("running", "succeeded", "failed", "interrupted")
@@ -68,7 +68,7 @@ def list_runs(ctx: click.Context, limit: int, status: str | None, as_json: bool)
         goal = r.goal if len(r.goal) <= 50 else r.goal[:49] + "…"
         table.add_row(
             r.id, f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.mode,
-            f"[{colors[r.status]}]{r.status}[/{colors[r.status]}]", str(r.step_count),
+            styled((r.status, colors[r.status])), str(r.step_count),
             f"${r.cost_usd:.4f}", f"{r.duration_s:.1f}s" if r.duration_s is not None else "",
             goal,
         )
@@ -89,9 +89,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         emit_json({**_row(run), "steps": [s.model_dump(mode="json") for s in steps]})
         return
     out = console()
-    from rich.markup import escape
-
-    out.print(f"[bold]{escape(run.goal)}[/bold]", markup=True)
+    out.print(styled((run.goal, "bold")))
     line = (f"run {run.id} · {run.mode} · {run.status} · ${run.cost_usd:.4f} · "
             f"{run.input_tokens} in / {run.output_tokens} out tokens")
     if run.duration_s is not None:
@@ -100,7 +98,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if run.trace_id:
         out.print(f"trace {run.trace_id}", markup=False)
     if run.error:
-        out.print(f"[red]error:[/red] {escape(run.error)}", markup=True)
+        out.print(styled(("error:", "red"), f" {run.error}"))
     for step in steps:
         status = "refused" if step.outcome.refused else "error" if step.outcome.is_error else "ok"
         if step.outcome.exit_code is not None:

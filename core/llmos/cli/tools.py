@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from llmos.cli._common import console, emit_json, json_object, json_option, kernel_from, run
+from llmos.cli._common import (
+    console,
+    emit_json,
+    json_object,
+    json_option,
+    kernel_from,
+    run,
+    styled,
+)
 
 
 @click.group(invoke_without_command=True)
@@ -40,9 +48,14 @@ def tools(ctx: click.Context, as_json: bool) -> None:
 def call(ctx: click.Context, name: str, input_json: str, as_json: bool) -> None:
     """Run one tool through the kernel's gate (validation, policy, watchdog, hooks).
 
-    JSON: {tool, ok, output, error, decision: {verdict, rule, reason}, duration_s}.
-    Exit codes: 0 ok, 1 the tool failed, 2 bad input, 4 refused by policy.
+    JSON: {tool, ok, output, error, decision: {verdict, rule, reason}, duration_s}; on
+    bad input or an interruption, {error: {type, message, exit_code}}.
+    Exit codes: 0 ok, 1 the tool failed, 2 bad input (an unknown field included), 4
+    refused by policy, 130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP.
     """
+    from llmos.cli import CommandError
+    from llmos.watchdog import Interrupted, run_interruptible
+
     data = json_object(input_json)
     kernel = kernel_from(ctx)
 
@@ -50,7 +63,11 @@ def call(ctx: click.Context, name: str, input_json: str, as_json: bool) -> None:
         async with kernel:
             return await kernel.call_tool(name, data)
 
-    result = run(go())
+    try:
+        result = run_interruptible(go())
+    except Interrupted as stop:
+        raise CommandError(f"{stop.interruption.reason}: the call to {name} was stopped",
+                           stop.interruption.exit_code, "interrupted") from None
     decision = result.decision
     refused = decision is not None and decision.verdict != "allow"
     if as_json:
@@ -71,7 +88,7 @@ def call(ctx: click.Context, name: str, input_json: str, as_json: bool) -> None:
             }
         )
     elif result.is_error:
-        console(stderr=True).print(f"[red]error:[/red] {result.error}", markup=True)
+        console(stderr=True).print(styled(("error:", "red"), f" {result.error}"))
     else:
         click.echo(result.text)
     if refused:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from llmos.cli._common import console, emit_json, json_option, kernel_from
+from llmos.cli._common import console, emit_json, json_option, kernel_from, styled
 
 if TYPE_CHECKING:
     from llmos.memory.base import MemoryBackend
@@ -71,10 +71,10 @@ def list_traces(ctx: click.Context, limit: int, query: str | None, signature: st
     table = Table("id", "goal", "mode", "steps", "rating", "uses", "last used")
     for t in found:
         goal = t.goal_text if len(t.goal_text) <= 60 else t.goal_text[:59] + "…"
-        flag = " [red](demoted)[/red]" if t.demoted else ""
+        flag = ("" if not t.demoted else " (demoted)", "red")
         last = f"{t.last_used:%Y-%m-%d %H:%M}" if t.last_used else ""
-        table.add_row(t.id, goal + flag, t.mode, str(len(t.steps)), f"{t.success_rating:.2f}",
-                      str(t.usage_count), last)
+        table.add_row(t.id, styled(goal, flag), t.mode, str(len(t.steps)),
+                      f"{t.success_rating:.2f}", str(t.usage_count), last)
     console().print(table)
 
 
@@ -96,10 +96,8 @@ def show(ctx: click.Context, trace_id: str, as_json: bool, as_markdown: bool) ->
     if as_markdown:
         click.echo(render_trace(redact_trace(trace)), nl=False)
         return
-    from rich.markup import escape
-
     out = console()
-    out.print(f"[bold]{escape(trace.goal_text)}[/bold]", markup=True)
+    out.print(styled((trace.goal_text, "bold")))
     out.print(f"trace {trace.id} · signature {trace.goal_signature} · {trace.mode} · "
               f"rating {trace.success_rating:.2f} over {trace.usage_count} uses "
               f"({trace.success_count} verified, {trace.failure_count} failed, "
@@ -116,8 +114,8 @@ def show(ctx: click.Context, trace_id: str, as_json: bool, as_markdown: bool) ->
         status = "error" if step.outcome.is_error else "ok"
         if step.outcome.exit_code is not None:
             status += f", exit {step.outcome.exit_code}"
-        out.print(f"\n[bold]{step.index + 1 if step.index is not None else '?'}. {step.tool}"
-                  f"[/bold] ({status})", markup=True)
+        number = step.index + 1 if step.index is not None else "?"
+        out.print(styled("\n", (f"{number}. {step.tool}", "bold"), f" ({status})"))
         for key, value in step.input.items():
             out.print(f"  {key}: {_preview(value)}", markup=False)
         for f in step.outcome.files:
