@@ -135,6 +135,26 @@ def m003_run_parent(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX memory_runs_parent ON memory_runs (parent_run)")
 
 
+@migrations
+def m004_narrow_search_index(db: sqlite_utils.Database) -> None:
+    """Search text out of the record tables: the FTS5 index is over narrow tables (id,
+    created_at, search_text) so that ranking never reads a record's JSON; the old FTS
+    tables and triggers go, the new index is built from the existing rows."""
+    for kind, table in (("trace", "memory_traces"), ("fact", "memory_facts")):
+        for trigger in ("ai", "ad", "au"):
+            db.execute(f"DROP TRIGGER IF EXISTS {table}_{trigger}")
+        db.execute(f"DROP TABLE IF EXISTS {table}_fts")
+        index = _TRACE_TEXT if kind == "trace" else _FACT_TEXT
+        schema = text_schema(index.text, index.fts)
+        db.execute(schema[0])
+        db.execute(f"INSERT INTO {index.text} (id, created_at, search_text)"
+                   f" SELECT id, created_at, search_text FROM {table} ORDER BY rowid")
+        for statement in schema[1:]:
+            db.execute(statement)
+        db.execute(f"INSERT INTO {index.fts} ({index.fts}) VALUES ('rebuild')")
+        db.execute(f"ALTER TABLE {table} DROP COLUMN search_text")
+
+
 _RUN_COLUMNS = (
     "id", "goal", "mode", "status", "success", "cost_usd", "input_tokens", "output_tokens",
     "duration_s", "started_at", "finished_at", "error", "output", "trace_id", "owner",
@@ -372,23 +392,24 @@ class SqliteMemory(MemoryBackend):
     def _store_trace(self, trace: Trace) -> None:
         text = trace_search_text(trace)
         old = self.db.execute(
-            "SELECT search_text FROM memory_traces WHERE id = ?", (trace.id,)
+            "SELECT search_text FROM memory_trace_text WHERE id = ?", (trace.id,)
         ).fetchone()
         _TRACE_TEXT.maintain(self.db, old[0] if old else None, text)
+        created = iso(trace.created_at)
         self.db.execute(
-            "INSERT INTO memory_traces (id, goal_signature, created_at, demoted, data,"
-            " search_text) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            "INSERT INTO memory_traces (id, goal_signature, created_at, demoted, data)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
             " goal_signature = excluded.goal_signature, created_at = excluded.created_at,"
-            " demoted = excluded.demoted, data = excluded.data,"
-            " search_text = excluded.search_text",
-            (
-                trace.id,
-                trace.goal_signature,
-                iso(trace.created_at),
-                int(trace.demoted),
-                trace.model_dump_json(),
-                text,
-            ),
+            " demoted = excluded.demoted, data = excluded.data",
+            (trace.id, trace.goal_signature, created, int(trace.demoted),
+             trace.model_dump_json()),
+        )
+        self.db.execute(
+            "INSERT INTO memory_trace_text (id, created_at, search_text) VALUES (?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at,"
+            " search_text = excluded.search_text"
+            " WHERE created_at != excluded.created_at OR search_text != excluded.search_text",
+            (trace.id, created, text),
         )
 
     def _upsert_trace(self, trace: Trace) -> None:
@@ -415,7 +436,17 @@ class SqliteMemory(MemoryBackend):
     def _search_traces(self, terms: Sequence[str], limit: int) -> list[Trace]:
         with self._lock:
             found = _TRACE_TEXT.search(self.db, terms, limit)
-        return self._decode_rows(Trace, "trace", [(_id_in(data), data) for data in found])
+            data = self._data_by_id("memory_traces", found)
+        return self._decode_rows(Trace, "trace", [(i, data[i]) for i in found if i in data])
+
+    def _search_trace_ids(self, terms: Sequence[str], limit: int) -> list[str]:
+        with self._lock:
+            return _TRACE_TEXT.search(self.db, terms, limit)
+
+    def _data_by_id(self, table: str, ids: Sequence[str]) -> dict[str, Any]:
+        return dict(self.db.execute(
+            f"SELECT id, data FROM {table} WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),)).fetchall())
 
     def _update_trace(self, trace_id: str, change: Callable[[Trace], Trace]) -> Trace | None:
         def go() -> Trace | None:
@@ -433,13 +464,13 @@ class SqliteMemory(MemoryBackend):
     def _delete_trace(self, trace_id: str) -> bool:
         def go() -> bool:
             old = self.db.execute(
-                "SELECT search_text FROM memory_traces WHERE id = ?", (trace_id,)
+                "SELECT search_text FROM memory_trace_text WHERE id = ?", (trace_id,)
             ).fetchone()
-            if old is None:
-                return False
-            _TRACE_TEXT.maintain(self.db, old[0], None)
-            self.db.execute("DELETE FROM memory_traces WHERE id = ?", (trace_id,))
-            return True
+            if old is not None:
+                _TRACE_TEXT.maintain(self.db, old[0], None)
+                self.db.execute("DELETE FROM memory_trace_text WHERE id = ?", (trace_id,))
+            return self.db.execute("DELETE FROM memory_traces WHERE id = ?",
+                                   (trace_id,)).rowcount > 0
 
         return self._write(go)
 
@@ -452,8 +483,12 @@ class SqliteMemory(MemoryBackend):
         def go() -> None:
             text = fact_search_text(fact)
             self.db.execute(
-                "INSERT INTO memory_facts (id, created_at, data, search_text) VALUES (?, ?, ?, ?)",
-                (fact.id, iso(fact.created_at), fact.model_dump_json(), text),
+                "INSERT INTO memory_facts (id, created_at, data) VALUES (?, ?, ?)",
+                (fact.id, iso(fact.created_at), fact.model_dump_json()),
+            )
+            self.db.execute(
+                "INSERT INTO memory_fact_text (id, created_at, search_text) VALUES (?, ?, ?)",
+                (fact.id, iso(fact.created_at), text),
             )
             _FACT_TEXT.maintain(self.db, None, text)
             self.db.conn.executemany(
@@ -486,18 +521,19 @@ class SqliteMemory(MemoryBackend):
     def _search_facts(self, terms: Sequence[str], limit: int) -> list[Fact]:
         with self._lock:
             found = _FACT_TEXT.search(self.db, terms, limit)
-        return self._decode_rows(Fact, "fact", [(_id_in(data), data) for data in found])
+            data = self._data_by_id("memory_facts", found)
+        return self._decode_rows(Fact, "fact", [(i, data[i]) for i in found if i in data])
 
     def _delete_fact(self, fact_id: str) -> bool:
         def go() -> bool:
             old = self.db.execute(
-                "SELECT search_text FROM memory_facts WHERE id = ?", (fact_id,)
+                "SELECT search_text FROM memory_fact_text WHERE id = ?", (fact_id,)
             ).fetchone()
-            if old is None:
-                return False
-            _FACT_TEXT.maintain(self.db, old[0], None)
-            self.db.execute("DELETE FROM memory_facts WHERE id = ?", (fact_id,))
-            return True
+            if old is not None:
+                _FACT_TEXT.maintain(self.db, old[0], None)
+                self.db.execute("DELETE FROM memory_fact_text WHERE id = ?", (fact_id,))
+            return self.db.execute("DELETE FROM memory_facts WHERE id = ?",
+                                   (fact_id,)).rowcount > 0
 
         return self._write(go)
 
