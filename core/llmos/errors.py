@@ -13,6 +13,11 @@ class OperationFailed(Exception):
     """An operation failed for a reason the user should read (no traceback)."""
 
 
+class BadInput(ValueError):
+    """Input the user can fix (a workspace path, a goal's characters, a tool input's
+    size): exit code 2, with a message that names the problem and the fix."""
+
+
 def exit_code_for(exc: BaseException) -> int | None:
     """The exit code for a known error, or None for a bug (which keeps its traceback)."""
     from llmos.config import ConfigError
@@ -22,7 +27,8 @@ def exit_code_for(exc: BaseException) -> int | None:
 
     if isinstance(exc, LowBatteryError):
         return EXIT_BUDGET
-    if isinstance(exc, (ConfigError, ToolInputError, UnknownTool, NotADirectoryError)):
+    if isinstance(exc, (BadInput, ConfigError, ToolInputError, UnknownTool,
+                        NotADirectoryError)):
         return EXIT_USAGE
     if isinstance(exc, (OperationFailed, ToolError, LookupError)):
         return EXIT_FAILED
