@@ -150,7 +150,9 @@ class ToolGateway:
         if tool is None:
             known = ", ".join(t.name for t in self.kernel.tools) or "none"
             raise UnknownTool(f"no tool named {call.tool!r}; registered tools: {known}")
-        args = tool.validate(call.input)  # raises ToolInputError before anything runs
+        # raises ToolInputError before anything runs (an unknown field included; a
+        # replayed Claude Code call may carry fields Claude Code added, see validate)
+        args = tool.validate(call.input, strict=call.source != "replay")
         # the policy and the hooks judge exactly what the tool will run with
         call = ToolCall(call.tool, validated_input(args), source=call.source,
                         call_id=call.call_id)

@@ -69,8 +69,22 @@ class Tool:
     def input_schema(self) -> dict[str, Any]:
         return self.input_model.model_json_schema()
 
-    def validate(self, data: dict[str, Any]) -> BaseModel:
-        """Validate raw input, raising ToolInputError with a message naming each problem."""
+    def validate(self, data: dict[str, Any], *, strict: bool = True) -> BaseModel:
+        """Validate raw input, raising ToolInputError with a message naming each problem.
+
+        A field the tool does not take is a problem too: a misspelt option must not be
+        dropped silently. Not when the input model accepts extra fields
+        (``extra="allow"``), nor, with ``strict=False`` (a replay of recorded calls), when
+        it says to ignore them (``extra="ignore"``: the replay tools of Claude Code's own
+        tools, whose recorded inputs carry fields Claude Code adds over time)."""
+        extra = self.input_model.model_config.get("extra")
+        unknown = sorted(set(data) - self.input_fields()) if isinstance(data, dict) else []
+        if unknown and extra != "allow" and (strict or extra != "ignore"):
+            allowed = ", ".join(sorted(self.input_fields())) or "none"
+            raise ToolInputError(
+                f"invalid input for tool {self.name!r}: unknown field"
+                f"{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                f"the fields it takes: {allowed}")
         try:
             return self.input_model.model_validate(data)
         except ValidationError as exc:
@@ -79,6 +93,20 @@ class Tool:
                 for err in exc.errors()
             )
             raise ToolInputError(f"invalid input for tool {self.name!r}: {problems}") from None
+
+    def input_fields(self) -> set[str]:
+        """The top-level input names the tool takes: each field's name and aliases."""
+        names: set[str] = set()
+        for name, info in self.input_model.model_fields.items():
+            names.add(name)
+            if info.alias:
+                names.add(info.alias)
+            alias = info.validation_alias
+            if isinstance(alias, str):
+                names.add(alias)
+            elif alias is not None and hasattr(alias, "choices"):  # AliasChoices
+                names.update(c for c in alias.choices if isinstance(c, str))
+        return names
 
     def input_kinds(self) -> dict[str, InputKind]:
         """Every input field the policy must check, by kind: what ``meta.inputs``
@@ -164,6 +192,10 @@ class ToolRegistry:
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget every tool a plugin registered (the plugin failed and is isolated)."""
+        self._tools = {name: t for name, t in self._tools.items() if t.plugin != plugin}
 
     def __iter__(self):
         return iter(sorted(self._tools.values(), key=lambda t: t.name))

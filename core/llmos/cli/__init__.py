@@ -79,8 +79,92 @@ class LlmosGroup(click.Group):
             code = exit_code_for(exc)
             if code is None:
                 raise
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(code)
+            raise CommandError(str(exc), code, _error_type(exc)) from exc
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        """click's ``main``, with every failure reported the same way: a message on
+        stderr and, when ``--json`` was asked for, one ``{"error": {type, message,
+        exit_code}}`` object on stdout; a bug is one line, exit 70 (the traceback only
+        with ``LLMOS_DEBUG=1``)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            done = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            _report(argv, exc.format_message(), exc.exit_code,
+                    getattr(exc, "kind", "usage"), show=exc.show)
+        except click.Abort as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                _report(argv, "interrupted by Ctrl-C", 130, "interrupted")
+            _report(argv, "aborted", 1, "aborted")
+        except Exception as exc:
+            _internal_error(argv, exc)
+        sys.exit(done if isinstance(done, int) else 0)
+
+
+EXIT_INTERNAL = 70
+"""A bug in llmos (EX_SOFTWARE): one line, the traceback with LLMOS_DEBUG=1."""
+
+
+class CommandError(click.ClickException):
+    """A known error of the kernel, with its documented exit code and kind."""
+
+    def __init__(self, message: str, exit_code: int, kind: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.kind = kind
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _error_type(exc: BaseException) -> str:
+    """The ``type`` of a known error in ``--json`` output (stable names)."""
+    from llmos.config import ConfigError
+    from llmos.economy import LowBatteryError
+    from llmos.gateway import UnknownTool
+    from llmos.tools import ToolInputError
+
+    for cls, name in ((LowBatteryError, "low_battery"), (ToolInputError, "invalid_input"),
+                      (UnknownTool, "unknown_tool"), (ConfigError, "config")):
+        if isinstance(exc, cls):
+            return name
+    return "usage" if isinstance(exc, NotADirectoryError) else "failed"
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """Whether ``--json`` was given (before a ``--`` that ends the options)."""
+    options = argv[:argv.index("--")] if "--" in argv else argv
+    return "--json" in options
+
+
+def _report(argv: list[str], message: str, code: int, kind: str, show=None):
+    """Say what went wrong (stderr; also JSON on stdout with --json) and exit ``code``."""
+    if show is not None:
+        show()
+    else:
+        click.echo(f"error: {message}", err=True)
+    if _wants_json(argv):
+        import json
+
+        click.echo(json.dumps({"error": {"type": kind, "message": message,
+                                         "exit_code": code}}, ensure_ascii=False))
+    sys.exit(code)
+
+
+def _internal_error(argv: list[str], exc: BaseException):
+    import os
+
+    if os.environ.get("LLMOS_DEBUG") == "1":
+        import traceback
+
+        traceback.print_exception(exc)
+    text = str(exc).strip().splitlines()
+    what = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    _report(argv, f"internal error: {what} (run with LLMOS_DEBUG=1 for the traceback and "
+            "please report it)", EXIT_INTERNAL, "internal")
 
 
 @click.group(cls=LlmosGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,7 +10,6 @@ from llmos.cli._common import (
     json_object,
     json_option,
     kernel_from,
-    run,
     styled,
 )
 
