@@ -1,4 +1,5 @@
-"""The built-in memory drivers, registered like any pack's: ``sqlite`` and ``markdown``."""
+"""The built-in memory drivers, registered like any pack's: ``sqlite``, ``markdown`` and
+``postgres`` (psycopg is imported only when ``postgres`` is chosen)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import llmos
 if TYPE_CHECKING:
     from llmos.kernel import Kernel
     from llmos.memory.markdown import MarkdownMemory
+    from llmos.memory.postgres import PostgresMemory
     from llmos.memory.sqlite import SqliteMemory
 
 MARKDOWN_DIR = "memory"
@@ -26,6 +28,12 @@ def markdown_memory(kernel: Kernel) -> MarkdownMemory:
     return MarkdownMemory(kernel.workspace.root / MARKDOWN_DIR)
 
 
+def postgres_memory(kernel: Kernel) -> PostgresMemory:
+    from llmos.memory.postgres import open_configured
+
+    return open_configured(kernel.config.memory.dsn, kernel.config.origin("memory", "dsn"))
+
+
 @llmos.hookimpl
 def llmos_register_memory_backends(register: Any) -> None:
     register(
@@ -39,4 +47,10 @@ def llmos_register_memory_backends(register: Any) -> None:
         markdown_memory,
         description=f"One Markdown file with YAML front matter per trace and fact, under "
         f"<workspace>/{MARKDOWN_DIR}/: readable and git-friendly.",
+    )
+    register(
+        "postgres",
+        postgres_memory,
+        description="Tables in a PostgreSQL database (memory.dsn or LLMOS_DATABASE_URL) "
+        "shared by every worker and machine; pip install 'llmos[postgres]'.",
     )

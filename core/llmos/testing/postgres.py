@@ -240,3 +240,11 @@ def llmos_postgres_db(llmos_postgres: PostgresServer) -> Iterator[str]:
     yield dsn
     with contextlib.suppress(Exception):
         llmos_postgres.drop_database(dsn)
+
+
+def open_postgres_store(path: Path):
+    """The memory conformance suite's opener for the ``postgres`` driver: ``path`` holds a
+    file ``dsn`` naming the database (so a subprocess can open the same store)."""
+    from llmos.memory.postgres import PostgresMemory
+
+    return PostgresMemory((Path(path) / "dsn").read_text().strip())

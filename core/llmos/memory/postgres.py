@@ -1,0 +1,622 @@
+"""The ``postgres`` memory driver: runs, steps, traces and facts in a PostgreSQL database
+shared by any number of processes and machines (psycopg 3, ``pip install 'llmos[postgres]'``).
+
+- Every write is one transaction. A trace's statistics are updated under a row lock
+  (``SELECT ... FOR UPDATE``), so concurrent ``update_trace_stats`` from many workers lose
+  no update; a deadlock or serialization failure is retried.
+- The schema is created and upgraded by numbered migrations (``llmos_schema_versions``),
+  applied under a transaction-scoped advisory lock: many workers starting at once apply
+  each migration exactly once, the others wait and see it done.
+- Full-text search follows ``llmos.memory.text``'s rules exactly, as the other drivers do:
+  the stored search text is indexed as a ``tsvector`` (``simple`` configuration, GIN), a
+  term is a prefix query (``term:*``), a table of token frequencies bounds each term's
+  document frequency, and ranking (``selective_terms``, ``score``, ties newest first then
+  by id) is computed by the shared code. Text columns that are sorted use the ``C``
+  collation, so the order is the byte order the other drivers use, whatever the
+  database's locale.
+
+psycopg is imported only when this driver is opened.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from llmos.memory.base import MemoryBackend, Problem, RunStateError
+from llmos.memory.models import Fact, RunRecord, Step, Trace, iso
+from llmos.memory.text import (
+    fact_search_text,
+    is_common,
+    prefix_upper,
+    score,
+    selective_terms,
+    trace_search_text,
+)
+
+SCHEMA_COMPONENT = "memory"
+#: Key of the advisory lock taken while migrations are applied (any constant bigint).
+MIGRATION_LOCK = 0x6C6C6D6F73_01  # "llmos" 1
+
+MIGRATIONS: list[list[str]] = [
+    # 1: runs, steps, traces, facts and their search terms
+    [
+        """CREATE TABLE memory_runs (
+            seq BIGSERIAL UNIQUE, id TEXT COLLATE "C" PRIMARY KEY, goal TEXT NOT NULL,
+            mode TEXT NOT NULL, status TEXT NOT NULL, success BOOLEAN,
+            cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+            input_tokens BIGINT NOT NULL DEFAULT 0, output_tokens BIGINT NOT NULL DEFAULT 0,
+            duration_s DOUBLE PRECISION, started_at TEXT COLLATE "C" NOT NULL,
+            finished_at TEXT, error TEXT, output TEXT, trace_id TEXT, owner TEXT,
+            parent_run TEXT
+        )""",
+        "CREATE INDEX memory_runs_started ON memory_runs (started_at DESC, seq DESC)",
+        "CREATE INDEX memory_runs_parent ON memory_runs (parent_run)",
+        """CREATE TABLE memory_steps (
+            run_id TEXT COLLATE "C" NOT NULL REFERENCES memory_runs (id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (run_id, idx)
+        )""",
+        """CREATE TABLE memory_traces (
+            id TEXT COLLATE "C" PRIMARY KEY, goal_signature TEXT NOT NULL,
+            created_at TEXT COLLATE "C" NOT NULL, demoted BOOLEAN NOT NULL DEFAULT FALSE,
+            data TEXT NOT NULL, search_text TEXT NOT NULL,
+            search_vec TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED
+        )""",
+        "CREATE INDEX memory_traces_signature ON memory_traces (goal_signature)",
+        "CREATE INDEX memory_traces_created ON memory_traces (created_at DESC, id DESC)",
+        "CREATE INDEX memory_traces_search ON memory_traces USING GIN (search_vec)",
+        """CREATE TABLE memory_facts (
+            id TEXT COLLATE "C" PRIMARY KEY, created_at TEXT COLLATE "C" NOT NULL,
+            data TEXT NOT NULL, search_text TEXT NOT NULL,
+            search_vec TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED
+        )""",
+        "CREATE INDEX memory_facts_created ON memory_facts (created_at DESC, id DESC)",
+        "CREATE INDEX memory_facts_search ON memory_facts USING GIN (search_vec)",
+        """CREATE TABLE memory_fact_tags (
+            fact_id TEXT COLLATE "C" NOT NULL REFERENCES memory_facts (id) ON DELETE CASCADE,
+            tag TEXT NOT NULL, PRIMARY KEY (fact_id, tag)
+        )""",
+        "CREATE INDEX memory_fact_tags_tag ON memory_fact_tags (tag)",
+        'CREATE TABLE memory_trace_terms (term TEXT COLLATE "C" PRIMARY KEY, df BIGINT NOT NULL)',
+        'CREATE TABLE memory_fact_terms (term TEXT COLLATE "C" PRIMARY KEY, df BIGINT NOT NULL)',
+    ],
+]
+
+_RETRYABLE = ("40001", "40P01")  # serialization_failure, deadlock_detected
+RETRIES = 20
+
+
+DSN_ENV = "LLMOS_DATABASE_URL"
+DSN_EXAMPLE = "postgresql://llmos:PASSWORD@db.example:5432/llmos"
+CONNECT_TIMEOUT_S = 10
+
+
+def mask_dsn(dsn: str | None) -> str | None:
+    """The DSN with its password replaced by ``***`` (URL or ``key=value`` form)."""
+    if not dsn:
+        return dsn
+    masked = re.sub(r"^(\w+://[^:/@?#]*:)[^@/?#]*(@)", r"\1***\2", dsn)
+    masked = re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1***", masked)
+    return masked
+
+
+def _scrub(message: str, dsn: str) -> str:
+    """An error message with the DSN (and its password) never shown in clear."""
+    import psycopg.conninfo
+
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
+    except Exception:
+        password = None
+    message = message.replace(dsn, mask_dsn(dsn) or "")
+    if password:
+        message = message.replace(str(password), "***")
+    return message
+
+
+def connect(dsn: str) -> Any:
+    """An autocommit psycopg connection (transactions are explicit)."""
+    import psycopg
+
+    extra: dict[str, Any] = {}
+    if "connect_timeout" not in dsn:
+        extra["connect_timeout"] = CONNECT_TIMEOUT_S
+    return psycopg.connect(dsn, autocommit=True, application_name="llmos", **extra)
+
+
+def resolve_dsn(dsn: str | None, origin: str, environ: Any = None) -> tuple[str, str]:
+    """The DSN to use and where it came from: ``memory.dsn`` (from any config layer:
+    ``--set``, ``LLMOS_MEMORY__DSN``, llmos.toml, the user's config) wins, then
+    ``LLMOS_DATABASE_URL``; neither set is a ConfigError saying how to set one."""
+    import os
+
+    from llmos.config import ConfigError
+
+    environ = os.environ if environ is None else environ
+    if dsn:
+        return dsn, origin
+    if environ.get(DSN_ENV):
+        return environ[DSN_ENV], f"environment variable {DSN_ENV}"
+    raise ConfigError(
+        "memory.backend = 'postgres' needs a database to connect to and none is set: add "
+        f"[memory] dsn = \"{DSN_EXAMPLE}\" to the workspace's llmos.toml, pass "
+        f"--set memory.dsn=..., or set {DSN_ENV}"
+    )
+
+
+def open_configured(dsn: str | None, origin: str, environ: Any = None) -> PostgresMemory:
+    """The driver on the configured database; every way of failing to reach it is a
+    ConfigError naming the source of the DSN and the fix (never its password)."""
+    from llmos.config import ConfigError
+
+    dsn, source = resolve_dsn(dsn, origin, environ)
+    try:
+        import psycopg
+    except ImportError:
+        raise ConfigError(
+            "memory.backend = 'postgres' needs psycopg 3, which is not installed: "
+            "pip install 'llmos[postgres]'"
+        ) from None
+    try:
+        return PostgresMemory(dsn)
+    except psycopg.Error as exc:
+        detail = _scrub(str(exc).strip(), dsn).replace("\n", " ")
+        raise ConfigError(
+            f"{_scrub(source, dsn)}: cannot use the PostgreSQL database {mask_dsn(dsn)}: {detail} "
+            "(start the server, or fix the DSN: memory.dsn or "
+            f"{DSN_ENV}, postgresql://user:password@host:port/database)"
+        ) from None
+
+
+def apply_migrations(conn: Any, component: str, migrations: Sequence[Sequence[str]],
+                     lock_key: int) -> int:
+    """Bring ``component``'s schema up to date (numbered migrations, each once, under an
+    advisory lock so that concurrent starters wait for each other); return the version."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS llmos_schema_versions ("
+            " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+        )
+        row = conn.execute(
+            "SELECT version FROM llmos_schema_versions WHERE component = %s", (component,)
+        ).fetchone()
+        version = row[0] if row else 0
+        if version > len(migrations):
+            raise RuntimeError(
+                f"the database's {component} schema is version {version}, newer than this "
+                f"llmos knows ({len(migrations)}); upgrade llmos"
+            )
+        for number, statements in enumerate(migrations[version:], start=version + 1):
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO llmos_schema_versions (component, version) VALUES (%s, %s)"
+                " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                (component, number),
+            )
+            version = number
+    return version
+
+
+def retrying(fn: Callable[[], Any]) -> Any:
+    """Run a transaction function again after a deadlock or serialization failure."""
+    import psycopg
+
+    for attempt in range(RETRIES):
+        try:
+            return fn()
+        except psycopg.errors.OperationalError as exc:
+            if getattr(exc, "sqlstate", None) not in _RETRYABLE or attempt == RETRIES - 1:
+                raise
+            time.sleep(0.005 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_RUN_COLUMNS = (
+    "id", "goal", "mode", "status", "success", "cost_usd", "input_tokens", "output_tokens",
+    "duration_s", "started_at", "finished_at", "error", "output", "trace_id", "owner",
+    "parent_run",
+)
+
+_SELECT_RUN = (
+    f"SELECT {', '.join('r.' + c for c in _RUN_COLUMNS)},"
+    " (SELECT count(*) FROM memory_steps s WHERE s.run_id = r.id) FROM memory_runs r"
+)
+
+
+def _run_row(run: RunRecord) -> dict[str, Any]:
+    data = run.model_dump(mode="json", exclude={"step_count"})
+    data["owner"] = json.dumps(data["owner"]) if data["owner"] is not None else None
+    data["started_at"] = iso(run.started_at)
+    data["finished_at"] = iso(run.finished_at) if run.finished_at else None
+    return data
+
+
+def _run_from(row: Sequence[Any]) -> RunRecord:
+    data = dict(zip((*_RUN_COLUMNS, "step_count"), row, strict=True))
+    data["owner"] = json.loads(data["owner"]) if data["owner"] else None
+    return RunRecord.model_validate(data)
+
+
+def _tsquery(term: str) -> str:
+    # terms are runs of letters and digits (llmos.memory.text): nothing to escape
+    return f"'{term}':*"
+
+
+class _FullText:
+    """Ranked search over one table, by ``llmos.memory.text``'s rules."""
+
+    def __init__(self, table: str, terms: str) -> None:
+        self.table, self.terms = table, terms
+
+    def maintain(self, conn: Any, old: str | None, new: str | None) -> None:
+        """Inside the write transaction: ``old``/``new`` search text, None = no record.
+        Term rows are locked in sorted order, so concurrent writers cannot deadlock."""
+        before = set(old.split()) if old is not None else set()
+        after = set(new.split()) if new is not None else set()
+        if old is None and new is not None:
+            before.discard("")
+            after.add("")
+        elif old is not None and new is None:
+            before.add("")
+        added, gone = sorted(after - before), sorted(before - after)
+        if added:
+            conn.execute(
+                f"INSERT INTO {self.terms} AS t (term, df)"
+                " SELECT term, 1 FROM unnest(%s::text[]) AS term ORDER BY term"
+                " ON CONFLICT (term) DO UPDATE SET df = t.df + 1",
+                (added,),
+            )
+        if gone:
+            conn.execute(
+                f"UPDATE {self.terms} SET df = df - 1 WHERE term = ANY(%s::text[])", (gone,)
+            )
+            conn.execute(
+                f"DELETE FROM {self.terms} WHERE term = ANY(%s::text[]) AND df <= 0"
+                " AND term <> ''",
+                (gone,),
+            )
+
+    def search(self, conn: Any, terms: Sequence[str], limit: int) -> list[str]:
+        """The ``data`` of the best ``limit`` records, best first."""
+        row = conn.execute(f"SELECT df FROM {self.terms} WHERE term = ''").fetchone()
+        total = row[0] if row else 0
+        bounds = {
+            term: conn.execute(
+                f"SELECT coalesce(sum(df), 0) FROM {self.terms} WHERE term >= %s AND term < %s",
+                (term, prefix_upper(term)),
+            ).fetchone()[0]
+            for term in terms
+        }
+        bounds = {term: int(value) for term, value in bounds.items()}
+        chosen = selective_terms(terms, bounds, total)
+        if not chosen:
+            return []
+        if len(chosen) == 1 and is_common(bounds[chosen[0]], total):
+            # every term is common: all records with the rarest one score alike
+            rows = conn.execute(
+                f"SELECT data FROM {self.table} WHERE search_vec @@ to_tsquery('simple', %s)"
+                " ORDER BY created_at DESC, id DESC LIMIT %s",
+                (_tsquery(chosen[0]), limit),
+            ).fetchall()
+            return [data for (data,) in rows]
+        postings = {
+            term: {
+                record_id for (record_id,) in conn.execute(
+                    f"SELECT id FROM {self.table}"
+                    " WHERE search_vec @@ to_tsquery('simple', %s)",
+                    (_tsquery(term),),
+                )
+            }
+            for term in chosen
+        }
+        scores = score(postings, total)
+        if not scores:
+            return []
+        cut = heapq.nlargest(limit, scores.values())[-1]
+        above = [r for r, v in scores.items() if v > cut]  # fewer than `limit`
+        tied = [r for r, v in scores.items() if v == cut]
+        created = dict(conn.execute(
+            f"SELECT id, created_at FROM {self.table} WHERE id = ANY(%s::text[])", (above,)
+        ).fetchall()) if above else {}
+        best = sorted(above, key=lambda r: (scores[r], created[r], r), reverse=True)
+        wanted = limit - len(best)
+        if wanted > 0 and tied:
+            best += [record_id for (record_id,) in conn.execute(
+                f"SELECT id FROM {self.table} WHERE id = ANY(%s::text[])"
+                " ORDER BY created_at DESC, id DESC LIMIT %s",
+                (tied, wanted),
+            )]
+        data = dict(conn.execute(
+            f"SELECT id, data FROM {self.table} WHERE id = ANY(%s::text[])", (best,)
+        ).fetchall())
+        return [data[r] for r in best if r in data]
+
+
+_TRACE_TEXT = _FullText("memory_traces", "memory_trace_terms")
+_FACT_TEXT = _FullText("memory_facts", "memory_fact_terms")
+
+
+class PostgresMemory(MemoryBackend):
+    """Memory in a PostgreSQL database, reached by ``dsn`` (``postgresql://...``)."""
+
+    name = "postgres"
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._lock = threading.RLock()
+        self.conn = connect(dsn)
+        try:
+            apply_migrations(self.conn, SCHEMA_COMPONENT, MIGRATIONS, MIGRATION_LOCK)
+        except BaseException:
+            self.conn.close()
+            raise
+        self._problems: dict[tuple[str, str], str] = {}
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def _write(self, fn: Callable[[], Any]) -> Any:
+        def once() -> Any:
+            with self.conn.transaction():
+                return fn()
+
+        with self._lock:
+            return retrying(once)
+
+    def _parse(self, model: Any, table: str, record_id: str, data: str) -> Any:
+        try:
+            value = model.model_validate_json(data)
+        except ValueError as exc:
+            self._problems[(table, record_id)] = f"unreadable record: {exc}".splitlines()[0]
+            return None
+        self._problems.pop((table, record_id), None)
+        return value
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def _insert_run(self, run: RunRecord) -> None:
+        row = _run_row(run)
+
+        def go() -> None:
+            inserted = self.conn.execute(
+                f"INSERT INTO memory_runs ({', '.join(_RUN_COLUMNS)}) VALUES "
+                f"({', '.join(['%s'] * len(_RUN_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+                " RETURNING id",
+                [row[c] for c in _RUN_COLUMNS],
+            ).fetchone()
+            if inserted is None:
+                raise RunStateError(f"a run with id {run.id!r} already exists")
+
+        self._write(go)
+
+    def _append_step(self, run_id: str, step: Step) -> Step:
+        def go() -> Step:
+            # the run's row lock orders concurrent appenders of one run
+            self.conn.execute("SELECT 1 FROM memory_runs WHERE id = %s FOR UPDATE", (run_id,))
+            (index,) = self.conn.execute(
+                "SELECT coalesce(max(idx) + 1, 0) FROM memory_steps WHERE run_id = %s",
+                (run_id,),
+            ).fetchone()
+            stored = step.model_copy(update={"index": index})
+            self.conn.execute(
+                "INSERT INTO memory_steps (run_id, idx, data) VALUES (%s, %s, %s)",
+                (run_id, index, stored.model_dump_json()),
+            )
+            return stored
+
+        return self._write(go)
+
+    def _update_run(self, run: RunRecord) -> None:
+        row = _run_row(run)
+        columns = [c for c in _RUN_COLUMNS if c != "id"]
+        self._write(
+            lambda: self.conn.execute(
+                f"UPDATE memory_runs SET {', '.join(f'{c} = %s' for c in columns)}"
+                " WHERE id = %s",
+                [*(row[c] for c in columns), run.id],
+            )
+        )
+
+    def _load_run(self, run_id: str) -> RunRecord | None:
+        rows = self._query(f"{_SELECT_RUN} WHERE r.id = %s", (run_id,))
+        return _run_from(rows[0]) if rows else None
+
+    def _iter_runs(self) -> Iterator[RunRecord]:
+        offset, page = 0, 200
+        while True:
+            rows = self._query(
+                f"{_SELECT_RUN} ORDER BY r.started_at DESC, r.seq DESC LIMIT %s OFFSET %s",
+                (page, offset),
+            )
+            for row in rows:
+                yield _run_from(row)
+            if len(rows) < page:
+                return
+            offset += page
+
+    def _load_steps(self, run_id: str) -> list[Step]:
+        rows = self._query(
+            "SELECT idx, data FROM memory_steps WHERE run_id = %s ORDER BY idx", (run_id,)
+        )
+        steps = [self._parse(Step, "memory_steps", f"{run_id}/{idx}", data)
+                 for idx, data in rows]
+        return [s for s in steps if s is not None]
+
+    # -- traces --------------------------------------------------------------------------
+
+    def _store_trace(self, trace: Trace) -> None:
+        """Inside a write transaction: insert or replace, the search terms kept exact."""
+        text = trace_search_text(trace)
+        # serialize writers of this id, even when the row does not exist yet
+        self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('llmos-trace:' || %s, 0))",
+            (trace.id,),
+        )
+        old = self.conn.execute(
+            "SELECT search_text FROM memory_traces WHERE id = %s FOR UPDATE", (trace.id,)
+        ).fetchone()
+        _TRACE_TEXT.maintain(self.conn, old[0] if old else None, text)
+        self.conn.execute(
+            "INSERT INTO memory_traces (id, goal_signature, created_at, demoted, data,"
+            " search_text) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+            " goal_signature = excluded.goal_signature, created_at = excluded.created_at,"
+            " demoted = excluded.demoted, data = excluded.data,"
+            " search_text = excluded.search_text",
+            (trace.id, trace.goal_signature, iso(trace.created_at), bool(trace.demoted),
+             trace.model_dump_json(), text),
+        )
+
+    def _upsert_trace(self, trace: Trace) -> None:
+        self._write(lambda: self._store_trace(trace))
+
+    def _traces(self, rows: Sequence[tuple[Any, ...]]) -> list[Trace]:
+        traces = [self._parse(Trace, "memory_traces", rid, data) for rid, data in rows]
+        return [t for t in traces if t is not None]
+
+    def _load_trace(self, trace_id: str) -> Trace | None:
+        found = self._traces(self._query(
+            "SELECT id, data FROM memory_traces WHERE id = %s", (trace_id,)))
+        return found[0] if found else None
+
+    def _list_traces(self, limit: int | None, include_demoted: bool) -> list[Trace]:
+        where = "" if include_demoted else "WHERE NOT demoted"
+        return self._traces(self._query(
+            f"SELECT id, data FROM memory_traces {where}"
+            " ORDER BY created_at DESC, id DESC LIMIT %s",
+            (limit,),
+        ))
+
+    def _find_traces(self, signature: str) -> list[Trace]:
+        return self._traces(self._query(
+            "SELECT id, data FROM memory_traces WHERE goal_signature = %s", (signature,)))
+
+    def _search_traces(self, terms: Sequence[str], limit: int) -> list[Trace]:
+        with self._lock:
+            found = _TRACE_TEXT.search(self.conn, terms, limit)
+        return [Trace.model_validate_json(data) for data in found]
+
+    def _update_trace(self, trace_id: str, change: Callable[[Trace], Trace]) -> Trace | None:
+        def go() -> Trace | None:
+            self.conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('llmos-trace:' || %s, 0))",
+                (trace_id,),
+            )
+            row = self.conn.execute(
+                "SELECT data FROM memory_traces WHERE id = %s FOR UPDATE", (trace_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            updated = change(Trace.model_validate_json(row[0]))
+            self._store_trace(updated)
+            return updated
+
+        return self._write(go)
+
+    def _delete_trace(self, trace_id: str) -> bool:
+        def go() -> bool:
+            self.conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('llmos-trace:' || %s, 0))",
+                (trace_id,),
+            )
+            old = self.conn.execute(
+                "SELECT search_text FROM memory_traces WHERE id = %s FOR UPDATE", (trace_id,)
+            ).fetchone()
+            if old is None:
+                return False
+            _TRACE_TEXT.maintain(self.conn, old[0], None)
+            self.conn.execute("DELETE FROM memory_traces WHERE id = %s", (trace_id,))
+            return True
+
+        return self._write(go)
+
+    def _count_traces(self) -> int:
+        return self._query("SELECT count(*) FROM memory_traces")[0][0]
+
+    # -- facts ---------------------------------------------------------------------------
+
+    def _insert_fact(self, fact: Fact) -> None:
+        def go() -> None:
+            text = fact_search_text(fact)
+            self.conn.execute(
+                "INSERT INTO memory_facts (id, created_at, data, search_text)"
+                " VALUES (%s, %s, %s, %s)",
+                (fact.id, iso(fact.created_at), fact.model_dump_json(), text),
+            )
+            _FACT_TEXT.maintain(self.conn, None, text)
+            if fact.tags:
+                self.conn.execute(
+                    "INSERT INTO memory_fact_tags (fact_id, tag)"
+                    " SELECT %s, tag FROM unnest(%s::text[]) AS tag",
+                    (fact.id, list(fact.tags)),
+                )
+
+        self._write(go)
+
+    def _facts(self, rows: Sequence[tuple[Any, ...]]) -> list[Fact]:
+        facts = [self._parse(Fact, "memory_facts", rid, data) for rid, data in rows]
+        return [f for f in facts if f is not None]
+
+    def _load_fact(self, fact_id: str) -> Fact | None:
+        found = self._facts(self._query(
+            "SELECT id, data FROM memory_facts WHERE id = %s", (fact_id,)))
+        return found[0] if found else None
+
+    def _list_facts(self, tag: str | None, limit: int | None) -> list[Fact]:
+        if tag is None:
+            rows = self._query(
+                "SELECT id, data FROM memory_facts ORDER BY created_at DESC, id DESC LIMIT %s",
+                (limit,),
+            )
+        else:
+            rows = self._query(
+                "SELECT f.id, f.data FROM memory_facts f"
+                " JOIN memory_fact_tags t ON t.fact_id = f.id"
+                " WHERE t.tag = %s ORDER BY f.created_at DESC, f.id DESC LIMIT %s",
+                (tag, limit),
+            )
+        return self._facts(rows)
+
+    def _search_facts(self, terms: Sequence[str], limit: int) -> list[Fact]:
+        with self._lock:
+            found = _FACT_TEXT.search(self.conn, terms, limit)
+        return [Fact.model_validate_json(data) for data in found]
+
+    def _delete_fact(self, fact_id: str) -> bool:
+        def go() -> bool:
+            old = self.conn.execute(
+                "SELECT search_text FROM memory_facts WHERE id = %s FOR UPDATE", (fact_id,)
+            ).fetchone()
+            if old is None:
+                return False
+            _FACT_TEXT.maintain(self.conn, old[0], None)
+            self.conn.execute("DELETE FROM memory_facts WHERE id = %s", (fact_id,))
+            return True
+
+        return self._write(go)
+
+    # -- housekeeping --------------------------------------------------------------------
+
+    def problems(self) -> list[Problem]:
+        """Stored rows that do not parse as their record (skipped when read): every row
+        is checked."""
+        for table, model in (("memory_traces", Trace), ("memory_facts", Fact)):
+            for record_id, data in self._query(f"SELECT id, data FROM {table}"):
+                self._parse(model, table, record_id, data)
+        for run_id, idx, data in self._query("SELECT run_id, idx, data FROM memory_steps"):
+            self._parse(Step, "memory_steps", f"{run_id}/{idx}", data)
+        return [
+            Problem(file=f"postgres:{table}/{record_id}", line=0, problem=problem)
+            for (table, record_id), problem in sorted(self._problems.items())
+        ]
