@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 
 ENV_PREFIX = "LLMOS_"
 # Variables that are not config keys (the workspace and plugin selection are read earlier).
@@ -80,6 +80,17 @@ class CortexConfig(Section):
 class MemoryConfig(Section):
     backend: str = Field("sqlite", description="Named memory driver.")
     inject_max_chars: int = Field(2000, ge=0, description="Most memory text added to a goal.")
+    dsn: str | None = Field(
+        None, description="PostgreSQL connection string for memory.backend = 'postgres' "
+        "(postgresql://user:password@host:5432/db); unset: LLMOS_DATABASE_URL. Shown with "
+        "its password masked.",
+    )
+
+    @field_serializer("dsn")
+    def _mask_dsn(self, dsn: str | None) -> str | None:
+        from llmos.memory.postgres import mask_dsn
+
+        return mask_dsn(dsn)
 
 
 class SecurityConfig(Section):
@@ -202,6 +213,10 @@ def flags_layer(assignments: list[str]) -> Layer:
                 "for example --set memory.backend=sqlite"
             )
         layer.values.setdefault(section, {})[key] = _parse_scalar(raw)
+        if key.strip() == "dsn":  # a connection string's password is never shown
+            from llmos.memory.postgres import mask_dsn
+
+            item = f"{dotted}={mask_dsn(raw)}"
         layer.origins[(section, key)] = f"--set {item}"
         layer.origins.setdefault((section,), f"--set {item}")
     return layer
