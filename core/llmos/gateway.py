@@ -66,6 +66,14 @@ class ToolGateway:
 
     async def decide(self, call: ToolCall, context: CallContext) -> Decision:
         """The strictest verdict of the security backend and every pre_tool_use hook."""
+        unbounded = input_problem(call)
+        if unbounded is not None:  # nothing judges (or records) an input it cannot read
+            decision = Decision.deny(unbounded, "input.bounds")
+            self.kernel.bus.publish("policy.decision", run_id=context.run_id, tool=call.tool,
+                                    source=call.source, input_digest="",
+                                    decision=decision.verdict, rule=decision.rule,
+                                    reason=decision.reason)
+            return decision
         decisions: list[Decision] = []
         try:
             backend = self.kernel.security
@@ -150,6 +158,9 @@ class ToolGateway:
         if tool is None:
             known = ", ".join(t.name for t in self.kernel.tools) or "none"
             raise UnknownTool(f"no tool named {call.tool!r}; registered tools: {known}")
+        unbounded = input_problem(call)  # size, nesting, text: before anything reads it
+        if unbounded is not None:
+            raise ToolInputError(unbounded)
         # raises ToolInputError before anything runs (an unknown field included; a
         # replayed Claude Code call may carry fields Claude Code added, see validate)
         args = tool.validate(call.input, strict=call.source != "replay")
@@ -190,6 +201,22 @@ class ToolGateway:
         result.duration_s = time.perf_counter() - started
         await self.observe(call, result, context)
         return result
+
+
+def input_problem(call: ToolCall) -> str | None:
+    """Why a tool input, from any source (command line, model, replay), is out of bounds:
+    nested deeper than ``llmos.bounds.MAX_DEPTH``, larger than ``MAX_BYTES``, text that is
+    not valid Unicode, a number that is not finite. None when it is within them."""
+    from llmos.bounds import check_value
+    from llmos.errors import BadInput
+
+    if not isinstance(call.input, dict):
+        return f"the input of tool {call.tool} must be a JSON object"
+    try:
+        check_value(call.input, f"the input of tool {call.tool}")
+    except BadInput as exc:
+        return str(exc)
+    return None
 
 
 def validated_input(args: Any) -> dict[str, Any]:

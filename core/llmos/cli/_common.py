@@ -25,21 +25,58 @@ json_option = click.option(
 def kernel_from(ctx: click.Context) -> Kernel:
     from llmos.kernel import Kernel
 
+    check_arguments(ctx)
     obj = ctx.find_root().obj or {}
     return Kernel(obj.get("workspace"), flags=obj.get("settings"), project=obj.get("project"))
 
 
 def json_object(raw: str, option: str = "--input") -> dict[str, Any]:
-    """A command-line JSON object, or a usage error that says what is wrong."""
+    """A command-line JSON object, or a usage error that says what is wrong (bounded:
+    size, nesting and text as ``llmos.bounds`` allows, never a RecursionError)."""
+    from llmos.bounds import MAX_BYTES, MAX_DEPTH, check_text, check_value
+    from llmos.errors import BadInput
+
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise click.UsageError(f"{option} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise click.UsageError(
-            f"{option} must be a JSON object, for example {option} '{{\"a\": 1}}'"
-        )
+        check_text(raw, option)
+        if len(raw) > MAX_BYTES:
+            raise BadInput(f"{option} is larger than {MAX_BYTES // (1024 * 1024)} MiB; "
+                           "pass large content in a file instead")
+        try:
+            data = json.loads(raw)
+        except RecursionError:
+            raise BadInput(f"{option} nests too deeply (more than {MAX_DEPTH} levels of "
+                           "lists and objects); flatten it") from None
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"{option} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise BadInput(
+                f"{option} must be a JSON object, for example {option} '{{\"a\": 1}}'")
+        check_value(data, option)
+    except BadInput as exc:
+        raise click.UsageError(str(exc)) from None
     return data
+
+
+def check_arguments(ctx: click.Context) -> None:
+    """Every text argument and option of the command (and its parents) is valid Unicode:
+    a non-UTF-8 byte (which Python decodes from argv as a lone surrogate) is a usage error
+    naming the argument, the position and the fix, before anything stores or prints it."""
+    from llmos.bounds import UTF8_FIX, bad_character
+
+    current: click.Context | None = ctx
+    while current is not None:
+        for param in current.command.params:
+            value = current.params.get(param.name or "")
+            values = value if isinstance(value, (list, tuple)) else (value,)
+            for item in values:
+                found = bad_character(item) if isinstance(item, str) else None
+                if found is not None:
+                    position, char = found
+                    name = (param.opts[0] if isinstance(param, click.Option)
+                            else param.human_readable_name)
+                    raise click.UsageError(f"{name} has {char} at character {position + 1}; "
+                                           f"{UTF8_FIX}", ctx=ctx)
+        current = current.parent
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
