@@ -19,7 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serial
 
 ENV_PREFIX = "LLMOS_"
 # Variables that are not config keys (the workspace and plugin selection are read earlier).
-RESERVED_ENV = {"LLMOS_WORKSPACE", "LLMOS_LOAD_PLUGINS", "LLMOS_DISABLE_PLUGINS"}
+RESERVED_ENV = {
+    "LLMOS_WORKSPACE", "LLMOS_LOAD_PLUGINS", "LLMOS_DISABLE_PLUGINS", "LLMOS_PLUGINS",
+    "LLMOS_PLUGIN_DIR",
+}
 
 
 class ConfigError(Exception):
@@ -146,6 +149,8 @@ class Layer:
     name: str
     values: dict[str, Any]
     origins: dict[tuple[str, ...], str] = field(default_factory=dict)
+    path: Path | None = None  # a config file (read, or looked for and absent)
+    exists: bool = True
 
 
 def user_config_path() -> Path:
@@ -164,7 +169,7 @@ def read_toml_layer(path: Path) -> Layer | None:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc}") from None
-    layer = Layer(str(path), data)
+    layer = Layer(str(path), data, path=path)
     _record_origins(layer, data, (), str(path))
     return layer
 
@@ -225,9 +230,13 @@ def flags_layer(assignments: list[str]) -> Layer:
 class Config:
     """The validated configuration: core sections as attributes, plugin sections by name."""
 
-    def __init__(self, sections: dict[str, BaseModel], origins: dict[tuple[str, ...], str]):
+    def __init__(self, sections: dict[str, BaseModel], origins: dict[tuple[str, ...], str],
+                 files: list[dict[str, Any]] | None = None,
+                 warnings: list[str] | None = None):
         self._sections = sections
         self.origins = origins
+        self.files = files or []  # [{"path", "exists"}], in precedence order (lowest first)
+        self.warnings = warnings or []  # sections ignored because their plugin is not loaded
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -240,8 +249,11 @@ class Config:
         return self._sections[name]
 
     def origin(self, *key: str) -> str:
-        """Where a key's value came from ('defaults' when nobody set it)."""
-        return self.origins.get(key) or self.origins.get(key[:1]) or "defaults"
+        """Where a key's value came from ('defaults' when nobody set it): the file path,
+        ``environment variable NAME`` or ``--set ...`` of the layer that set this very
+        key; another key of the same section says nothing about this one."""
+        return self.origins.get(key) or ("defaults" if len(key) > 1 else
+                                         self.origins.get(key[:1], "defaults"))
 
     def as_dict(self) -> dict[str, Any]:
         return {name: model.model_dump(mode="json") for name, model in self._sections.items()}
@@ -259,20 +271,48 @@ def _describe_allowed(model: type[BaseModel]) -> str:
     return ", ".join(sorted(model.model_fields))
 
 
-def build_config(layers: list[Layer], sections: Mapping[str, type[BaseModel]]) -> Config:
-    """Merge the layers in order and validate each section; raise ConfigError on problems."""
+def build_config(
+    layers: list[Layer],
+    sections: Mapping[str, type[BaseModel]],
+    unavailable: Mapping[str, str] | None = None,
+) -> Config:
+    """Merge the layers in order and validate each section; raise ConfigError on problems.
+
+    ``unavailable`` maps the sections of plugins that are known but not loaded (not
+    installed, disabled, failed) to what to do about it: such a section is ignored with a
+    warning (``Config.warnings``), so a missing plugin never breaks other commands. A
+    section that matches nothing is a warning too (it may belong to a plugin this
+    environment has never had), unless it is a near miss of a known section: then it is
+    a typo that would silently drop settings, and an error ("did you mean").
+    """
     merged: dict[str, Any] = {}
     origins: dict[tuple[str, ...], str] = {}
+    files: list[dict[str, Any]] = []
     for layer in layers:
         _merge(merged, layer.values)
         origins.update(layer.origins)
+        if layer.path is not None:
+            files.append({"path": str(layer.path), "exists": layer.exists})
 
-    unknown = sorted(set(merged) - set(sections))
-    if unknown:
-        name = unknown[0]
-        raise ConfigError(
-            f"{origins.get((name,), 'config')}: unknown section [{name}]; "
-            f"known sections: {', '.join(sorted(sections))}"
+    unavailable = unavailable or {}
+    warnings: list[str] = []
+    for name in sorted(set(merged) - set(sections)):
+        src = origins.get((name,), "config")
+        if name in unavailable:
+            warnings.append(f"{src}: section [{name}] is ignored: {unavailable[name]}")
+            continue
+        import difflib
+
+        known = sorted({*sections, *unavailable})
+        close = difflib.get_close_matches(name, known, n=1)
+        if close:
+            raise ConfigError(
+                f"{src}: unknown section [{name}]; did you mean [{close[0]}]? "
+                f"(known sections: {', '.join(known)})"
+            )
+        warnings.append(
+            f"{src}: unknown section [{name}] is ignored: no installed plugin provides it; "
+            "install the plugin it belongs to, or remove the section"
         )
     values: dict[str, BaseModel] = {}
     for name, model in sections.items():
@@ -286,7 +326,7 @@ def build_config(layers: list[Layer], sections: Mapping[str, type[BaseModel]]) -
             values[name] = model.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(_explain(exc, name, model, origins)) from None
-    return Config(values, origins)
+    return Config(values, origins, files, warnings)
 
 
 def _explain(
@@ -313,8 +353,7 @@ def load_layers(workspace_root: Path, flags: list[str] | None, environ=None) -> 
     layers: list[Layer] = []
     for path in (user_config_path(), workspace_root / "llmos.toml"):
         layer = read_toml_layer(path)
-        if layer:
-            layers.append(layer)
+        layers.append(layer or Layer(str(path), {}, path=path, exists=False))
     layers.append(env_layer(environ))
     layers.append(flags_layer(flags or []))
     return layers

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from functools import cached_property, partial
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from llmos.calls import CallContext, ToolCall, ToolResult
 from llmos.config import CORE_SECTIONS, Config, ConfigError, build_config, load_layers
 from llmos.events import EventBus
 from llmos.gateway import ToolGateway
-from llmos.plugins import PluginInfo, build_plugin_manager
+from llmos.plugins import PluginInfo, build_plugin_manager, unavailable_sections
 from llmos.registry import NamedRegistry, RegistrationError
 from llmos.tools import Tool, ToolRegistry
 from llmos.workspace import Workspace
@@ -43,7 +43,7 @@ class Kernel:
         ``project`` works inside ``projects/<project>/`` (``llmos.projects``)."""
         self.pm: pluggy.PluginManager
         self.pm, self.plugins = build_plugin_manager(
-            load_entry_points=load_entry_points, extra=plugins
+            load_entry_points=load_entry_points, extra=plugins, workspace=workspace
         )
         self.workspace = Workspace.open(workspace)
         layers = None
@@ -60,9 +60,11 @@ class Kernel:
         self.agents: list[Any] = []
         self.agent_registrations: list[tuple[str, Any]] = []  # (plugin, path or definition)
         self.config_sections: dict[str, type[BaseModel]] = dict(CORE_SECTIONS)
+        self._section_owners: dict[str, str] = {}
         self._collect()
         self.config: Config = build_config(
-            layers or load_layers(self.workspace.root, flags, environ), self.config_sections
+            layers or load_layers(self.workspace.root, flags, environ), self.config_sections,
+            unavailable_sections(self.plugins),
         )
         self._check_backend("memory", self.memory_backends)
         self._check_backend("security", self.security_backends)
@@ -92,12 +94,37 @@ class Kernel:
             caller = self.pm.subset_hook_caller(
                 hook, remove_plugins=[p for p in everyone if p is not plugin]
             )
+            # What a plugin registers is applied only when its hook returns: a hook that
+            # raises leaves nothing half-registered, and the plugin is isolated.
+            pending: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
             try:
-                caller(register=partial(add, plugin=name))
+                caller(register=lambda *a, _p=pending, **kw: _p.append((a, kw)))
             except Exception as exc:
                 info = self.plugins.setdefault(name, PluginInfo(name))
-                message = f"{hook}: {type(exc).__name__}: {exc}"
-                info.error = f"{info.error}; {message}" if info.error else message
+                info.fail(f"{hook}: {type(exc).__name__}: {exc}", exc)
+                self._isolate(name)
+                continue
+            for args, kwargs in pending:
+                try:
+                    add(*args, plugin=name, **kwargs)
+                except Exception as exc:  # only this one item is refused (a name clash, ...)
+                    info = self.plugins.setdefault(name, PluginInfo(name))
+                    info.warnings.append(f"{hook}: {exc}")
+
+    def _isolate(self, name: str) -> None:
+        """A plugin whose registration raised: its hooks and whatever it registered go."""
+        plugin = self.pm.get_plugin(name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+        self.tools.remove_plugin(name)
+        for registry in (self.memory_backends, self.security_backends, self.dispatch_modes,
+                         self.crystallizers):
+            registry.remove_plugin(name)
+        for section, owner in list(self._section_owners.items()):
+            if owner == name:
+                del self.config_sections[section], self._section_owners[section]
+        self.agent_registrations = [r for r in self.agent_registrations if r[0] != name]
+        self.agents = [item for _, item in self.agent_registrations]
 
     def _collect(self) -> None:
         def add_tool(tool: Tool, plugin: str) -> None:
@@ -109,6 +136,7 @@ class Kernel:
                     f"plugin {plugin!r} registered config section [{name}], which already exists"
                 )
             self.config_sections[name] = model
+            self._section_owners[name] = plugin
 
         def driver_adder(registry: NamedRegistry[Any]) -> Callable[..., None]:
             def add(name: str, factory: Any, plugin: str, description: str = "") -> None:

@@ -1,15 +1,26 @@
-"""Finding and loading plugins: built-ins first, then the ``llmos`` entry-point group.
+"""Finding and loading plugins: built-ins first, then the ``llmos`` entry-point group, then
+local plugin files (the user's plugin directory, ``--plugin PATH`` / ``LLMOS_PLUGINS``).
 
 stevedore loads the entry points with failure isolation (a pack that fails to import is
 recorded, never fatal); each loaded module or object is registered into a fresh pluggy
-manager built here, never at import time.
+manager built here, never at import time. Every plugin that exists, loaded or not, gets a
+``PluginInfo`` with its state, so ``llmos plugins`` and ``llmos config show`` can say what
+is disabled, what failed and why.
+
+Load order is registration order, and the first to register a name keeps it: built-ins,
+then entry points (alphabetical by entry-point name), then the plugin directory's files
+(alphabetical), then ``--plugin`` / ``LLMOS_PLUGINS`` files (in the order given), then
+objects passed by an embedding program.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import sys
+import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -17,6 +28,8 @@ import pluggy
 from llmos import hookspecs
 
 ENTRY_POINT_GROUP = "llmos"
+PLUGIN_DIR_ENV = "LLMOS_PLUGIN_DIR"
+PLUGIN_PATHS_ENV = "LLMOS_PLUGINS"
 
 # Built-in features register through the same hooks as third-party packs.
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -37,10 +50,22 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "llmos.modes.simulation",
 )
 
+# The first-party packs: their config section (named like the entry point) and the
+# distribution that provides it, so a section whose pack is not installed is explained.
+KNOWN_PACKS: dict[str, str] = {
+    "web": "llmos-web",
+    "quantum": "llmos-quantum",
+    "robo": "llmos-robo",
+}
+
 
 @dataclass
 class PluginInfo:
-    """What ``llmos plugins`` shows about one plugin."""
+    """What ``llmos plugins`` shows about one plugin.
+
+    ``kind``: builtin, entry-point, local (a file: ``path``), embedded or generated.
+    ``state`` is derived: failed (``error``), disabled (``disabled_by``) or loaded.
+    """
 
     name: str
     distribution: str | None = None
@@ -48,16 +73,46 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
     builtin: bool = False
+    kind: str = "embedded"
+    path: str | None = None
+    disabled_by: str | None = None
+    detail: str | None = None  # the traceback behind ``error``
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        if self.error:
+            return "failed"
+        if self.disabled_by:
+            return "disabled"
+        return "loaded"
+
+    def fail(self, message: str, exc: BaseException | None = None) -> None:
+        """Record a failure (several are joined); keeps the traceback for ``-v``."""
+        self.error = f"{self.error}; {message}" if self.error else message
+        if exc is not None:
+            text = "".join(traceback.format_exception(exc))
+            self.detail = f"{self.detail}\n{text}" if self.detail else text
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "state": self.state,
+            "kind": self.kind,
             "distribution": self.distribution,
             "version": self.version,
+            "path": self.path,
             "hooks": self.hooks,
             "error": self.error,
+            "disabled_by": self.disabled_by,
+            "warnings": self.warnings,
             "builtin": self.builtin,
         }
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _env_list(name: str) -> set[str] | None:
@@ -67,10 +122,94 @@ def _env_list(name: str) -> set[str] | None:
     return {item.strip() for item in raw.split(",") if item.strip()}
 
 
-def _selected(name: str, load: set[str] | None, disable: set[str]) -> bool:
+def _disabled_by(name: str, load: set[str] | None, disable: set[str]) -> str | None:
     if name in disable:
+        return "LLMOS_DISABLE_PLUGINS"
+    if load is not None and name not in load:
+        return "LLMOS_LOAD_PLUGINS (not listed)"
+    return None
+
+
+def plugin_dir() -> Path:
+    """The user's local plugin directory: ``LLMOS_PLUGIN_DIR``, else
+    ``<user config dir>/llmos/plugins`` (never inside a workspace)."""
+    env = os.environ.get(PLUGIN_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("llmos")) / "plugins"
+
+
+def local_plugin_files(paths: list[str] | None = None) -> list[tuple[Path, str]]:
+    """Local plugin files, each with where it was named: the plugin directory's ``*.py``
+    (alphabetical; names starting with ``_`` or ``.`` are skipped), then ``paths`` (the
+    ``--plugin`` options) and ``LLMOS_PLUGINS`` (``os.pathsep``-separated)."""
+    found: list[tuple[Path, str]] = []
+    directory = plugin_dir()
+    try:
+        entries = sorted(directory.iterdir()) if directory.is_dir() else []
+    except OSError:
+        entries = []
+    for path in entries:
+        if path.suffix == ".py" and not path.name.startswith(("_", ".")):
+            found.append((path, f"plugin directory {directory}"))
+    for item in paths or []:
+        found.append((Path(item).expanduser(), "--plugin"))
+    for item in (os.environ.get(PLUGIN_PATHS_ENV) or "").split(os.pathsep):
+        if item.strip():
+            found.append((Path(item.strip()).expanduser(), f"--plugin or {PLUGIN_PATHS_ENV}"))
+    return found
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
         return False
-    return load is None or name in load
+    return True
+
+
+def _load_local(pm: pluggy.PluginManager, infos: dict[str, PluginInfo], path: Path,
+                source: str, workspace: Path, load: set[str] | None,
+                disable: set[str]) -> None:
+    name = path.stem
+    info = PluginInfo(name, kind="local", path=str(path))
+    resolved = path.resolve()
+    if name in infos or pm.has_plugin(name):
+        other = infos.get(name)
+        where = f" ({other.path or other.kind})" if other is not None else ""
+        info.name = name = f"{name} ({path})"
+        info.fail(f"plugin name {path.stem!r} is already taken by another plugin{where}; "
+                  "rename the file")
+    elif _inside(resolved, workspace):
+        # The agent can write anything in the workspace: code there must never load.
+        info.fail(f"refused: {resolved} is inside the workspace {workspace}, which the "
+                  f"agent can write; move it to {plugin_dir()} or another directory "
+                  "outside the workspace")
+    elif (why := _disabled_by(name, load, disable)) is not None:
+        info.disabled_by = why
+    elif not resolved.is_file():
+        info.fail(f"no such plugin file {path} (named by {source})")
+    else:
+        import importlib.util
+
+        module_name = f"llmos_local_plugins.{name}"
+        try:
+            spec = importlib.util.spec_from_file_location(module_name, resolved)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"{resolved} is not a Python file")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(module_name, None)
+                raise
+            pm.register(module, name=name)
+        except (Exception, SystemExit) as exc:
+            info.fail(_one_line(exc), exc)
+    infos[name] = info
 
 
 def build_plugin_manager(
@@ -78,12 +217,18 @@ def build_plugin_manager(
     load_entry_points: bool = True,
     builtins: tuple[str, ...] | None = None,
     extra: dict[str, object] | None = None,
+    plugin_paths: list[str] | None = None,
+    workspace: Path | str | None = None,
+    load_local: bool | None = None,
 ) -> tuple[pluggy.PluginManager, dict[str, PluginInfo]]:
-    """A fresh manager with the built-ins and the selected entry-point plugins registered.
+    """A fresh manager with the built-ins and the selected plugins registered.
 
     ``LLMOS_LOAD_PLUGINS`` (comma list; empty loads no external plugin) restricts the
-    entry-point plugins, ``LLMOS_DISABLE_PLUGINS`` removes plugins, built-ins included.
-    ``extra`` registers plugin objects directly (embedding, tests), by name.
+    entry-point and local plugins, ``LLMOS_DISABLE_PLUGINS`` removes plugins, built-ins
+    included; what they leave out is listed as disabled. Local plugin files load unless
+    ``load_local`` is False (default: when entry points load); a file inside
+    ``workspace`` (default: the default workspace) is refused. ``extra`` registers plugin
+    objects directly (embedding, tests), by name.
     """
     pm = pluggy.PluginManager("llmos")
     pm.add_hookspecs(hookspecs)
@@ -94,24 +239,37 @@ def build_plugin_manager(
     from llmos import __version__
 
     for module_name in DEFAULT_PLUGINS if builtins is None else builtins:
+        info = PluginInfo(module_name, "llmos", __version__, builtin=True, kind="builtin")
+        infos[module_name] = info
         if module_name in disable:
+            info.disabled_by = "LLMOS_DISABLE_PLUGINS"
             continue
-        info = PluginInfo(module_name, "llmos", __version__, builtin=True)
         try:
             pm.register(importlib.import_module(module_name), name=module_name)
         except Exception as exc:  # a broken built-in is reported like any plugin
-            info.error = f"{type(exc).__name__}: {exc}"
-        infos[module_name] = info
+            info.fail(_one_line(exc), exc)
 
     if load_entry_points:
         _load_entry_points(pm, infos, load, disable)
+
+    if load_local is None:
+        load_local = load_entry_points
+    files = local_plugin_files(plugin_paths) if load_local else []
+    if files:
+        if workspace is None:
+            from llmos.workspace import default_workspace
+
+            workspace = default_workspace()
+        root = Path(workspace).expanduser().resolve()
+        for path, source in files:
+            _load_local(pm, infos, path, source, root, load, disable)
 
     for name, plugin in (extra or {}).items():
         info = PluginInfo(name, None, None)
         try:
             pm.register(plugin, name=name)
         except Exception as exc:
-            info.error = f"{type(exc).__name__}: {exc}"
+            info.fail(_one_line(exc), exc)
         infos[name] = info
 
     for name, info in infos.items():
@@ -129,24 +287,36 @@ def _load_entry_points(
 ) -> None:
     from importlib.metadata import entry_points
 
+    found = entry_points(group=ENTRY_POINT_GROUP)  # one scan of the installed distributions
+    available = sorted({ep.name for ep in found})
+    dists = {ep.name: (ep.dist.name, ep.dist.version) for ep in found if ep.dist is not None}
+    wanted = []
+    for name in available:
+        why = _disabled_by(name, load, disable)
+        if why is None:
+            wanted.append(name)
+        elif name not in infos:
+            dist_name, dist_version = dists.get(name, (None, None))
+            infos[name] = PluginInfo(name, dist_name, dist_version, kind="entry-point",
+                                     disabled_by=why)
+    if not wanted:
+        return
     from stevedore import NamedExtensionManager
 
-    found = entry_points(group=ENTRY_POINT_GROUP)  # one scan of the installed distributions
-    available = {ep.name for ep in found}
-    dists = {ep.name: (ep.dist.name, ep.dist.version) for ep in found if ep.dist is not None}
-    wanted = sorted(name for name in available if _selected(name, load, disable))
-    failures: dict[str, str] = {}
+    failures: dict[str, BaseException] = {}
 
     def on_failure(_manager: Any, entry_point: Any, exc: BaseException) -> None:
-        failures[entry_point.name] = f"{type(exc).__name__}: {exc}"
+        failures[entry_point.name] = exc
 
-    # NamedExtensionManager never imports a plugin that is not selected.
+    # NamedExtensionManager never imports a plugin that is not selected; name_order keeps
+    # the load order (and so who keeps a contested name) alphabetical.
     manager = NamedExtensionManager(
         namespace=ENTRY_POINT_GROUP,
         names=wanted,
         invoke_on_load=False,
         on_load_failure_callback=on_failure,
         on_missing_entrypoints_callback=lambda names: None,
+        name_order=True,
     )
     for ext in manager:
         dist = getattr(ext.entry_point, "dist", None)
@@ -154,14 +324,70 @@ def _load_entry_points(
         dist_name, dist_version = (
             (dist.name, dist.version) if dist is not None else dists.get(ext.name, (None, None))
         )
-        info = PluginInfo(ext.name, dist_name, dist_version)
+        info = PluginInfo(ext.name, dist_name, dist_version, kind="entry-point")
         try:
             if ext.name in infos or pm.has_plugin(ext.name):
                 raise ValueError(f"plugin name {ext.name!r} is already taken")
             pm.register(ext.plugin, name=ext.name)
         except Exception as exc:
-            info.error = f"{type(exc).__name__}: {exc}"
+            info.fail(_one_line(exc), exc)
         infos[ext.name] = info
-    for name, error in failures.items():
+    for name, exc in failures.items():
         dist_name, dist_version = dists.get(name, (None, None))
-        infos[name] = PluginInfo(name, dist_name, dist_version, error=error)
+        info = PluginInfo(name, dist_name, dist_version, kind="entry-point")
+        info.fail(_one_line(exc), exc)
+        infos[name] = info
+
+
+def unavailable_sections(infos: dict[str, PluginInfo]) -> dict[str, str]:
+    """Config sections whose plugin is known but not loaded, with the state and the fix.
+    A plugin's section is taken to be named like the plugin (as the packs' are)."""
+    found: dict[str, str] = {}
+    for name, dist in KNOWN_PACKS.items():
+        if name not in infos:
+            found[name] = (f"plugin {name!r} is not installed; install it (pip install "
+                           f"{dist}) or remove the section")
+    for name, info in infos.items():
+        if info.builtin or info.state == "loaded":
+            continue
+        if info.state == "disabled":
+            if info.disabled_by == "LLMOS_DISABLE_PLUGINS":
+                how = f"remove {name!r} from LLMOS_DISABLE_PLUGINS"
+            else:
+                how = f"add {name!r} to LLMOS_LOAD_PLUGINS"
+            found[name] = (f"plugin {name!r} is disabled by {info.disabled_by}; enable it "
+                           f"({how}) or remove the section")
+        else:
+            found[name] = (f"plugin {name!r} failed to load ({info.error}); fix it (llmos "
+                           "plugins -v shows the traceback) or remove the section")
+    return found
+
+
+def collect_commands(pm: pluggy.PluginManager) -> tuple[dict[str, Any], list[str]]:
+    """Each plugin's ``llmos_register_commands``, one plugin at a time: a plugin that
+    raises adds no command and the others are kept. Returns (commands, warnings)."""
+    import click
+
+    commands: dict[str, Any] = {}
+    warnings: list[str] = []
+    everyone = [plugin for _, plugin in pm.list_name_plugin()]
+    impls = {id(impl.plugin) for impl in pm.hook.llmos_register_commands.get_hookimpls()}
+    for name, plugin in pm.list_name_plugin():
+        if id(plugin) not in impls:
+            continue
+        group = click.Group()
+        caller = pm.subset_hook_caller(
+            "llmos_register_commands", remove_plugins=[p for p in everyone if p is not plugin]
+        )
+        try:
+            caller(cli=group)
+        except Exception as exc:
+            warnings.append(f"plugin {name!r} failed to add its commands: {_one_line(exc)}")
+            continue
+        for command_name, command in group.commands.items():
+            if command_name in commands:
+                warnings.append(f"command {command_name!r} of plugin {name!r} is refused: "
+                                "another plugin already added it")
+                continue
+            commands[command_name] = command
+    return commands, warnings

@@ -39,6 +39,10 @@ class NamedRegistry(Generic[T]):
             )
         self._entries[name] = Entry(name, value, plugin, description)
 
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget every entry a plugin registered (the plugin failed and is isolated)."""
+        self._entries = {n: e for n, e in self._entries.items() if e.plugin != plugin}
+
     def get(self, name: str) -> Entry[T] | None:
         return self._entries.get(name)
 

@@ -27,7 +27,9 @@ def test_plugins_json_lists_the_builtins(llmos_cli):
     policies = plugins["llmos.builtins.policies"]
     assert policies["builtin"] and policies["distribution"] == "llmos"
     assert policies["hooks"] == ["llmos_register_security_backends"]
-    assert set(policies) == {"name", "distribution", "version", "hooks", "error", "builtin"}
+    assert set(policies) == {"name", "state", "kind", "distribution", "version", "path",
+                             "hooks", "error", "disabled_by", "warnings", "builtin"}
+    assert (policies["state"], policies["kind"]) == ("loaded", "builtin")
 
 
 def test_plugins_table(llmos_cli):

@@ -124,12 +124,18 @@ def test_a_broken_plugin_is_listed_with_its_error_and_the_rest_works(
         "ImportError: llmos_test_broken needs a library that is not installed"
     )
     assert plugins["broken"]["distribution"] == "llmos-test-broken"
+    assert plugins["broken"]["state"] == "failed"
     assert plugins["hello"] == {
         "name": "hello",
+        "state": "loaded",
+        "kind": "entry-point",
         "distribution": "llmos-test-hello",
         "version": "1.2.3",
+        "path": None,
         "hooks": ["llmos_register_commands", "llmos_register_tools"],
         "error": None,
+        "disabled_by": None,
+        "warnings": [],
         "builtin": False,
     }
     assert llmos(llmos_workspace, "tools", "--json").returncode == 0
@@ -139,7 +145,8 @@ def test_load_and_disable_lists_select_plugins(installed_plugins, llmos_workspac
     def names(**env):
         out = llmos(llmos_workspace, "plugins", "--json", **env)
         assert out.returncode == 0, out.stderr
-        return {p["name"] for p in json.loads(out.stdout) if not p["builtin"]}
+        return {p["name"] for p in json.loads(out.stdout)
+                if not p["builtin"] and p["state"] != "disabled"}
 
     assert {"hello", "broken"} <= names()
     assert names(LLMOS_LOAD_PLUGINS="") == set()
@@ -149,7 +156,8 @@ def test_load_and_disable_lists_select_plugins(installed_plugins, llmos_workspac
         llmos(llmos_workspace, "plugins", "--json",
               LLMOS_DISABLE_PLUGINS="llmos.builtins.policies").stdout
     )
-    assert "llmos.builtins.policies" not in {p["name"] for p in builtins}
+    assert {p["name"]: p["disabled_by"] for p in builtins}["llmos.builtins.policies"] == (
+        "LLMOS_DISABLE_PLUGINS")
 
 
 def test_a_plugin_adds_a_cli_command(installed_plugins, llmos_workspace):

@@ -51,5 +51,5 @@ def test_contributions_are_recorded_with_their_plugin(llmos_workspace):
     assert kernel.memory == {"kernel": kernel}  # the chosen driver, built on first use
     # a driver name owned by a built-in is refused, and the built-in keeps it
     assert "security backend 'strict' is registered by both plugin 'llmos.builtins.policies' " \
-           "and plugin 'contrib'" in kernel.plugins["contrib"].error
+           "and plugin 'contrib'" in " ".join(kernel.plugins["contrib"].warnings)
     assert kernel.security_backends.get("strict").plugin == "llmos.builtins.policies"

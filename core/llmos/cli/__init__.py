@@ -57,15 +57,15 @@ class LlmosGroup(click.Group):
 
     def _plugin_commands(self) -> dict[str, click.Command]:
         if not hasattr(self, "_from_plugins"):
-            from llmos.plugins import build_plugin_manager
+            from llmos.plugins import build_plugin_manager, collect_commands
 
-            group = click.Group()
-            pm, _ = build_plugin_manager()
-            try:
-                pm.hook.llmos_register_commands(cli=group)
-            except Exception as exc:
-                click.echo(f"warning: a plugin failed to add its commands: {exc}", err=True)
-            self._from_plugins = dict(group.commands)
+            params = click.get_current_context(silent=True)
+            workspace = params.find_root().params.get("workspace") if params else None
+            pm, _ = build_plugin_manager(workspace=workspace)
+            commands, warnings = collect_commands(pm)  # one plugin's failure spares the rest
+            for warning in warnings:
+                click.echo(f"warning: {warning}", err=True)
+            self._from_plugins = commands
         return self._from_plugins
 
     def invoke(self, ctx: click.Context):
@@ -190,11 +190,42 @@ def _internal_error(argv: list[str], exc: BaseException):
     help="Work inside projects/NAME of the workspace: its folder, agents and memory "
     "(llmos projects new NAME creates one).",
 )
+@click.option(
+    "--plugin",
+    "plugin_paths",
+    multiple=True,
+    metavar="PATH",
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, paths: _add_plugin_paths(ctx, paths),
+    help="Load a local plugin file (outside the workspace) for this command. Repeatable; "
+    "also LLMOS_PLUGINS=path1:path2.",
+)
 @click.pass_context
 def cli(ctx: click.Context, workspace: str | None, settings: tuple[str, ...],
         project: str | None) -> None:
     """llmos: an operating system for LLM agents that get cheaper every time they run."""
     ctx.obj = {"workspace": workspace, "settings": list(settings), "project": project}
+
+
+def _add_plugin_paths(ctx: click.Context, paths: tuple[str, ...]) -> None:
+    """``--plugin PATH``: put the files first in ``LLMOS_PLUGINS`` for this command (and
+    the processes it starts), restored when the command ends (in-process callers)."""
+    if not paths:
+        return
+    import os
+
+    previous = os.environ.get("LLMOS_PLUGINS")
+    os.environ["LLMOS_PLUGINS"] = os.pathsep.join(
+        [os.path.abspath(p) for p in paths] + ([previous] if previous else []))
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop("LLMOS_PLUGINS", None)
+        else:
+            os.environ["LLMOS_PLUGINS"] = previous
+
+    ctx.call_on_close(restore)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,16 +15,19 @@ from llmos.cli._common import console, emit_json, json_option, kernel_from
 def plugins(ctx: click.Context, as_json: bool, verbose: bool) -> None:
     """List plugins with their state: loaded, disabled (and by what) or failed (and why).
 
-    Built-ins first, then entry points, local plugin files (with their path) and others,
-    each alphabetical. JSON: {"plugins": [{name, state (loaded|disabled|failed), kind
+    Built-ins first, then the others, each alphabetical; local plugin files show their
+    path. Config sections ignored because their plugin is not loaded are warned about on
+    stderr. JSON: a list of {name, state (loaded|disabled|failed), kind
     (builtin|entry-point|local|embedded|generated), distribution, version, path, hooks,
-    error, disabled_by, warnings, builtin}], "warnings": [config sections ignored]}.
+    error, disabled_by, warnings (e.g. a refused tool name), builtin}.
     """
     kernel = kernel_from(ctx)
     infos = kernel.plugin_list()
     warnings = list(kernel.config.warnings)
+    for warning in warnings:
+        console(stderr=True).print(f"warning: {warning}", markup=False, style="yellow")
     if as_json:
-        emit_json({"plugins": [info.as_dict() for info in infos], "warnings": warnings})
+        emit_json([info.as_dict() for info in infos])
         return
     from rich.table import Table
     from rich.text import Text
@@ -55,5 +58,3 @@ def plugins(ctx: click.Context, as_json: bool, verbose: bool) -> None:
         for info in failed:
             out.print(f"\n{info.name}: {info.error}", markup=False, style="bold")
             out.print(info.detail or "(no traceback recorded)", markup=False)
-    for warning in warnings:
-        console(stderr=True).print(f"warning: {warning}", markup=False, style="yellow")
