@@ -175,44 +175,76 @@ def _markdown_files(paths: tuple[str, ...]) -> list[Path]:
 @json_option
 @click.pass_context
 def import_(ctx: click.Context, paths: tuple[str, ...], replace: bool, as_json: bool) -> None:
-    """Import Markdown traces (files, or every *.md in a directory). A malformed file is
-    reported (file, line, problem) and skipped; the exit code is then 1.
-    JSON: {imported: [ids], existing: [ids], skipped: [{file, line, problem}]}."""
-    from llmos.memory.base import TraceNotFound
-    from llmos.memory.markdown_format import TraceFormatError, parse_trace
+    """Import Markdown traces (files, or every *.md in a directory). Each file is reported:
+    imported, already present, or skipped with the reason (file, line, problem: not valid
+    Markdown/YAML, a YAML alias, over 4 MiB, nested over 64 levels, an invalid field);
+    the good files are kept and the exit code is 1 when any was skipped.
+    JSON: {imported: [ids], existing: [ids], skipped: [{file, line, problem}],
+    files: [{file, status (imported|existing|skipped), id, line, problem}]}."""
+    from llmos.memory.base import TraceNotFound, UnreadableRecord
+    from llmos.memory.markdown_format import MAX_RECORD_BYTES, TraceFormatError, parse_trace
 
     memory = memory_of(ctx)
     imported: list[str] = []
     existing: list[str] = []
     skipped: list[dict[str, Any]] = []
+    files: list[dict[str, Any]] = []
+
+    def skip(file: str, line: int, problem: str) -> None:
+        skipped.append({"file": file, "line": line, "problem": problem})
+        files.append({"file": file, "status": "skipped", "id": None, "line": line,
+                      "problem": problem})
+
     for path in _markdown_files(paths):
         try:
-            text = path.read_text(encoding="utf-8")
-            trace = parse_trace(text, str(path), default_id=path.stem)
+            with path.open("rb") as handle:
+                data = handle.read(MAX_RECORD_BYTES + 1)
+            if len(data) > MAX_RECORD_BYTES:
+                skip(str(path), 1, f"the file is larger than "
+                     f"{MAX_RECORD_BYTES // (1024 * 1024)} MiB")
+                continue
+            trace = parse_trace(data.decode("utf-8"), str(path), default_id=path.stem)
         except TraceFormatError as exc:
-            skipped.append({"file": exc.file, "line": exc.line, "problem": exc.problem})
+            skip(exc.file, exc.line, exc.problem)
             continue
-        except (OSError, UnicodeDecodeError) as exc:
-            skipped.append({"file": str(path), "line": 1, "problem": f"cannot read: {exc}"})
+        except UnicodeDecodeError as exc:
+            skip(str(path), 1, f"not UTF-8 text (byte {exc.start + 1}); save it as UTF-8")
+            continue
+        except OSError as exc:
+            skip(str(path), 1, f"cannot read: {exc.strerror or exc}")
             continue
         if not replace:
             try:
                 memory.get_trace(trace.id)
                 existing.append(trace.id)
+                files.append({"file": str(path), "status": "existing", "id": trace.id,
+                              "line": None, "problem": None})
                 continue
             except TraceNotFound:
                 pass
+            except UnreadableRecord:  # the stored one is unreadable: replaced by this one
+                pass
         try:
             memory.save_trace(trace)
-        except ValueError as exc:
-            skipped.append({"file": str(path), "line": 1, "problem": str(exc)})
+        except (ValueError, RecursionError) as exc:
+            skip(str(path), 1, str(exc) or type(exc).__name__)
             continue
         imported.append(trace.id)
-    for item in skipped:
-        click.echo(f"error: skipped {item['file']}:{item['line']}: {item['problem']}", err=True)
+        files.append({"file": str(path), "status": "imported", "id": trace.id, "line": None,
+                      "problem": None})
     if as_json:
-        emit_json({"imported": imported, "existing": existing, "skipped": skipped})
+        emit_json({"imported": imported, "existing": existing, "skipped": skipped,
+                   "files": files})
     else:
+        for item in files:
+            if item["status"] == "imported":
+                click.echo(f"imported {item['file']} as trace {item['id']}")
+            elif item["status"] == "existing":
+                click.echo(f"already present: {item['file']} (trace {item['id']}; "
+                           "--replace overwrites it)")
+        for item in skipped:
+            click.echo(f"error: skipped {item['file']}:{item['line']}: {item['problem']}",
+                       err=True)
         click.echo(f"imported {len(imported)} trace(s)"
                    + (f", {len(existing)} already present (use --replace)" if existing else "")
                    + (f", {len(skipped)} skipped" if skipped else ""))

@@ -62,6 +62,30 @@ FACT_FORMAT = "llmos-fact/1"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+"""The largest trace or fact file read or imported (4 MiB)."""
+MAX_RECORD_DEPTH = 64
+"""How deeply lists and mappings may nest in a record's YAML or JSON."""
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """The safe loader, refusing YAML aliases (``*name``): a record never needs one, and
+    a few hundred bytes of nested aliases expand to gigabytes (the "billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in a record; write the "
+                "value out", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def _load_yaml(text: str) -> Any:
+    """YAML with no aliases. Text without a ``*`` cannot hold one and takes the fast
+    (C) loader; other text the pure-Python loader that refuses them."""
+    return yaml.load(text, Loader=_NoAliasLoader if "*" in text else _Loader)
+
 _FRONT_ORDER = (
     "id", "goal_signature", "goal_text", "success_rating", "usage_count", "last_used",
     "created_at", "estimated_cost_usd", "estimated_time_secs", "mode", "tools_used",
@@ -167,8 +191,7 @@ def _split_front(lines: list[str], source: str) -> tuple[dict[str, Any], int, di
     if end is None:
         raise TraceFormatError(source, first + 1, "the front matter is never closed with '---'")
     try:
-        front = yaml.load("".join(f"{line}\n" for line in lines[first + 1 : end]),
-                          Loader=_Loader)
+        front = _load_yaml("".join(f"{line}\n" for line in lines[first + 1 : end]))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = first + 2 + (mark.line if mark is not None else 0)
@@ -220,7 +243,7 @@ def _read_block(lines: list[str], start: int, source: str) -> tuple[Any, int]:
         raise TraceFormatError(source, start + 1, "code block is never closed")
     body = "".join(line + "\n" for line in lines[start + 1 : end])
     try:
-        data = json.loads(body) if lang == "json" else yaml.load(body, Loader=_Loader)
+        data = json.loads(body) if lang == "json" else _load_yaml(body)
     except json.JSONDecodeError as exc:
         raise TraceFormatError(source, start + 1 + exc.lineno, f"invalid JSON: {exc.msg}"
                                ) from None
@@ -254,7 +277,7 @@ def _read_scalar(text: str) -> Any:
     if _PLAIN.match(text) and text.lower() not in ("yes", "no", "on", "off", "null", "true",
                                                    "false", "y", "n", "~"):
         return text
-    return yaml.load(text, Loader=_Loader)
+    return _load_yaml(text)
 
 
 def _parse_steps(lines: list[str], start: int, source: str
@@ -333,7 +356,32 @@ def _parse_steps(lines: list[str], start: int, source: str
 
 
 def parse_trace(text: str, source: str = "<trace>", *, default_id: str | None = None) -> Trace:
-    """A trace from its Markdown; raises TraceFormatError naming the line at fault."""
+    """A trace from its Markdown; raises TraceFormatError naming the line at fault.
+    Bounded: at most ``MAX_RECORD_BYTES``, ``MAX_RECORD_DEPTH`` levels, no YAML aliases,
+    valid Unicode and finite numbers."""
+    return _bounded(_parse_trace, text, source, default_id)
+
+
+def _bounded(parse: Any, text: str, source: str, default_id: str | None) -> Any:
+    from llmos.bounds import check_value
+    from llmos.errors import BadInput
+
+    if len(text) > MAX_RECORD_BYTES:
+        raise TraceFormatError(source, 1, f"the file is larger than "
+                               f"{MAX_RECORD_BYTES // (1024 * 1024)} MiB")
+    try:
+        record = parse(text, source, default_id=default_id)
+        check_value(record.model_dump(mode="python"), "the record",
+                    max_depth=MAX_RECORD_DEPTH, max_bytes=MAX_RECORD_BYTES)
+    except RecursionError:
+        raise TraceFormatError(source, 1, f"nested more than {MAX_RECORD_DEPTH} levels deep"
+                               ) from None
+    except BadInput as exc:
+        raise TraceFormatError(source, 1, str(exc)) from None
+    return record
+
+
+def _parse_trace(text: str, source: str, *, default_id: str | None = None) -> Trace:
     lines = _lines(text)
     front, body_start, key_lines = _split_front(lines, source)
     _check_format(front, TRACE_FORMAT, source, key_lines)
@@ -364,6 +412,11 @@ def parse_trace(text: str, source: str = "<trace>", *, default_id: str | None = 
 
 
 def parse_fact(text: str, source: str = "<fact>", *, default_id: str | None = None) -> Fact:
+    """A fact from its Markdown, bounded like ``parse_trace``."""
+    return _bounded(_parse_fact, text, source, default_id)
+
+
+def _parse_fact(text: str, source: str, *, default_id: str | None = None) -> Fact:
     lines = _lines(text)
     front, body_start, key_lines = _split_front(lines, source)
     _check_format(front, FACT_FORMAT, source, key_lines)
