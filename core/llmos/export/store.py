@@ -43,7 +43,13 @@ class ConversationStore:
         """A run's sessions, in the order they ran."""
         rows = self.db.query("SELECT * FROM conversations WHERE run_id = ? ORDER BY id",
                              [run_id])
-        return [_decode(row) for row in rows]
+        sessions = []
+        for row in rows:
+            try:
+                sessions.append(_decode(row))
+            except (ValueError, TypeError, RecursionError):
+                continue  # an unreadable recorded session is left out, not the export
+        return sessions
 
     def simulated_runs(self) -> set[str]:
         return {r["run_id"] for r in self.db.query(
