@@ -13,11 +13,17 @@ before anything imports them; a program embedding llmos opts in with ``install()
   annotation ``-> requests.Response`` of two verification helpers, which becomes the
   forward reference ``'requests.Response'`` (what ``from __future__ import annotations``
   would make of it). Anyone else's ``import requests`` gets the real module.
+* Entry points: pydantic looks for its plugins and llmos for its packs, and each lookup
+  reads the entry points of every installed distribution (~10 ms each). While installed,
+  ``entry_points(group)`` below (which ``llmos.plugins`` and pydantic's plugin loader use)
+  reads them once per process, again only if a folder of ``sys.path`` changed (a
+  distribution installed or removed since).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import types
 import typing
@@ -80,7 +86,42 @@ def _deferring(name: str, annotations: frozenset[str]
     return wrap
 
 
-_RULES = {"sqlite_utils.db": _hiding("pandas", "numpy")}
+def _sharing_entry_points(exec_module: Callable[[Any], None]) -> Callable[[Any], None]:
+    def run(module: Any) -> None:
+        exec_module(module)
+        module.entry_points = entry_points
+    return run
+
+
+_scan: tuple[tuple[tuple[str, int], ...], Any] | None = None
+
+
+def _path_state() -> tuple[tuple[str, int], ...]:
+    state = []
+    for entry in sys.path:
+        try:
+            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            state.append((entry, -1))
+    return tuple(state)
+
+
+def entry_points(group: str) -> Any:
+    """``importlib.metadata.entry_points(group=group)``; from one scan of every installed
+    distribution per process while the cheap imports are installed."""
+    from importlib import metadata
+
+    if CheapImports not in sys.meta_path:
+        return metadata.entry_points(group=group)
+    global _scan
+    state = _path_state()
+    if _scan is None or _scan[0] != state:
+        _scan = (state, metadata.entry_points())
+    return _scan[1].select(group=group)
+
+
+_RULES = {"sqlite_utils.db": _hiding("pandas", "numpy"),
+          "pydantic.plugin._loader": _sharing_entry_points}
 #: Rules for a package and every module in it.
 _PACKAGE_RULES = {"detect_secrets": _deferring("requests", frozenset({"Response"}))}
 
