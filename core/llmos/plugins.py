@@ -285,9 +285,10 @@ def _load_entry_points(
     load: set[str] | None,
     disable: set[str],
 ) -> None:
-    from importlib.metadata import entry_points
+    from llmos.cheap_imports import entry_points
 
-    found = entry_points(group=ENTRY_POINT_GROUP)  # one scan of the installed distributions
+    # one scan of the installed distributions (shared with pydantic's under the CLI)
+    found = entry_points(group=ENTRY_POINT_GROUP)
     available = sorted({ep.name for ep in found})
     dists = {ep.name: (ep.dist.name, ep.dist.version) for ep in found if ep.dist is not None}
     wanted = []
@@ -310,7 +311,11 @@ def _load_entry_points(
 
     # NamedExtensionManager never imports a plugin that is not selected; name_order keeps
     # the load order (and so who keeps a contested name) alphabetical.
-    manager = NamedExtensionManager(
+    class _Found(NamedExtensionManager):
+        def list_entry_points(self) -> list[Any]:  # the scan above, not stevedore's own
+            return list(found)
+
+    manager = _Found(
         namespace=ENTRY_POINT_GROUP,
         names=wanted,
         invoke_on_load=False,
