@@ -259,13 +259,14 @@ def import_(ctx: click.Context, paths: tuple[str, ...], replace: bool, as_json: 
 def rm(ctx: click.Context, trace_ids: tuple[str, ...], as_json: bool) -> None:
     """Remove traces. Exit code 1 when one does not exist. JSON: {removed: [ids]}."""
     from llmos.memory.base import TraceNotFound, UnreadableRecord
+    from llmos.memory.markdown_format import TraceFormatError
 
     memory = memory_of(ctx)
     unreadable: set[str] | None = None
     for trace_id in trace_ids:
         try:  # all must exist before anything is removed (an unreadable one does)
             memory.get_trace(trace_id)
-        except UnreadableRecord:
+        except (UnreadableRecord, TraceFormatError):
             pass
         except TraceNotFound:
             if unreadable is None:
