@@ -27,7 +27,9 @@ def cache(llmos_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
 
 
 def entry(cache: Path, kind: str) -> dict:
-    return json.loads((cache / f"{kind}.json").read_text())
+    """The newest entry of ``kind``."""
+    newest = max(cache.glob(f"{kind}-*.json"), key=lambda p: p.stat().st_mtime_ns)
+    return json.loads(newest.read_text())
 
 
 def test_rule_examples_pass_once_and_are_remembered_by_the_rules_hash(cache: Path) -> None:
@@ -79,12 +81,30 @@ def test_a_changed_rules_file_is_checked_again_not_trusted_from_the_cache(
 
 def test_a_foreign_or_corrupt_cache_entry_is_not_trusted(cache: Path) -> None:
     cache.mkdir(parents=True)
-    (cache / "rule-examples.json").write_text(json.dumps(
+    ours = probecache.entry_path("rule-examples", rules.rules_fingerprint())
+    assert ours.parent == cache
+    ours.write_text(json.dumps(  # in our file, but made for another key
         {"format": probecache.FORMAT, "key": "0" * 64, "value": {"checked": 1}}))
     assert rules.check_rule_examples_cached() > 400  # ran again: the key was not ours
-    (cache / "rule-examples.json").write_text("{not json")
+    ours.write_text("{not json")
     assert rules.check_rule_examples_cached() > 400
-    assert entry(cache, "rule-examples")["key"] == rules.rules_fingerprint()
+    assert json.loads(ours.read_text())["key"] == rules.rules_fingerprint()
+
+
+def test_answers_for_several_keys_are_kept_side_by_side(cache: Path) -> None:
+    """Two llmos versions used by turns (a benchmark's baseline, two checkouts) each keep
+    their answer: storing one key's answer does not evict another's; the oldest beyond
+    ``KEEP`` are removed."""
+    probecache.store("demo", "a" * 64, {"n": 1})
+    probecache.store("demo", "b" * 64, {"n": 2})
+    assert probecache.lookup("demo", "a" * 64) == {"n": 1}
+    assert probecache.lookup("demo", "b" * 64) == {"n": 2}
+    assert probecache.lookup("demo", "c" * 64) is None
+    keys = [probecache.digest([str(i)]) for i in range(probecache.KEEP + 3)]
+    for i, key in enumerate(keys):
+        probecache.store("demo", key, {"n": i})
+    assert len(list(cache.glob("demo-*.json"))) == probecache.KEEP
+    assert probecache.lookup("demo", keys[-1]) == {"n": len(keys) - 1}
 
 
 @pytest.fixture

@@ -5,9 +5,12 @@ time on the same code, binaries and kernel, yet cost tens of milliseconds (and c
 processes) per run. ``remembered(kind, key, compute)`` runs ``compute`` once per
 ``key`` -- a hash of everything the answer depends on -- and keeps the answer in the
 user's cache directory (``LLMOS_CACHE_DIR``, else the platform's cache dir for
-``llmos``). A different key (a changed rules file, another bwrap binary, another
-kernel) runs the check again; an unreadable, foreign or corrupt entry is ignored; a
-cache that cannot be written only costs the saving. Failures are never remembered.
+``llmos``), one file per key: two llmos versions (or checkouts) used by turns each find
+their own answer instead of evicting each other's, and the oldest entries beyond
+``KEEP`` per kind are removed. A different key (a changed rules file, another bwrap
+binary, another kernel) runs the check again; an unreadable, foreign or corrupt entry
+is ignored; a cache that cannot be written only costs the saving. Failures are never
+remembered.
 
 Nothing here decides a verdict: a remembered answer is only used where the check would
 have produced that very answer.
@@ -26,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = 1
+#: Entries kept per kind (the newest); each is a few hundred bytes.
+KEEP = 16
 
 
 def cache_dir() -> Path:
@@ -69,14 +74,15 @@ def file_identity(path: str | os.PathLike[str] | None) -> str:
     return f"{os.path.realpath(path)} {st.st_size} {st.st_mtime_ns} {st.st_ino} {st.st_dev}"
 
 
-def _entry(kind: str) -> Path:
-    return cache_dir() / f"{kind}.json"
+def entry_path(kind: str, key: str) -> Path:
+    """The file that holds the answer of ``kind`` for ``key``."""
+    return cache_dir() / f"{kind}-{key[:32]}.json"
 
 
 def lookup(kind: str, key: str) -> Any | None:
     """The answer remembered for ``key``, or None."""
     try:
-        data = json.loads(_entry(kind).read_text())
+        data = json.loads(entry_path(kind, key).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
@@ -86,7 +92,7 @@ def lookup(kind: str, key: str) -> Any | None:
 
 def store(kind: str, key: str, value: Any) -> None:
     """Remember ``value`` for ``key`` (replacing the previous answer atomically)."""
-    path = _entry(kind)
+    path = entry_path(kind, key)
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{kind}-", dir=path.parent)
@@ -98,6 +104,22 @@ def store(kind: str, key: str, value: Any) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        _prune(path, kind)
+
+
+def _prune(stored: Path, kind: str) -> None:
+    """Remove the oldest entries of ``kind`` beyond ``KEEP`` (never the one just stored)."""
+    def age(path: Path) -> int:
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    others = sorted((p for p in stored.parent.glob(f"{kind}-*.json") if p != stored),
+                    key=age, reverse=True)
+    for old in others[KEEP - 1:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
 
 
 def remembered(kind: str, key: str, compute: Callable[[], Any]) -> tuple[Any, bool]:
