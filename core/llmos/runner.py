@@ -20,6 +20,7 @@ from llmos.watchdog import DeadlineExceeded, watch
 if TYPE_CHECKING:
     from llmos.calls import CallContext
     from llmos.cortex.bridge import Progress
+    from llmos.durable.resume import ResumePoint
     from llmos.goals import Goal
     from llmos.kernel import Kernel
     from llmos.learning.dispatcher import Bid
@@ -77,19 +78,31 @@ class RunResult:
     saved_usd: float = 0.0
     diverged: bool = False
     parent_run: str | None = None
+    refusals: list[dict[str, Any]] = field(default_factory=list)
+    """Each call the policy refused: {tool, rule, reason}."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+REFUSED = "nothing done: refused by policy"
+"""How the error of a run that achieved nothing because of a refusal begins (exit 4)."""
+
+
 async def execute(
     kernel: Kernel, goal: str, *, mode: str | None = None, progress: Progress | None = None,
     parent_run: str | None = None, extra: dict[str, Any] | None = None,
+    run_id: str | None = None, resume: ResumePoint | None = None,
 ) -> RunResult:
     """Route and run ``goal``. ``parent_run`` links a sub-goal's run to the run it is part
-    of; ``extra`` goes into the run's ``CallContext.extra`` (e.g. the sub-goal's agent)."""
+    of; ``extra`` goes into the run's ``CallContext.extra`` (e.g. the sub-goal's agent);
+    ``run_id`` is the id to record it under (a queued goal's); ``resume`` continues a
+    stopped run where it stopped (``llmos.durable.resume``), same id, same mode."""
     from llmos.learning.dispatcher import route as route_goal
 
+    if resume is not None:
+        goal, mode, run_id = resume.run.goal, resume.run.mode, resume.run.id
+        extra = {**(extra or {}), "resume": resume}
     goal = goal.strip()
     if not goal:
         raise ConfigError('the goal is empty: say what you want done, e.g. llmos run "..."')
@@ -97,9 +110,12 @@ async def execute(
     chosen: Mode = kernel.dispatch_modes.get(route.chosen).value
     if hasattr(chosen, "preflight"):
         chosen.preflight(kernel)
-    run_id = uuid.uuid4().hex[:16]
+    run_id = run_id or uuid.uuid4().hex[:16]
     memory = kernel.memory
-    memory.start_run(goal, chosen.name, run_id=run_id, parent_run=parent_run)
+    if resume is not None:
+        resume.reopen(kernel)
+    else:
+        memory.start_run(goal, chosen.name, run_id=run_id, parent_run=parent_run)
     kernel.bus.publish("run.started", run_id=run_id, goal=goal, mode=chosen.name,
                        parent_run=parent_run)
     context = kernel.context(run_id=run_id, route=route, goal=goal, mode=chosen.name,
@@ -140,6 +156,16 @@ async def execute(
             raise
         outcome = ModeOutcome(success=False, error=str(exc))
     duration = time.perf_counter() - started
+    if resume is not None:  # what the run spent before it stopped is part of its cost
+        outcome.cost_usd += resume.spent_usd
+        outcome.input_tokens += resume.run.input_tokens
+        outcome.output_tokens += resume.run.output_tokens
+    refusals = list(context.extra.get("refusals", ()))
+    if outcome.success and refusals and not _achieved_something(kernel, run_id):
+        outcome.success = False
+        outcome.error = f"{REFUSED}: " + "; ".join(
+            f"{r['tool']}: {r['reason']}" for r in refusals[:3]) + (
+            f" (and {len(refusals) - 3} more)" if len(refusals) > 3 else "")
     trace_id = _finish(kernel, run_id, outcome, duration)
     bid = route.bid_of(chosen.name)
     matched = next((c.trace for c in route.candidates if bid and c.trace.id == bid.trace_id),
@@ -164,6 +190,7 @@ async def execute(
         saved_usd=round(saved, 6),
         diverged=bool(outcome.details.get("diverged")),
         parent_run=parent_run,
+        refusals=refusals,
     )
     from llmos.learning.stats import DispatchLog
 
@@ -222,3 +249,17 @@ def _model_changed_things(kernel: Kernel, run_id: str) -> bool:
     return any(step.source == "model" and not step.outcome.refused
                and not is_read_only(step.tool, kernel.tools)
                for step in kernel.memory.run_steps(run_id))
+
+
+def _achieved_something(kernel: Kernel, run_id: str) -> bool:
+    """Whether a run that had calls refused still did something: a call that may change
+    things succeeded, or (when every refused call only read) any call succeeded."""
+    from llmos.tools import is_read_only
+
+    steps = kernel.memory.run_steps(run_id)
+    done = [s for s in steps if not s.outcome.refused and not s.outcome.is_error]
+    if any(not is_read_only(s.tool, kernel.tools) for s in done):
+        return True
+    refused_changes = any(s.outcome.refused and not is_read_only(s.tool, kernel.tools)
+                          for s in steps)
+    return bool(done) and not refused_changes

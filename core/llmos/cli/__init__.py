@@ -36,6 +36,8 @@ BUILTIN_COMMANDS = {
     "crystals": "llmos.cli.crystals:crystals", "crystallize": "llmos.cli.crystals:crystallize",
     "export": "llmos.cli.export:export",
     "ui": "llmos.cli.ui:ui",
+    "worker": "llmos.cli.worker:worker", "submit": "llmos.cli.worker:submit",
+    "schedule": "llmos.cli.schedule:schedule",
     "shell": "llmos.cli.shell:shell",
 }
 

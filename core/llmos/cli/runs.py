@@ -107,3 +107,35 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         out.print(f"{(step.index or 0) + 1:>3}. {step.tool}({args}) [{status}]", markup=False)
     if run.output:
         out.print("\n" + run.output, markup=False)
+
+
+@runs.command("resume")
+@click.argument("run_id")
+@json_option
+@click.pass_context
+def resume(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Continue an interrupted run (killed, stopped, its machine gone) from its last
+    completed step, under the same id: completed tool calls are not run again, model
+    turns already paid for are not paid again (its Claude session is resumed). Exit
+    codes as for `llmos run`. JSON: as `llmos run --json`."""
+    from llmos.durable.runs import resume_run
+    from llmos.errors import exit_code_for_run
+
+    obj = ctx.find_root().obj or {}
+    result = resume_run(run_id, workspace=obj.get("workspace"), settings=obj.get("settings"),
+                        project=obj.get("project"))
+    if as_json:
+        emit_json(result)
+    else:
+        out = console()
+        status = ("done", "green") if result.get("success") else ("failed", "red")
+        out.print(styled(status, f" · {result.get('mode', '')} · "
+                         f"${result.get('cost_usd', 0):.4f} · run {result['run_id']} (resumed)"))
+        if result.get("output"):
+            out.print(result["output"], markup=False)
+        if result.get("error"):
+            out.print(styled(("error:", "red"), " "), end="")
+            out.print(result["error"], markup=False)
+    code = exit_code_for_run(bool(result.get("success")), result.get("error"))
+    if code:
+        ctx.exit(code)

@@ -195,6 +195,9 @@ async def learn(
         secrets = tuple(v for v in (proxy.token, *(os.environ.get(n) for n in
                                                     CREDENTIAL_VARS[:3])) if v)
         session.finish(kernel.config.cortex.transcripts, secrets)
+        from llmos.durable.resume import session_done
+
+        session_done(context, outcome.success)
     if proxy.stopped or (proxy.fault and not outcome.success):
         # the proxy knows why better than the CLI's "API Error: ..."
         outcome.success = False
@@ -225,6 +228,11 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
     # orchestrator's tool-less planning session): callables taking and returning options
     for adjust in context.extra.get("adjust_options", ()):
         options = adjust(options)
+    from llmos.durable.resume import resume_prompt, session_options
+
+    # the session id comes from the run id, so `llmos runs resume` can continue it
+    options = session_options(options, context, session.config_dir)
+    prompt = resume_prompt(prompt, context)
     from llmos.export.recorder import ConversationRecorder
 
     recorder = ConversationRecorder(context, prompt, options)  # kept for training data
@@ -307,6 +315,10 @@ async def learn_paid(
     cap = kernel.config.budget.run_cap_usd
     if context.extra.get("run_cap_usd"):  # an agent's budget_usd lowers the run's cap
         cap = min(cap, float(context.extra["run_cap_usd"]))
+    from llmos.durable.resume import resume_point
+
+    if (point := resume_point(context)) is not None:  # what it spent before still counts
+        cap = max(0.0, cap - point.spent_usd)
     available = kernel.economy.available_micro
     if cap <= 0:
         raise LowBatteryError(0, available, f"{what} run (budget.run_cap_usd is 0: no paid "

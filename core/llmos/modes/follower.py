@@ -61,8 +61,12 @@ class FollowerMode:
             )
         memory = context.kernel.memory
         attempts = []
+        from llmos.durable.resume import resume_point, skip_completed
+
         for candidate in replayable[:MAX_ATTEMPTS]:
-            report = await replay(candidate.plan, route.goal.slots, context, progress,
+            # a resumed run continues after the steps it already replayed
+            plan = skip_completed(candidate.plan, resume_point(context))
+            report = await replay(plan, route.goal.slots, context, progress,
                                   question=is_question(route.goal))
             attempts.append((candidate, report))
             if report.verified:
