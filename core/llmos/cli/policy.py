@@ -95,5 +95,5 @@ def audit(ctx: click.Context, run_id: str | None, limit: int, as_json: bool) -> 
         return
     out = console()
     for e in entries:
-        out.print(f"{e['ts']} {e['decision']:<5} {e['tool']:<10} {e['rule']} "
-                  f"[dim]{e['run_id'] or ''}[/dim]")
+        out.print(styled(f"{e['ts']} {e['decision']:<5} {e['tool']:<10} {e['rule']} ",
+                         (e["run_id"] or "", "dim")))
