@@ -34,6 +34,9 @@ def set_budget(ctx: click.Context, usd: str) -> None:
 
     try:
         amount = float(usd)
+        if amount < 0:  # click would have taken "-5" for an option: it is read here
+            raise ValueError(f"the budget must be ≥ 0 (a number of dollars up to "
+                             f"1,000,000), not {usd}; for example: llmos budget set 5")
         check_budget_usd(amount)
     except ValueError as exc:
         detail = str(exc) if "budget" in str(exc) else f"{usd!r} is not a number of dollars"

@@ -14,23 +14,49 @@ from llmos.cli._common import console, emit_json, json_option, kernel_from, styl
 @json_option
 @click.pass_context
 def route(ctx: click.Context, goal: str, as_json: bool) -> None:
-    """Explain which mode would run GOAL, and why, without running it.
+    """Explain which mode would run GOAL, and why, without running it; says which modes
+    the balance cannot pay for now (exit 0 all the same).
 
-    JSON: {goal, normalized_goal, chosen, reason, bids: [{mode, confidence, reason,
-    estimated_cost_usd, trace_id}], matched_trace: {trace_id, goal, confidence, reason,
-    replayable, bindings, success_rating, usage_count} | null}.
+    JSON: {goal, normalized_goal, chosen (null when nothing can run now), reason,
+    available_usd, bids: [{mode, confidence, reason, estimated_cost_usd, trace_id, paid,
+    affordable, unaffordable (why, or null)}], matched_trace: {trace_id, goal,
+    confidence, reason, replayable, bindings, success_rating, usage_count} | null}.
     """
+    from llmos.economy import MICRO, LowBatteryError
     from llmos.learning.dispatcher import route as route_goal
 
-    decided = route_goal(kernel_from(ctx), goal)
+    if not goal.strip():
+        raise click.UsageError('the goal is empty: say what you want explained, e.g. '
+                               'llmos route "..."')
+    kernel = kernel_from(ctx)
+    try:
+        decided = route_goal(kernel, goal)
+        chosen, reason = decided.chosen, decided.reason
+    except LowBatteryError as exc:
+        # a forced route collects every bid without choosing; nothing is run either way
+        decided = route_goal(kernel, goal, forced=kernel.dispatch_modes.names()[0])
+        chosen, reason = None, f"nothing can run now: {exc}"
+    available = kernel.economy.available_micro
+    cap = kernel.config.budget.run_cap_usd
+    data = {**decided.as_dict(), "chosen": chosen, "reason": reason,
+            "available_usd": round(max(available, 0) / MICRO, 6)}
+    for bid in data["bids"]:
+        paid = bool(getattr(kernel.dispatch_modes.get(bid["mode"]).value, "paid", False))
+        affordable = not paid or available >= round(cap * MICRO)
+        bid.update(paid=paid, affordable=affordable, unaffordable=None if affordable else (
+            f"unaffordable now: a run may cost up to ${cap:.4f} (budget.run_cap_usd) and "
+            f"${max(available, 0) / MICRO:.4f} is available; raise it with "
+            "llmos budget set USD"))
     if as_json:
-        emit_json(decided.as_dict())
+        emit_json(data)
         return
     out = console()
-    out.print(styled((decided.chosen, "bold"), f" — {decided.reason}"))
-    for bid in decided.bids:
-        out.print(f"  {bid.mode:<10} {bid.confidence:.2f}  est. ${bid.estimated_cost_usd:.4f}  "
-                  f"{bid.reason}", markup=False)
+    out.print(styled((chosen or "nothing", "bold"), f" — {reason}"))
+    for bid in data["bids"]:
+        out.print(f"  {bid['mode']:<12} {bid['confidence']:.2f}  "
+                  f"est. ${bid['estimated_cost_usd']:.4f}  {bid['reason']}", markup=False)
+        if bid["unaffordable"]:
+            out.print(f"{'':15}{bid['unaffordable']}", markup=False)
 
 
 @click.command()

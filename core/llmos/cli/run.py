@@ -80,26 +80,69 @@ class RetryNotices:
             _print_retry(self.out, data)
 
 
+MAX_GOAL_BYTES = 1 << 20
+"""The largest goal read from a file or stdin (1 MiB; an argument is limited by the
+system to 128 KiB)."""
+
+
+def read_goal(goal: str | None, path: str | None) -> str:
+    """The goal: the argument, stdin for ``-``, or the file ``--file`` names (UTF-8, at
+    most ``MAX_GOAL_BYTES``)."""
+    if path is not None and goal is not None:
+        raise click.UsageError("give the goal as an argument or with --file, not both")
+    if path is None and goal != "-":
+        if goal is None:
+            raise click.UsageError('say what you want done: llmos run "GOAL", llmos run - '
+                                   "(the goal on stdin) or llmos run --file PATH")
+        return goal
+    where = "stdin" if path is None else path
+    try:
+        if path is None:
+            data = click.get_binary_stream("stdin").read(MAX_GOAL_BYTES + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(MAX_GOAL_BYTES + 1)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read the goal from {where}: {exc.strerror or exc}",
+                                 param_hint="--file") from None
+    if len(data) > MAX_GOAL_BYTES:
+        raise click.UsageError(f"the goal from {where} is over {MAX_GOAL_BYTES >> 20} MiB; "
+                               "shorten it, or put the material in a workspace file and "
+                               "name the file in the goal")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(f"the goal from {where} is not UTF-8 text (byte "
+                               f"{exc.start}); convert it, e.g. iconv -t UTF-8") from None
+
+
 @click.command()
-@click.argument("goal")
+@click.argument("goal", required=False)
+@click.option("--file", "-f", "goal_file", type=click.Path(dir_okay=False),
+              help="Read the goal from this file (UTF-8, up to 1 MiB); GOAL - reads stdin.")
 @click.option("--mode", help="Force a dispatch mode (LEARNER, FOLLOWER, MIXED, ...).")
 @click.option("--simulate", is_flag=True, help="Work the goal in SIMULATION mode: a scratch copy "
               "of the workspace, nothing real changes, no trace is kept.")
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final output.")
 @click.pass_context
-def run(ctx: click.Context, goal: str, mode: str | None, simulate: bool, as_json: bool,
-        quiet: bool) -> None:
-    """Carry out GOAL. Exit codes: 0 done, 1 failed, 2 usage/config, 3 budget (balance or
-    the run's cap), 4 policy, 130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP.
+def run(ctx: click.Context, goal: str | None, goal_file: str | None, mode: str | None,
+        simulate: bool, as_json: bool, quiet: bool) -> None:
+    """Carry out GOAL (- reads it from stdin; --file from a file). Exit codes: 0 done, 1
+    failed, 2 usage/config, 3 budget (balance or the run's cap), 4 policy (the run did
+    nothing because its calls were refused), 130/143/129 stopped by
+    Ctrl-C/SIGTERM/SIGHUP, 70 a bug in llmos.
 
     JSON: {run_id, goal, mode, success, cost_usd, input_tokens, output_tokens,
     duration_s, tool_calls, output, error, model_requests, trace_id, matched_trace,
-    confidence, saved_usd, diverged}.
+    confidence, saved_usd, diverged, parent_run, refusals: [{tool, rule, reason}]}; on
+    an error before the run, {error: {type, message, exit_code}}.
     """
     from llmos.errors import exit_code_for_run
-    from llmos.runner import execute
+    from llmos.runner import REFUSED, execute
     from llmos.watchdog import Interrupted, run_interruptible
+
+    goal = read_goal(goal, goal_file)
 
     if simulate:
         if mode and mode.upper() != "SIMULATION":
@@ -140,6 +183,8 @@ def run(ctx: click.Context, goal: str, mode: str | None, simulate: bool, as_json
             f"{result.input_tokens} in / {result.output_tokens} out tokens · "
             f"{result.tool_calls} tool calls · {result.duration_s:.1f} s · run {result.run_id}"
         ))
+        for refusal in result.refusals:
+            out.print(styled(("refused:", "red"), f" {refusal['tool']}: {refusal['reason']}"))
         if result.matched_trace:
             out.print(f"matched trace {result.matched_trace} · saved ${result.saved_usd:.4f}"
                       + (" · replay diverged" if result.diverged else ""))
@@ -147,6 +192,8 @@ def run(ctx: click.Context, goal: str, mode: str | None, simulate: bool, as_json
             out.print(styled(("error:", "red"), " "), end="")
             out.print(result.error, markup=False)
     code = exit_code_for_run(result.success, result.error)
+    if not result.success and (result.error or "").startswith(REFUSED):
+        code = 4
     if code:
         ctx.exit(code)
 

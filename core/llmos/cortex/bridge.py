@@ -3,7 +3,11 @@
 - PreToolUse: every tool Claude wants to call (built-in or plugin) goes through
   ``gateway.resolve``; allow or deny is returned to the CLI, and a deny reason reaches the
   model as the tool's error. Plugin tools (``mcp__llmos__*``) are gated when their handler
-  runs ``gateway.call``, so they are let through here and decided exactly once.
+  runs ``gateway.call`` (``call_for_model``), so they are let through here and decided
+  exactly once.
+- Every call the model makes, built-in or plugin, is reported through one method,
+  ``HookBridge.report``: it counts the call (the run's ``tool_calls``), shows it as live
+  progress and lists a refusal (``context.extra["refusals"]``: tool, rule, reason).
 - PostToolUse / PostToolUseFailure: outcomes go to ``gateway.observe`` (trace capture,
   audit, events).
 - UserPromptSubmit: ``llmos_user_prompt_submit`` hooks add context (memory injection).
@@ -17,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from llmos.calls import CallContext, ToolCall, ToolResult
+from llmos.calls import CallContext, Decision, ToolCall, ToolResult
 
 MCP_SERVER = "llmos"
 MCP_PREFIX = f"mcp__{MCP_SERVER}__"
@@ -38,6 +42,23 @@ class HookBridge:
         self.progress = progress or _no_progress
         self.calls: dict[str, ToolCall] = {}
         self.tool_calls = 0
+        # the plugin tools' handlers (``call_for_model``) report through this bridge
+        context.extra["hook_bridge"] = self
+
+    def report(self, tool: str, tool_input: dict[str, Any], decision: Decision | None,
+               result: ToolResult | None = None) -> None:
+        """The one place a tool call the model made is counted, shown and, when it was
+        refused, listed. ``decision`` None: the input was invalid and nothing ran."""
+        self.tool_calls += 1
+        verdict = decision.verdict if decision is not None else "allow"
+        reason = decision.reason if decision is not None else ""
+        self.progress("tool", {"tool": tool, "input": tool_input, "verdict": verdict,
+                               "reason": reason})
+        if decision is not None and verdict != "allow":
+            self.context.extra.setdefault("refusals", []).append(
+                {"tool": tool, "rule": decision.rule, "reason": decision.reason})
+        elif result is not None and result.is_error:
+            self.progress("tool_error", {"tool": tool, "error": result.error})
 
     def _call_for(self, input_data: dict[str, Any], tool_use_id: str | None) -> ToolCall:
         call_id = tool_use_id or input_data.get("tool_use_id") or uuid.uuid4().hex[:12]
@@ -57,10 +78,8 @@ class HookBridge:
         call = self._call_for(input_data, tool_use_id)
         if call.tool.startswith(MCP_PREFIX):
             return _permission("allow", "llmos tools are checked by the kernel's gate as they run")
-        self.tool_calls += 1
         decision = await self.kernel.gateway.resolve(call, self.context)
-        self.progress("tool", {"tool": call.tool, "input": call.input, "verdict": decision.verdict,
-                               "reason": decision.reason})
+        self.report(call.tool, call.input, decision)
         if decision.verdict != "allow":
             reason = f"refused by llmos policy ({decision.rule or 'policy'}): {decision.reason}"
             await self.kernel.gateway.observe(
@@ -157,8 +176,6 @@ def mcp_server(context: CallContext) -> Any:
     """The kernel's tools offered to Claude as an in-process SDK MCP server."""
     from claude_agent_sdk import create_sdk_mcp_server, tool
 
-    from llmos.tools import ToolInputError
-
     kernel = context.kernel
     sdk_tools = []
     for registered in kernel.tools:
@@ -166,15 +183,7 @@ def mcp_server(context: CallContext) -> Any:
             continue
 
         async def handler(args: dict[str, Any], _name: str = registered.name) -> dict[str, Any]:
-            try:
-                result = await kernel.gateway.call(
-                    ToolCall(_name, dict(args), source="model"), context
-                )
-            except ToolInputError as exc:
-                return {"content": [{"type": "text", "text": str(exc)}], "is_error": True}
-            return {"content": [{"type": "text", "text": result.text},
-                                *image_blocks(result, kernel.workspace.root)],
-                    "is_error": result.is_error}
+            return await call_for_model(context, _name, args)
 
         sdk_tools.append(
             tool(registered.name, registered.description, registered.input_schema())(handler)
@@ -182,3 +191,25 @@ def mcp_server(context: CallContext) -> Any:
     if not sdk_tools:
         return None
     return create_sdk_mcp_server(MCP_SERVER, tools=sdk_tools)
+
+
+async def call_for_model(context: CallContext, name: str, args: dict[str, Any], *,
+                         images: bool = True) -> dict[str, Any]:
+    """A plugin tool called by the model (an SDK MCP handler): through the whole gate,
+    reported like every other call the model makes (``HookBridge.report``), answered as
+    MCP content (with the images the tool's output names)."""
+    from llmos.tools import ToolInputError
+
+    kernel = context.kernel
+    bridge = context.extra.get("hook_bridge")
+    try:
+        result = await kernel.gateway.call(ToolCall(name, dict(args), source="model"), context)
+    except ToolInputError as exc:
+        if isinstance(bridge, HookBridge):
+            bridge.report(name, dict(args), None, ToolResult(is_error=True, error=str(exc)))
+        return {"content": [{"type": "text", "text": str(exc)}], "is_error": True}
+    if isinstance(bridge, HookBridge):
+        bridge.report(name, dict(args), result.decision, result)
+    blocks = image_blocks(result, kernel.workspace.root) if images else []
+    return {"content": [{"type": "text", "text": result.text}, *blocks],
+            "is_error": result.is_error}

@@ -362,9 +362,8 @@ class MeteringProxy:
             return _error(400, "invalid_request_error", f"llmos: {metered}")
         if body.get("max_tokens") != asked:
             raw = json.dumps(body).encode()
-        self.requests += 1
         try:
-            response = await self._send("POST", path, headers, raw)
+            response = await self._send("POST", path, headers, raw, count=True)
         except _GaveUp as exc:
             # a request that reached the service may be billed even if no answer came
             metered.problem = "no answer from the model service"
@@ -483,10 +482,12 @@ class MeteringProxy:
 
     # -- forwarding with llmos's retry policy ------------------------------------------
 
-    async def _send(self, method: str, path: str, headers: dict[str, str], content: bytes
-                    ) -> httpx.Response:
+    async def _send(self, method: str, path: str, headers: dict[str, str], content: bytes,
+                    *, count: bool = False) -> httpx.Response:
         """The first answer that is not worth retrying, or the last one when the retry
-        bound is spent; ``_GaveUp`` when there never was an answer."""
+        bound is spent; ``_GaveUp`` when there never was an answer. With ``count``, each
+        attempt that reached the service is one of the run's ``requests`` (a retry is
+        a request made; one refused before it was sent, or never connected, is not)."""
         assert self._client is not None
         bound = self.settings.retry_max_s
         started = time.monotonic()
@@ -502,9 +503,11 @@ class MeteringProxy:
                 response = await self._client.send(request, stream=True)
             except httpx.HTTPError as exc:
                 problem = f"no answer ({_brief(exc)})"
-                reached = reached or not isinstance(exc, (httpx.ConnectError,
-                                                          httpx.ConnectTimeout))
+                connected = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                reached = reached or connected
+                self.requests += int(count and connected)
             else:
+                self.requests += int(count)
                 if response.status_code not in RETRYABLE:
                     return response
                 retry_after = _retry_after(response.headers)

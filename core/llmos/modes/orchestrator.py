@@ -82,7 +82,7 @@ def _known_goals(kernel: Kernel, goal: str) -> str:
 def _mcp_server(context: CallContext) -> Any:
     from claude_agent_sdk import create_sdk_mcp_server, tool
 
-    from llmos.tools import ToolInputError
+    from llmos.cortex.bridge import call_for_model
 
     kernel = context.kernel
     sdk_tools = []
@@ -92,13 +92,8 @@ def _mcp_server(context: CallContext) -> Any:
             continue
 
         async def handler(args: dict[str, Any], _name: str = name) -> dict[str, Any]:
-            try:
-                result = await kernel.gateway.call(ToolCall(_name, dict(args), source="model"),
-                                                   context)
-            except ToolInputError as exc:
-                return {"content": [{"type": "text", "text": str(exc)}], "is_error": True}
-            return {"content": [{"type": "text", "text": result.text}],
-                    "is_error": result.is_error}
+            # counted, shown and checked like every call the model makes
+            return await call_for_model(context, _name, args, images=False)
 
         sdk_tools.append(tool(name, registered.description, registered.input_schema())(handler))
     from llmos.cortex.bridge import MCP_SERVER
