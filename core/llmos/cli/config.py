@@ -31,6 +31,8 @@ def show(ctx: click.Context, as_json: bool) -> None:
         for section, values in data.items()
         for key in values
     }
+    for warning in cfg.warnings:
+        console(stderr=True).print(f"warning: {warning}", markup=False, style="yellow")
     if as_json:
         emit_json(
             {
@@ -52,5 +54,3 @@ def show(ctx: click.Context, as_json: bool) -> None:
         out.print(f"\n[{section}]", markup=False, style="bold")
         for key, value in values.items():
             out.print(f"{key} = {value!r}  # {origins[f'{section}.{key}']}", markup=False)
-    for warning in cfg.warnings:
-        console(stderr=True).print(f"warning: {warning}", markup=False, style="yellow")
