@@ -117,7 +117,7 @@ def test_a_new_handle_starts_from_the_index_cache(store: MarkdownMemory, monkeyp
     traces = [store.save_trace(make_trace(f"Create file_{i}.txt")) for i in range(5)]
     assert store.count_traces() == 5  # a handle that has seen the whole directory ...
     store.close()  # ... saves the index cache
-    assert (store.root / ".cache" / "traces.json").is_file()
+    assert (store.root / ".cache" / "traces.db").is_file()
     assert ".cache/" in (store.root / ".gitignore").read_text()
     edited = store.root / "traces" / f"{traces[0].id}.md"
     text = edited.read_text().replace("Create file_0.txt", "Delete file_0.txt")

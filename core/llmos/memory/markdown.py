@@ -12,10 +12,11 @@ one. Run logs are append-only; each event is one line written and fsynced at onc
 torn last line (the writer was killed mid-write) is ignored. A file that cannot be read
 is reported by ``problems()`` (file, line, problem) and skipped.
 
-Lookups use an in-memory index of each directory (``llmos.memory.mdindex``), refreshed
-when the directory changes and cached in ``.cache/`` between processes; parsed files are
-cached while their (inode, mtime, size) is unchanged. Derived and transient files
-(``.cache/``, ``.lock``, temporary files) are listed in the root's ``.gitignore``.
+Lookups use a persistent side index of each directory (``llmos.memory.mdindex``: SQLite
+with FTS5 in ``.cache/``), updated file by file when the directory changes, never rebuilt
+while it is intact; parsed files are cached while their (inode, mtime, size) is
+unchanged. Derived and transient files (``.cache/``, ``.lock``, temporary files) are
+listed in the root's ``.gitignore``.
 """
 
 from __future__ import annotations
@@ -71,8 +72,11 @@ class MarkdownMemory(MemoryBackend):
             d.mkdir(parents=True, exist_ok=True)
         self._lock_path = self.root / ".lock"
         cache = self.root / ".cache"
-        self.traces = DocIndex(self.traces_dir, self._describe_trace, cache / "traces.json")
-        self.facts = DocIndex(self.facts_dir, self._describe_fact, cache / "facts.json")
+        self.traces = DocIndex(self.traces_dir, self._describe_trace, cache / "traces.db")
+        self.facts = DocIndex(self.facts_dir, self._describe_fact, cache / "facts.db")
+        for old in ("traces.json", "facts.json"):  # the JSON caches the index replaced
+            with contextlib.suppress(OSError):
+                (cache / old).unlink()
         ignore = self.root / ".gitignore"
         if not ignore.exists():
             with contextlib.suppress(OSError):
@@ -86,10 +90,9 @@ class MarkdownMemory(MemoryBackend):
     PARSED_CACHE = 4096
 
     def close(self) -> None:
-        """Save the index caches (the files themselves are always up to date)."""
+        """Close the side indexes (they are always up to date, as the files are)."""
         for index in (self.traces, self.facts):
-            if index._unsaved:
-                index.save()
+            index.close()
 
     def _read(self, path: Path, parse: Callable[..., Any]) -> Any:
         """A trace or fact file, parsed (from a cache while the file is unchanged)."""
@@ -107,6 +110,8 @@ class MarkdownMemory(MemoryBackend):
             return None
         record = parse(text, str(path), default_id=path.name[:-3])
         self._remember(path, key, record)
+        index = self.traces if path.parent == self.traces_dir else self.facts
+        index.check_file(path.name, key)  # edited in place since it was indexed?
         return record
 
     def _remember(self, path: Path, key: StatKey, record: Any) -> None:
@@ -296,23 +301,20 @@ class MarkdownMemory(MemoryBackend):
         trace = self._read_trace(name)
         return trace if trace is not None and trace.id == trace_id else None
 
-    def _read_docs(self, docs: Sequence[Doc]) -> list[Trace]:
+    def _read_docs(self, files: Sequence[str]) -> list[Trace]:
         out = []
-        for doc in docs:
+        for file in files:
             with contextlib.suppress(TraceFormatError, OSError):
-                trace = self._read_trace(doc.file)
+                trace = self._read_trace(file)
                 if trace is not None:
                     out.append(trace)
         return out
 
     def _list_traces(self, limit: int | None, include_demoted: bool) -> list[Trace]:
-        keep = (lambda d: True) if include_demoted else (lambda d: not d.flag)
-        return self._read_docs(self.traces.newest(limit, keep))
+        return self._read_docs(self.traces.newest(limit, unflagged=not include_demoted))
 
     def _find_traces(self, signature: str) -> list[Trace]:
-        self.traces.refresh()
-        files = sorted(self.traces.by_key.get(signature, ()))
-        traces = self._read_docs([self.traces.docs[f] for f in files])
+        traces = self._read_docs(self.traces.files_for_key(signature))
         return [t for t in traces if t.goal_signature == signature]
 
     def _search_traces(self, terms: Sequence[str], limit: int) -> list[Trace]:
@@ -339,8 +341,7 @@ class MarkdownMemory(MemoryBackend):
         return True
 
     def _count_traces(self) -> int:
-        self.traces.refresh()
-        return len(self.traces.docs)
+        return self.traces.count()
 
     # -- facts ---------------------------------------------------------------------------
 
@@ -370,18 +371,17 @@ class MarkdownMemory(MemoryBackend):
         fact = self._read_fact(name)
         return fact if fact is not None and fact.id == fact_id else None
 
-    def _read_facts(self, docs: Sequence[Doc]) -> list[Fact]:
+    def _read_facts(self, files: Sequence[str]) -> list[Fact]:
         out = []
-        for doc in docs:
+        for file in files:
             with contextlib.suppress(TraceFormatError, OSError):
-                fact = self._read_fact(doc.file)
+                fact = self._read_fact(file)
                 if fact is not None:
                     out.append(fact)
         return out
 
     def _list_facts(self, tag: str | None, limit: int | None) -> list[Fact]:
-        keep = (lambda d: True) if tag is None else (lambda d: tag in d.tags)
-        return self._read_facts(self.facts.newest(limit, keep))
+        return self._read_facts(self.facts.newest(limit, tag=tag))
 
     def _search_facts(self, terms: Sequence[str], limit: int) -> list[Fact]:
         return self._read_facts(self.facts.search(terms, limit))
@@ -398,12 +398,12 @@ class MarkdownMemory(MemoryBackend):
     # -- housekeeping --------------------------------------------------------------------
 
     def problems(self) -> list[Problem]:
-        self.traces.refresh()
-        self.facts.refresh()
+        self.traces.refresh(full=True)  # a full check: files edited in place too
+        self.facts.refresh(full=True)
         self._scan_runs()
         found = [_with_fix(p, kind) for kind, index in (("trace", self.traces),
                                                          ("fact", self.facts))
-                 for p in index.problems.values()]
+                 for p in index.problem_list()]
         found += [c[3] for c in self._runs.values() if c[3] is not None]
         return sorted(found, key=lambda p: (p.file, p.line))
 

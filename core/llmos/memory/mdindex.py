@@ -1,13 +1,33 @@
-"""The in-memory index of a directory of Markdown records (traces or facts): ids,
-signatures, flags and the tokens full-text search uses, kept in step with the files."""
+"""The persistent side index of a directory of Markdown records (traces or facts): ids,
+signatures, flags, tags and the tokens full-text search uses, in an SQLite database
+(``<memory>/.cache/<dir>.db``) kept in step with the files, which stay the source of
+truth.
+
+Every file is indexed under its (inode, mtime_ns, size). A process opening the index
+does not read the files or the whole index: it compares the directory's mtime with the
+one recorded at the last scan. Creating, deleting or renaming a file (an atomic
+rewrite, ``git checkout``, most editors) changes it; then the directory's names and
+inodes (``os.scandir``, no per-file ``stat``) are compared with the index and only new,
+replaced or removed files are read or dropped. A file edited in place keeps its inode
+and the directory's mtime: it is noticed when it is read (a record read from a file whose
+stat differs from the index is indexed again); each process compares the stat of the
+next ``STAT_SLICE`` files (round robin), so the next process notices it in a store of
+up to 2,000 records and one of the next size / 2,000 in a larger one; and a full check
+(``refresh(full=True)``, run by ``problems()``, i.e. ``llmos memory check``) compares
+every file's stat.
+Memory stays bounded: nothing is held per record between calls.
+
+The index is derived data: missing, unreadable, corrupt or of another version, it is
+deleted and rebuilt from the files. Search uses ``llmos.memory.sqlite.FullTextIndex``,
+the sqlite driver's own code, so both drivers rank alike.
+"""
 
 from __future__ import annotations
 
-import bisect
 import contextlib
-import heapq
 import json
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -16,13 +36,16 @@ from pathlib import Path
 from typing import Any
 
 from llmos.memory.base import Problem
-from llmos.memory.files import StatKey, atomic_write, stat_key
+from llmos.memory.files import StatKey, stat_key
 from llmos.memory.markdown_format import TraceFormatError
-from llmos.memory.text import is_common, prefix_upper, score, selective_terms
+from llmos.memory.sqlite import FullTextIndex
 
 RACY_NS = 2_000_000_000
 """A directory modified this recently before a scan is rescanned next time (timestamps
 can be as coarse as 2 s on some file systems)."""
+
+VERSION = 3  # 3: SQLite side index (2: goal normalization 2, JSON cache)
+_TEXT = FullTextIndex("docs", "docs_fts", "docs_terms")
 
 
 @dataclass(slots=True)
@@ -36,283 +59,348 @@ class Doc:
     tags: tuple[str, ...] = ()
     tokens: frozenset[str] = field(default_factory=frozenset)
 
-    def cached(self) -> list[Any]:
-        return [*self.stat, self.id, self.created, self.key, self.flag, list(self.tags),
-                " ".join(sorted(self.tokens))]
-
-    @classmethod
-    def from_cache(cls, file: str, row: list[Any]) -> Doc:
-        ino, mtime, size, doc_id, created, key, flag, tags, tokens = row
-        return cls(file, (ino, mtime, size), doc_id, created, key, bool(flag), tuple(tags),
-                   frozenset(tokens.split()))
-
 
 class DocIndex:
-    """What the files of one directory hold, for lookups without reading them all.
+    """What the files of one directory hold, for lookups without reading them all."""
 
-    The first refresh reads the index cache (``.cache/<dir>.json``, written by earlier
-    processes) and re-reads only the files whose (inode, mtime, size) changed since; later
-    refreshes rescan the directory only when it changed (renames and new files change
-    it), re-reading files whose inode changed. Files that could not be read are few and
-    are checked every time, since they are often fixed in place.
-    """
-
-    CACHE_VERSION = 2  # 2: goal normalization 2
-    SAVE_AFTER = 200  # parsed files before the cache is rewritten mid-session
+    STAT_SLICE = 2000  # files whose stat a process compares with the index when it starts
 
     def __init__(self, directory: Path, describe: Callable[[str, str], Doc],
                  cache: Path) -> None:
         self.dir = directory
-        self.cache = cache
+        self.cache = cache  # the index database
         self.describe = describe  # (file name, text) -> Doc, raises TraceFormatError
-        self.docs: dict[str, Doc] = {}
-        self.by_id: dict[str, str] = {}
-        self.by_key: dict[str, set[str]] = {}
-        self.postings: dict[str, set[str]] = {}
-        self.problems: dict[str, Problem] = {}
-        self._problem_stats: dict[str, StatKey] = {}
-        self._vocab: list[str] | None = None
-        self._order: list[tuple[str, str, str]] | None = None  # (created, id, file), sorted
-        self._dir_mtime: int | None = None
-        self._scanned_at = 0
-        self._unsaved = 0
         self.lock = threading.RLock()  # one handle may be used from several threads
+        self._conn: sqlite3.Connection | None = None
+        self._checked = False  # this process has compared the directory at least once
+        self._unsaved = 0  # kept for callers of the JSON-cache era: writes commit at once
 
-    # -- maintenance ---------------------------------------------------------------------
+    # -- the database --------------------------------------------------------------------
 
-    def _add(self, doc: Doc) -> None:
-        self.docs[doc.file] = doc
-        if self._order is not None:
-            bisect.insort(self._order, (doc.created, doc.id, doc.file))
-        self.by_id[doc.id] = doc.file
-        if doc.key is not None:
-            self.by_key.setdefault(doc.key, set()).add(doc.file)
-        for token in doc.tokens:
-            bucket = self.postings.get(token)
-            if bucket is None:
-                self.postings[token] = {doc.file}
-                self._vocab = None
-            else:
-                bucket.add(doc.file)
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
 
-    def _remove(self, file: str) -> None:
-        self.problems.pop(file, None)
-        self._problem_stats.pop(file, None)
-        doc = self.docs.pop(file, None)
-        if doc is None:
+    def _open(self) -> sqlite3.Connection:
+        self.cache.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in (1, 2):
+            conn = None
+            try:
+                conn = sqlite3.connect(str(self.cache), timeout=30.0, isolation_level=None,
+                                       check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout = 30000")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = OFF")  # derived data: rebuilt if lost
+                row = conn.execute("SELECT value FROM meta WHERE name = 'version'").fetchone() \
+                    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'"
+                                    ).fetchone() else None
+                if row is not None and row[0] == str(VERSION):
+                    conn.execute("SELECT count(*) FROM files WHERE 0").fetchone()
+                    return conn
+                if row is None and not conn.execute(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table'").fetchone():
+                    self._create(conn)
+                    return conn
+            except sqlite3.DatabaseError:
+                pass
+            if conn is not None:
+                conn.close()
+            if attempt == 2:
+                break
+            self._delete_files()  # corrupt, foreign or of another version: rebuild
+        raise RuntimeError(f"cannot create the memory index {self.cache}")
+
+    def _delete_files(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.cache}{suffix}")
+
+    @staticmethod
+    def _create(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+                conn.execute("COMMIT")  # another process created it meanwhile
+                return
+            statements = [
+                "CREATE TABLE files (file TEXT PRIMARY KEY, ino INTEGER NOT NULL,"
+                " mtime INTEGER NOT NULL, size INTEGER NOT NULL, problem_line INTEGER,"
+                " problem TEXT)",
+                "CREATE INDEX files_problem ON files (file) WHERE problem IS NOT NULL",
+                *_TEXT.schema(", file TEXT NOT NULL UNIQUE, key TEXT, flag INTEGER NOT NULL,"
+                              " tags TEXT NOT NULL"),
+                "CREATE INDEX docs_key ON docs (key)",
+                "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)",
+            ]
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO meta VALUES ('version', ?)", (str(VERSION),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self.lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- maintenance (inside a transaction) ----------------------------------------------
+
+    def _drop(self, conn: sqlite3.Connection, file: str) -> None:
+        row = conn.execute("SELECT search_text FROM docs WHERE file = ?", (file,)).fetchone()
+        if row is not None:
+            _TEXT.maintain(conn, row[0], None)
+            conn.execute("DELETE FROM docs WHERE file = ?", (file,))
+        conn.execute("DELETE FROM files WHERE file = ?", (file,))
+
+    def _put(self, conn: sqlite3.Connection, doc: Doc) -> None:
+        """Index ``doc`` (its file dropped first), or record why it cannot be."""
+        self._drop(conn, doc.file)
+        owner = conn.execute("SELECT file FROM docs WHERE id = ?", (doc.id,)).fetchone()
+        if owner is not None:
+            self._put_problem(conn, doc.file, doc.stat, 1,
+                              f"id {doc.id!r} is already used by {owner[0]}; skipped")
             return
-        if self._order is not None:
-            entry = (doc.created, doc.id, doc.file)
-            i = bisect.bisect_left(self._order, entry)
-            if i < len(self._order) and self._order[i] == entry:
-                del self._order[i]
-        if self.by_id.get(doc.id) == file:
-            del self.by_id[doc.id]
-        if doc.key is not None:
-            bucket = self.by_key.get(doc.key)
-            if bucket is not None:
-                bucket.discard(file)
-                if not bucket:
-                    del self.by_key[doc.key]
-        for token in doc.tokens:
-            bucket = self.postings.get(token)
-            if bucket is not None:
-                bucket.discard(file)
-                if not bucket:
-                    del self.postings[token]
-                    self._vocab = None
+        text = " ".join(sorted(doc.tokens))
+        conn.execute("INSERT INTO files (file, ino, mtime, size) VALUES (?, ?, ?, ?)",
+                     (doc.file, *doc.stat))
+        conn.execute("INSERT INTO docs (id, created_at, search_text, file, key, flag, tags)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (doc.id, doc.created, text, doc.file, doc.key, int(doc.flag),
+                      json.dumps(list(doc.tags))))
+        _TEXT.maintain(conn, None, text)
 
-    def _accept(self, doc: Doc) -> None:
-        owner = self.by_id.get(doc.id)
-        if owner is not None and owner != doc.file:
-            self._problem(doc.file, 1, f"id {doc.id!r} is already used by {owner}; skipped")
-        else:
-            self._add(doc)
+    def _put_problem(self, conn: sqlite3.Connection, file: str, stat: StatKey, line: int,
+                     problem: str) -> None:
+        conn.execute("INSERT OR REPLACE INTO files (file, ino, mtime, size, problem_line,"
+                     " problem) VALUES (?, ?, ?, ?, ?, ?)", (file, *stat, line, problem))
 
-    def _load(self, name: str) -> None:
-        self._remove(name)
+    def _load(self, conn: sqlite3.Connection, name: str) -> None:
         path = self.dir / name
         stat = stat_key(path)  # before reading: a later change shows as a new key
+        self._drop(conn, name)
         try:
             doc = self.describe(name, path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
         except TraceFormatError as exc:
-            self._problem(name, exc.line, exc.problem)
+            self._put_problem(conn, name, stat, exc.line, exc.problem)
             return
         except (OSError, UnicodeDecodeError) as exc:
-            self._problem(name, 1, f"cannot read the file: {exc}")
+            self._put_problem(conn, name, stat, 1, f"cannot read the file: {exc}")
             return
         doc.stat = stat
-        self._unsaved += 1
-        self._accept(doc)
-
-    def _problem(self, name: str, line: int, problem: str) -> None:
-        self.problems[name] = Problem(str(self.dir / name), line, problem)
-        self._problem_stats[name] = stat_key(self.dir / name)
-
-    def _problem_files_changed(self) -> bool:
-        return any(stat_key(self.dir / name) != key for name, key in self._problem_stats.items())
+        self._put(conn, doc)
 
     def note(self, doc: Doc) -> None:
         """A file this process has just written."""
-        with self.lock:
-            self._remove(doc.file)
-            self._add(doc)
-            self._unsaved += 1
+        with self.lock, self._transaction() as conn:
+            self._put(conn, doc)
 
     def forget(self, file: str) -> None:
+        with self.lock, self._transaction() as conn:
+            self._drop(conn, file)
+            self._retry_problems(conn)
+
+    def _retry_problems(self, conn: sqlite3.Connection) -> None:
+        """Files skipped for a duplicate id may be indexable now."""
+        for (name,) in conn.execute("SELECT file FROM files WHERE problem LIKE 'id %'"
+                                    " ORDER BY file").fetchall():
+            self._load(conn, name)
+
+    # -- keeping in step with the directory ----------------------------------------------
+
+    def refresh(self, full: bool = False) -> None:
+        """Bring the index up to date with the directory: see the module docstring."""
         with self.lock:
-            self._remove(file)
-            self._unsaved += 1
+            try:
+                self._refresh(full)
+            except sqlite3.DatabaseError:  # corrupt under us: rebuild from the files
+                self.close()
+                self._delete_files()
+                self._refresh(True)
 
-    def _first_scan(self) -> None:
-        """Start from the cache of an earlier process, re-reading only changed files."""
-        cached: dict[str, list[Any]] = {}
+    def _meta(self, name: str) -> int | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def _refresh(self, full: bool) -> None:
         try:
-            data = json.loads(self.cache.read_text(encoding="utf-8"))
-            if data.get("version") == self.CACHE_VERSION:
-                cached = data["docs"]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            cached = {}
-        with contextlib.suppress(FileNotFoundError), os.scandir(self.dir) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                if not entry.name.endswith(".md") or entry.name.startswith("."):
-                    continue
-                row = cached.get(entry.name)
-                try:
-                    st = entry.stat()
-                    if row is not None and list(row[:3]) == [st.st_ino, st.st_mtime_ns,
-                                                             st.st_size]:
-                        self._accept(Doc.from_cache(entry.name, row))
-                        continue
-                except (OSError, ValueError, TypeError):
-                    pass
-                self._load(entry.name)
-
-    def refresh(self) -> None:
-        with self.lock:
-            self._refresh()
-
-    def _refresh(self) -> None:
-        try:
-            mtime = os.stat(self.dir).st_mtime_ns
+            mtime: int | None = os.stat(self.dir).st_mtime_ns
         except FileNotFoundError:
             mtime = None
-        if self._dir_mtime is None and not self.docs and not self.problems:
-            scanned_at = time.time_ns()
-            self._first_scan()
-        elif (
-            mtime is not None
-            and mtime == self._dir_mtime
-            and self._scanned_at - mtime > RACY_NS
-            and not self._problem_files_changed()
-        ):
-            return
-        else:
-            scanned_at = time.time_ns()
-            self._rescan()
-        self._dir_mtime = mtime
-        self._scanned_at = scanned_at
-        if self._unsaved >= self.SAVE_AFTER or (self._unsaved and self._dir_mtime is not None
-                                                and len(self.docs) < self.SAVE_AFTER):
-            self.save()
+        if not full and mtime is not None and mtime == self._meta("dir_mtime"):
+            scanned = self._meta("scanned_at") or 0
+            if scanned - mtime > RACY_NS and not self._problem_files_changed():
+                if not self._checked:
+                    self._checked = True
+                    self._check_slice()
+                return
+        scanned_at = time.time_ns()
+        with self._transaction() as conn:
+            if full:
+                self._full_scan(conn)
+            else:
+                self._rescan(conn)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('dir_mtime', ?)",
+                         (None if mtime is None else str(mtime),))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('scanned_at', ?)",
+                         (str(scanned_at),))
+        if not self._checked and not full:
+            self._check_slice()
+        self._checked = True
 
-    def _rescan(self) -> None:
-        seen: dict[str, int] = {}
+    def _check_slice(self) -> None:
+        """Once per process: compare the stat of the next ``STAT_SLICE`` files (by name,
+        wrapping around) with the index, so that a file edited in place is noticed by the
+        next process in a small store, and within size / STAT_SLICE processes in a large
+        one, at a bounded cost per process."""
+        cursor = self.conn.execute("SELECT value FROM meta WHERE name = 'cursor'").fetchone()
+        start = cursor[0] if cursor and cursor[0] else ""
+        rows = self.conn.execute(
+            "SELECT file, ino, mtime, size FROM files WHERE file > ? ORDER BY file LIMIT ?",
+            (start, self.STAT_SLICE)).fetchall()
+        changed = [f for f, i, m, s in rows if stat_key(self.dir / f) != (i, m, s)]
+        following = rows[-1][0] if len(rows) == self.STAT_SLICE else ""
+        with self._transaction() as conn:
+            for name in changed:
+                self._load(conn, name)
+            if changed:
+                self._retry_problems(conn)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('cursor', ?)", (following,))
+
+    def _problem_files_changed(self) -> bool:
+        rows = self.conn.execute(
+            "SELECT file, ino, mtime, size FROM files WHERE problem IS NOT NULL").fetchall()
+        return any(stat_key(self.dir / f) != (i, m, s) for f, i, m, s in rows)
+
+    def _entries(self, with_stat: bool) -> dict[str, Any]:
+        found: dict[str, Any] = {}
         with contextlib.suppress(FileNotFoundError), os.scandir(self.dir) as entries:
             for entry in entries:
                 if entry.name.endswith(".md") and not entry.name.startswith("."):
-                    seen[entry.name] = entry.inode()
-        gone = [n for n in (*self.docs, *self.problems) if n not in seen]
+                    if not with_stat:
+                        found[entry.name] = entry.inode()
+                        continue
+                    with contextlib.suppress(FileNotFoundError):
+                        st = entry.stat()
+                        found[entry.name] = (st.st_ino, st.st_mtime_ns, st.st_size)
+        return found
+
+    def _apply(self, conn: sqlite3.Connection, gone: list[str], fresh: list[str]) -> None:
         for name in gone:
-            self.forget(name)
-        docs, problems = self.docs, self.problems
-        fresh = [
-            name for name, inode in seen.items()
-            if not ((doc := docs.get(name)) is not None and doc.stat[0] == inode)
-            and not (doc is None and name in problems
-                     and self._problem_stats.get(name) == stat_key(self.dir / name))
-        ]
-        for name in sorted(fresh):  # sorted: of two files with one id, the first wins
-            self._load(name)
-        if gone or fresh:  # a duplicate id may have become free
-            for name in [n for n in self.problems if n in seen]:
-                self._load(name)
+            self._drop(conn, name)
+        for name in sorted(fresh):  # sorted: of two new files with one id, the first wins
+            self._load(conn, name)
+        if gone or fresh:
+            self._retry_problems(conn)
+
+    def _rescan(self, conn: sqlite3.Connection) -> None:
+        """Names and inodes only: new, replaced and removed files."""
+        seen = self._entries(with_stat=False)
+        known = dict(conn.execute("SELECT file, ino FROM files").fetchall())
+        problems = {f: (i, m, s) for f, i, m, s in conn.execute(
+            "SELECT file, ino, mtime, size FROM files WHERE problem IS NOT NULL")}
+        gone = [name for name in known if name not in seen]
+        fresh = [name for name, ino in seen.items()
+                 if known.get(name) != ino
+                 or (name in problems and stat_key(self.dir / name) != problems[name])]
+        self._apply(conn, gone, fresh)
+
+    def _full_scan(self, conn: sqlite3.Connection) -> None:
+        """Every file's (inode, mtime, size): also finds files edited in place."""
+        seen = self._entries(with_stat=True)
+        known = {f: (i, m, s) for f, i, m, s in conn.execute(
+            "SELECT file, ino, mtime, size FROM files")}
+        gone = [name for name in known if name not in seen]
+        fresh = [name for name, key in seen.items() if known.get(name) != key]
+        self._apply(conn, gone, fresh)
+
+    def check_file(self, file: str, stat: StatKey) -> None:
+        """``file`` was just read with ``stat``: index it again if that is not the stat
+        it is indexed under (it was edited in place)."""
+        with self.lock:
+            row = self.conn.execute("SELECT ino, mtime, size FROM files WHERE file = ?",
+                                    (file,)).fetchone()
+            if row is not None and tuple(row) != tuple(stat):
+                with self._transaction() as conn:
+                    self._load(conn, file)
 
     def save(self) -> None:
-        """Write the cache of this index (derived data: safe to delete at any time). Only
-        a handle that has scanned the directory writes it: a partial cache would make the
-        next process read every file again."""
-        with self.lock:
-            if self._dir_mtime is None or not self.dir.is_dir():
-                return
-            data = {"version": self.CACHE_VERSION,
-                    "docs": {name: doc.cached() for name, doc in self.docs.items()}}
-        with contextlib.suppress(OSError):
-            self.cache.parent.mkdir(exist_ok=True)
-            atomic_write(self.cache, json.dumps(data, separators=(",", ":")), durable=False)
-            self._unsaved = 0
+        """Nothing to do: every change is committed when it is made."""
 
     # -- queries -------------------------------------------------------------------------
+
+    def _ensure(self) -> None:
+        if not self._checked:
+            self.refresh()
 
     def known_file(self, doc_id: str) -> str | None:
         """The file indexed for an id, without looking at the directory again."""
         with self.lock:
-            return self.by_id.get(doc_id)
+            row = self.conn.execute("SELECT file FROM docs WHERE id = ?", (doc_id,)).fetchone()
+            return row[0] if row else None
 
     def file_for(self, doc_id: str) -> str | None:
         with self.lock:
-            self._refresh()
-            return self.by_id.get(doc_id)
+            self.refresh()
+            return self.known_file(doc_id)
 
-    def newest(self, limit: int | None, keep: Callable[[Doc], bool] = lambda d: True
-               ) -> list[Doc]:
+    def files_for_key(self, key: str) -> list[str]:
         with self.lock:
-            self._refresh()
-            found = []
-            for doc in self._newest_first():
-                if keep(doc):
-                    found.append(doc)
-                    if limit is not None and len(found) >= limit:
-                        break
-            return found
+            self.refresh()
+            return [f for (f,) in self.conn.execute(
+                "SELECT file FROM docs WHERE key = ? ORDER BY file", (key,))]
 
-    def _newest_first(self) -> Iterator[Doc]:
-        if self._order is None:  # built when first needed, then kept in order
-            self._order = sorted((d.created, d.id, d.file) for d in self.docs.values())
-        for _, _, file in reversed(self._order):
-            yield self.docs[file]
-
-    def search(self, terms: Sequence[str], limit: int) -> list[Doc]:
-        """The best ``limit`` documents by ``llmos.memory.text``'s ranking."""
+    def count(self) -> int:
         with self.lock:
-            return self._search(terms, limit)
+            self.refresh()
+            return self.conn.execute("SELECT count(*) FROM docs").fetchone()[0]
 
-    def _search(self, terms: Sequence[str], limit: int) -> list[Doc]:
-        self._refresh()
-        if self._vocab is None:
-            self._vocab = sorted(self.postings)
-        vocab = self._vocab
-        expansions: dict[str, list[str]] = {}
-        for term in terms:
-            start = bisect.bisect_left(vocab, term)
-            end = bisect.bisect_left(vocab, prefix_upper(term), start)
-            expansions[term] = vocab[start:end]
-        bounds = {t: sum(len(self.postings[tok]) for tok in toks)
-                  for t, toks in expansions.items()}
-        chosen = selective_terms(terms, bounds, len(self.docs))
-        if len(chosen) == 1 and is_common(bounds[chosen[0]], len(self.docs)):
-            # every term is common: the newest records with the rarest one, as in sqlite
-            term, found = chosen[0], []
-            for doc in self._newest_first():
-                if any(token.startswith(term) for token in doc.tokens):
-                    found.append(doc)
-                    if len(found) >= limit:
-                        break
-            return found
-        postings = {t: set().union(*(self.postings[tok] for tok in expansions[t]))
-                    for t in chosen}
-        scores = score(postings, len(self.docs))
-        docs = self.docs
-        best = heapq.nlargest(limit, scores,
-                              key=lambda f: (scores[f], docs[f].created, docs[f].id))
-        return [docs[f] for f in best]
+    def newest(self, limit: int | None, *, unflagged: bool = False, tag: str | None = None
+               ) -> list[str]:
+        """Files of the newest records (``created`` descending, then id), optionally only
+        unflagged ones or those with ``tag``."""
+        where, params = [], []
+        if unflagged:
+            where.append("flag = 0")
+        if tag is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(docs.tags) WHERE value = ?)")
+            params.append(tag)
+        sql = (f"SELECT file FROM docs {'WHERE ' + ' AND '.join(where) if where else ''}"
+               " ORDER BY created_at DESC, id DESC LIMIT ?")
+        with self.lock:
+            self.refresh()
+            return [f for (f,) in self.conn.execute(sql, (*params, -1 if limit is None
+                                                          else limit))]
+
+    def search(self, terms: Sequence[str], limit: int) -> list[str]:
+        """Files of the best ``limit`` records by ``llmos.memory.text``'s ranking."""
+        with self.lock:
+            self.refresh()
+            ids = _TEXT.search(self.conn, terms, limit)
+            files = dict(self.conn.execute(
+                "SELECT id, file FROM docs WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids),)).fetchall())
+            return [files[i] for i in ids if i in files]
+
+    def problem_list(self) -> list[Problem]:
+        with self.lock:
+            return [Problem(str(self.dir / f), line or 1, problem) for f, line, problem in
+                    self.conn.execute("SELECT file, problem_line, problem FROM files"
+                                      " WHERE problem IS NOT NULL ORDER BY file")]
