@@ -1,18 +1,37 @@
 """The token economy: a durable budget in integer micro-dollars.
 
 Before a paid step the worst case is reserved (``LowBatteryError`` when it does not fit);
-afterwards the reservation is committed with the real cost or released. Every change is
-one ``BEGIN IMMEDIATE`` transaction, so concurrent runs, in one process or several,
-can never overspend. A reservation whose owning process died is charged in full: that
-is what the process may have spent before it died.
+afterwards the reservation is committed with the real cost or released. A reservation
+whose owner died is charged in full: that is what it may have spent before it died.
+
+One ``TokenEconomy`` (the arithmetic and the rules), two storages (the SQL per dialect):
+
+- **SQLite** (``TokenEconomy(db)``, the workspace database, the default): every change is
+  one ``BEGIN IMMEDIATE`` transaction, so concurrent runs, in one process or several on
+  this machine, can never overspend. A reservation's owner is ``host:pid@start``; a dead
+  owner is one whose pid is gone (or reused) on this host.
+- **PostgreSQL** (``TokenEconomy.postgres(dsn)``; the kernel uses it when
+  ``memory.backend = "postgres"``, on the same database, so every worker on every machine
+  shares one budget): every change is one transaction that first takes the account row's
+  lock (``SELECT ... FOR UPDATE``), so all changes are serialized and the budget is never
+  overspent, whatever the number of processes or machines. A dead owner is found with
+  PostgreSQL's session advisory locks: each economy holds one lock (a key unique among
+  live sessions, recorded with its reservations) for as long as its connection lives;
+  the server drops it when the connection dies (process killed, machine gone: once TCP
+  notices, see ``tcp_keepalives_idle``). ``release_stale`` settles the open reservations
+  whose owner's lock it can take. No clocks, heartbeats or pids: it works across hosts.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import secrets
 import socket
+import threading
 import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +79,13 @@ def m001_account_and_ledger(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations
+def m002_owner_lock(db: sqlite_utils.Database) -> None:
+    """The owner's advisory-lock key (PostgreSQL's ledger; always NULL here): one
+    reservations table, one set of statements for both dialects."""
+    db.execute("ALTER TABLE economy_reservations ADD COLUMN owner_lock INTEGER")
+
+
 class LowBatteryError(Exception):
     """A paid step does not fit in what is left of the budget."""
 
@@ -95,28 +121,191 @@ class Reservation:
     run_id: str | None
 
 
-class TokenEconomy:
-    """The battery. All amounts are integer micro-dollars; USD helpers convert at the edge."""
+# -- storage: the SQL per dialect ---------------------------------------------------------
+# Statements are written once, with ``?`` placeholders and ``{now}`` for the current UTC
+# time as text; each storage translates them.
+
+_PG_NOW = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#: The advisory-lock class of the owners' locks (the other key is the owner's).
+OWNER_LOCK_CLASS = 0x6C6C6D6F  # "llmo"
+#: Key of the advisory lock taken while the ledger's migrations are applied.
+PG_MIGRATION_LOCK = 0x6C6C6D6F73_02
+
+PG_MIGRATIONS: list[list[str]] = [
+    [
+        "CREATE TABLE economy_account (id INTEGER PRIMARY KEY, balance_micro BIGINT NOT NULL,"
+        " reserved_micro BIGINT NOT NULL)",
+        "INSERT INTO economy_account VALUES (1, 0, 0) ON CONFLICT (id) DO NOTHING",
+        "CREATE TABLE economy_reservations (id TEXT PRIMARY KEY, amount_micro BIGINT NOT NULL,"
+        " status TEXT NOT NULL, run_id TEXT, description TEXT, owner TEXT, created_at TEXT,"
+        " owner_lock INTEGER)",
+        "CREATE INDEX economy_reservations_open ON economy_reservations (status, run_id)",
+        "CREATE TABLE economy_ledger (id BIGSERIAL PRIMARY KEY, ts TEXT NOT NULL,"
+        " kind TEXT NOT NULL, amount_micro BIGINT NOT NULL, balance_micro BIGINT NOT NULL,"
+        " reservation_id TEXT, run_id TEXT, description TEXT, input_tokens BIGINT,"
+        " output_tokens BIGINT)",
+        "CREATE INDEX economy_ledger_run ON economy_ledger (run_id, kind)",
+    ],
+]
+
+
+class SqliteLedger:
+    """The ledger in an SQLite database (the workspace's): ``BEGIN IMMEDIATE`` writes."""
+
+    dialect = "sqlite"
+    owner_lock: int | None = None
 
     def __init__(self, db: sqlite_utils.Database) -> None:
-        self.settled_runs: list[str] = []
         self.db = db
         migrations.apply(db)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        sql = sql.replace("{now}", "strftime('%Y-%m-%dT%H:%M:%fZ','now')")
+        return self.db.execute(sql, params).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with immediate(self.db):
+            yield
+
+    def owner_gone(self, owner: str | None, owner_lock: int | None,
+                   alive: Callable[[int], bool] | None) -> bool:
+        """Whether the process that owns a reservation has died (this host only)."""
+        owner_host, _, rest = (owner or "").rpartition(":")
+        pid, _, started = rest.partition("@")
+        if owner_host != socket.gethostname() or not pid.isdigit():
+            return False
+        alive = alive or _pid_alive
+        return not alive(int(pid)) or bool(started and _process_start(int(pid)) != started)
+
+    def checked(self) -> None:
+        """``release_stale`` is done with the owners ``owner_gone`` said were gone."""
+
+    def close(self) -> None:
+        """The database belongs to the caller (the kernel's workspace database)."""
+
+
+class PostgresLedger:
+    """The ledger in PostgreSQL: writes serialized on the account row's lock; owners
+    identified by session advisory locks (see the module docstring)."""
+
+    dialect = "postgres"
+
+    def __init__(self, dsn: str) -> None:
+        from llmos.memory.postgres import apply_migrations, connect
+
+        self._lock = threading.RLock()
+        self.conn = connect(dsn)
+        self._taken: list[int] = []
+        try:
+            apply_migrations(self.conn, "economy", PG_MIGRATIONS, PG_MIGRATION_LOCK)
+            self.owner_lock = self._take_owner_lock()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _take_owner_lock(self) -> int:
+        """A key no live session holds and no open reservation carries, held until the
+        connection closes (autocommit: a session lock, not a transaction's)."""
+        while True:
+            key = secrets.randbelow(2**31 - 1) + 1
+            (got,) = self.conn.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (OWNER_LOCK_CLASS, key)
+            ).fetchone()
+            if not got:
+                continue
+            used = self.conn.execute(
+                "SELECT 1 FROM economy_reservations WHERE status = 'open' AND owner_lock = %s"
+                " LIMIT 1", (key,),
+            ).fetchone()
+            if used is None:
+                return key
+            self.conn.execute("SELECT pg_advisory_unlock(%s, %s)", (OWNER_LOCK_CLASS, key))
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        sql = sql.replace("?", "%s").replace("{now}", _PG_NOW)
+        with self._lock:
+            cursor = self.conn.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock, self.conn.transaction():
+            # every change takes the account row first: changes are serialized, and each
+            # statement after the lock sees every change committed before it
+            self.conn.execute("SELECT 1 FROM economy_account WHERE id = 1 FOR UPDATE")
+            yield
+
+    def owner_gone(self, owner: str | None, owner_lock: int | None,
+                   alive: Callable[[int], bool] | None) -> bool:
+        """Gone when nobody holds its lock any more (then we hold it until ``checked``)."""
+        if owner_lock is None or owner_lock == self.owner_lock or owner_lock in self._taken:
+            return owner_lock in self._taken
+        with self._lock:
+            (got,) = self.conn.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (OWNER_LOCK_CLASS, owner_lock)
+            ).fetchone()
+        if got:
+            self._taken.append(owner_lock)
+        return bool(got)
+
+    def checked(self) -> None:
+        with self._lock:
+            for key in self._taken:
+                self.conn.execute("SELECT pg_advisory_unlock(%s, %s)", (OWNER_LOCK_CLASS, key))
+            self._taken.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+
+# -- the economy: the arithmetic and the rules, once -------------------------------------
+
+
+class TokenEconomy:
+    """The battery. All amounts are integer micro-dollars; USD helpers convert at the edge.
+
+    ``TokenEconomy(db)`` keeps it in an SQLite database; ``TokenEconomy.postgres(dsn)`` in
+    PostgreSQL, shared by every process that opens the same database."""
+
+    def __init__(self, db: sqlite_utils.Database | SqliteLedger | PostgresLedger) -> None:
+        self.settled_runs: list[str] = []
+        self.store = db if isinstance(db, (SqliteLedger, PostgresLedger)) else SqliteLedger(db)
         # host:pid@start — the start time tells a reused pid from the process that owned it
         started = _process_start(os.getpid())
         self._owner = f"{socket.gethostname()}:{os.getpid()}" + (f"@{started}" if started else "")
 
+    @classmethod
+    def postgres(cls, dsn: str) -> TokenEconomy:
+        """The economy in the PostgreSQL database at ``dsn`` (psycopg 3)."""
+        return cls(PostgresLedger(dsn))
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The SQLite database (SQLite storage only)."""
+        if not isinstance(self.store, SqliteLedger):
+            raise AttributeError("this economy is kept in PostgreSQL, not an SQLite database")
+        return self.store.db
+
+    def close(self) -> None:
+        """Release the storage's connection (PostgreSQL; the SQLite one is the caller's)."""
+        self.store.close()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.store.query(sql, params)
+
     def _account(self) -> tuple[int, int]:
-        row = self.db.execute(
+        row = self._query(
             "SELECT balance_micro, reserved_micro FROM economy_account WHERE id = 1"
-        ).fetchone()
-        return row[0], row[1]
+        )[0]
+        return int(row[0]), int(row[1])
 
     def _log(self, kind: str, amount: int, balance: int, **extra: Any) -> None:
-        self.db.execute(
+        self._query(
             "INSERT INTO economy_ledger (ts, kind, amount_micro, balance_micro, reservation_id,"
             " run_id, description, input_tokens, output_tokens)"
-            " VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES ({now}, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 kind,
                 amount,
@@ -153,8 +342,8 @@ class TokenEconomy:
     def set_balance(self, usd: float, description: str = "budget set") -> None:
         check_budget_usd(usd)
         amount = to_micro(usd)
-        with immediate(self.db):
-            self.db.execute("UPDATE economy_account SET balance_micro = ? WHERE id = 1", (amount,))
+        with self.store.transaction():
+            self._query("UPDATE economy_account SET balance_micro = ? WHERE id = 1", (amount,))
             self._log("set", amount, amount, description=description)
 
     def reserve(self, usd: float, *, run_id: str | None = None, what: str = "run") -> Reservation:
@@ -165,39 +354,40 @@ class TokenEconomy:
         """Set ``amount`` aside, or raise ``LowBatteryError`` when it does not fit."""
         if amount < 0:
             raise ValueError("a reservation cannot be negative")
-        with immediate(self.db):
+        with self.store.transaction():
             balance, reserved = self._account()
             if amount > balance - reserved:
                 raise LowBatteryError(amount, balance - reserved, what)
             rid = uuid.uuid4().hex
-            self.db.execute(
+            self._query(
                 "UPDATE economy_account SET reserved_micro = reserved_micro + ? WHERE id = 1",
                 (amount,),
             )
-            self.db.execute(
-                "INSERT INTO economy_reservations VALUES (?, ?, 'open', ?, ?, ?,"
-                " strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-                (rid, amount, run_id, what, self._owner),
+            self._query(
+                "INSERT INTO economy_reservations (id, amount_micro, status, run_id,"
+                " description, owner, created_at, owner_lock)"
+                " VALUES (?, ?, 'open', ?, ?, ?, {now}, ?)",
+                (rid, amount, run_id, what, self._owner, self.store.owner_lock),
             )
             self._log("reserve", amount, balance, reservation_id=rid, run_id=run_id,
                       description=what)
         return Reservation(rid, amount, run_id)
 
     def _close(self, reservation: Reservation, status: str) -> int:
-        row = self.db.execute(
+        rows = self._query(
             "SELECT amount_micro, status FROM economy_reservations WHERE id = ?",
             (reservation.id,),
-        ).fetchone()
-        if row is None or row[1] != "open":
+        )
+        if not rows or rows[0][1] != "open":
             raise ValueError(f"reservation {reservation.id} is not open")
-        self.db.execute(
+        self._query(
             "UPDATE economy_reservations SET status = ? WHERE id = ?", (status, reservation.id)
         )
-        self.db.execute(
+        self._query(
             "UPDATE economy_account SET reserved_micro = reserved_micro - ? WHERE id = 1",
-            (row[0],),
+            (rows[0][0],),
         )
-        return row[0]
+        return int(rows[0][0])
 
     def commit(
         self,
@@ -222,9 +412,9 @@ class TokenEconomy:
         output_tokens: int | None = None,
     ) -> None:
         """``commit`` in micro-dollars."""
-        with immediate(self.db):
+        with self.store.transaction():
             self._close(reservation, "committed")
-            self.db.execute(
+            self._query(
                 "UPDATE economy_account SET balance_micro = balance_micro - ? WHERE id = 1",
                 (cost,),
             )
@@ -233,47 +423,47 @@ class TokenEconomy:
                       input_tokens=input_tokens, output_tokens=output_tokens)
 
     def release(self, reservation: Reservation, description: str = "released") -> None:
-        with immediate(self.db):
+        with self.store.transaction():
             amount = self._close(reservation, "released")
             self._log("release", amount, self._account()[0], reservation_id=reservation.id,
                       run_id=reservation.run_id, description=description)
 
-    def release_stale(self, alive=None) -> int:
-        """Settle open reservations whose owning process on this host has died (their runs
-        are added to ``settled_runs``, for the run log to record what they were charged).
+    def release_stale(self, alive: Callable[[int], bool] | None = None) -> int:
+        """Settle open reservations whose owner has died (SQLite: its process on this host;
+        PostgreSQL: its session, on any host). Their runs are added to ``settled_runs``,
+        for the run log to record what they were charged.
 
-        Each is charged in full, not released: the process may have spent up to it (a
+        Each is charged in full, not released: the owner may have spent up to it (a
         model request in flight when it was killed is still billed)."""
-        host = socket.gethostname()
-        alive = alive or _pid_alive
-        rows = self.db.execute(
-            "SELECT id, amount_micro, run_id, owner FROM economy_reservations WHERE status='open'"
-        ).fetchall()
+        rows = self._query(
+            "SELECT id, amount_micro, run_id, owner, owner_lock FROM economy_reservations"
+            " WHERE status = 'open'"
+        )
         released = 0
-        for rid, amount, run_id, owner in rows:
-            owner_host, _, rest = (owner or "").rpartition(":")
-            pid, _, started = rest.partition("@")
-            if owner_host != host or not pid.isdigit():
-                continue
-            if not alive(int(pid)) or (started and _process_start(int(pid)) != started):
+        try:
+            for rid, amount, run_id, owner, owner_lock in rows:
+                if not self.store.owner_gone(owner, owner_lock, alive):
+                    continue
                 try:
                     self.commit_micro(
-                        Reservation(rid, amount, run_id), amount,
+                        Reservation(rid, int(amount), run_id), int(amount),
                         description="owner process died: charged what it may have spent",
                     )
-                    released += 1
-                    if run_id:
-                        self.settled_runs.append(run_id)
-                except ValueError:
-                    pass
+                except ValueError:  # settled meanwhile (by its owner or another worker)
+                    continue
+                released += 1
+                if run_id:
+                    self.settled_runs.append(run_id)
+        finally:
+            self.store.checked()
         return released
 
     def run_spent_micro(self, run_id: str) -> int:
         """What the ledger charged ``run_id`` so far (committed, not counting open ones)."""
-        row = self.db.execute(
+        row = self._query(
             "SELECT COALESCE(SUM(amount_micro), 0) FROM economy_ledger"
             " WHERE kind = 'commit' AND run_id = ?", (run_id,),
-        ).fetchone()
+        )[0]
         return int(row[0])
 
     def open_reservations(self, run_id: str | None = None) -> list[Reservation]:
@@ -283,14 +473,15 @@ class TokenEconomy:
         if run_id is not None:
             sql += " AND run_id = ?"
             args = (run_id,)
-        return [Reservation(*row) for row in self.db.execute(sql, args).fetchall()]
+        return [Reservation(rid, int(amount), run) for rid, amount, run
+                in self._query(sql + " ORDER BY created_at, id", args)]
 
     def history(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self.db.execute(
+        rows = self._query(
             "SELECT id, ts, kind, amount_micro, balance_micro, run_id, description,"
             " input_tokens, output_tokens FROM economy_ledger ORDER BY id DESC LIMIT ?",
             (limit,),
-        ).fetchall()
+        )
         return [
             {
                 "id": r[0],

@@ -211,7 +211,13 @@ class Kernel:
     def economy(self):
         from llmos.economy import TokenEconomy
 
-        economy = TokenEconomy(self.db)
+        if self.config.memory.backend == "postgres":  # one budget for every worker
+            from llmos.memory.postgres import open_configured_economy
+
+            economy = open_configured_economy(
+                self.config.memory.dsn, self.config.origin("memory", "dsn"))
+        else:
+            economy = TokenEconomy(self.db)
         if economy.release_stale():
             self._record_dead_runs(economy)
         return economy
@@ -285,6 +291,9 @@ class Kernel:
         memory = self.__dict__.pop("memory", None)  # only when it was opened
         if memory is not None and hasattr(memory, "close"):
             memory.close()
+        economy = self.__dict__.pop("economy", None)
+        if economy is not None:
+            economy.close()  # PostgreSQL's connection; the SQLite one is self.db
         if "db" in self.__dict__:
             self.db.conn.close()
             del self.__dict__["db"]

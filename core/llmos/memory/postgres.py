@@ -152,6 +152,19 @@ def resolve_dsn(dsn: str | None, origin: str, environ: Any = None) -> tuple[str,
 def open_configured(dsn: str | None, origin: str, environ: Any = None) -> PostgresMemory:
     """The driver on the configured database; every way of failing to reach it is a
     ConfigError naming the source of the DSN and the fix (never its password)."""
+    return _open_configured(PostgresMemory, dsn, origin, environ)
+
+
+def open_configured_economy(dsn: str | None, origin: str, environ: Any = None) -> Any:
+    """The token economy (``llmos.economy``) in the configured database, like
+    ``open_configured``: one database holds every worker's memory and budget."""
+    from llmos.economy import TokenEconomy
+
+    return _open_configured(TokenEconomy.postgres, dsn, origin, environ)
+
+
+def _open_configured(factory: Callable[[str], Any], dsn: str | None, origin: str,
+                     environ: Any) -> Any:
     from llmos.config import ConfigError
 
     dsn, source = resolve_dsn(dsn, origin, environ)
@@ -163,7 +176,7 @@ def open_configured(dsn: str | None, origin: str, environ: Any = None) -> Postgr
             "pip install 'llmos[postgres]'"
         ) from None
     try:
-        return PostgresMemory(dsn)
+        return factory(dsn)
     except psycopg.Error as exc:
         detail = _scrub(str(exc).strip(), dsn).replace("\n", " ")
         raise ConfigError(
