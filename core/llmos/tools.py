@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +57,11 @@ class ToolMeta:
     timeout_s: float | None = None
 
 
+@functools.cache
+def _schema_json(model: type[BaseModel]) -> str:
+    return json.dumps(model.model_json_schema())
+
+
 @dataclass(frozen=True)
 class Tool:
     """A callable capability. ``func`` receives the validated input model instance."""
@@ -67,7 +74,10 @@ class Tool:
     plugin: str = ""
 
     def input_schema(self) -> dict[str, Any]:
-        return self.input_model.model_json_schema()
+        """The input model's JSON Schema (built once per model and process: the tool
+        server and the conversation record both want every tool's; a fresh copy each
+        time, so a caller may change it)."""
+        return json.loads(_schema_json(self.input_model))
 
     def validate(self, data: dict[str, Any], *, strict: bool = True) -> BaseModel:
         """Validate raw input, raising ToolInputError with a message naming each problem.
