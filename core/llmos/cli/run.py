@@ -98,7 +98,7 @@ def read_goal(goal: str | None, path: str | None) -> str:
     where = "stdin" if path is None else path
     try:
         if path is None:
-            data = click.get_binary_stream("stdin").read(MAX_GOAL_BYTES + 1)
+            data = sys.stdin.buffer.read(MAX_GOAL_BYTES + 1)
         else:
             with open(path, "rb") as f:
                 data = f.read(MAX_GOAL_BYTES + 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import click
 
 from llmos.cli._common import (
@@ -52,7 +54,6 @@ def call(ctx: click.Context, name: str, input_json: str, as_json: bool) -> None:
     Exit codes: 0 ok, 1 the tool failed, 2 bad input (an unknown field included), 4
     refused by policy, 130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP.
     """
-    from llmos.cli import CommandError
     from llmos.watchdog import Interrupted, run_interruptible
 
     data = json_object(input_json)
@@ -65,8 +66,7 @@ def call(ctx: click.Context, name: str, input_json: str, as_json: bool) -> None:
     try:
         result = run_interruptible(go())
     except Interrupted as stop:
-        raise CommandError(f"{stop.interruption.reason}: the call to {name} was stopped",
-                           stop.interruption.exit_code, "interrupted") from None
+        _leave_interrupted(name, stop.interruption, as_json)
     decision = result.decision
     refused = decision is not None and decision.verdict != "allow"
     if as_json:
@@ -94,3 +94,19 @@ def call(ctx: click.Context, name: str, input_json: str, as_json: bool) -> None:
         ctx.exit(4)
     if result.is_error:
         ctx.exit(1)
+
+
+def _leave_interrupted(name: str, interruption, as_json: bool) -> NoReturn:
+    """Say the call was stopped (a JSON error object with --json) and leave at once: the
+    tool's worker thread may still wait on a command, whose sandbox dies with llmos."""
+    import os
+    import sys
+
+    message = f"{interruption.reason}: the call to {name} was stopped"
+    click.echo(f"error: {message}", err=True)
+    if as_json:
+        emit_json({"error": {"type": "interrupted", "message": message,
+                             "exit_code": interruption.exit_code}})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(interruption.exit_code)
