@@ -132,6 +132,14 @@ class KernelConfig(Section):
     )
 
 
+class PluginsConfig(Section):
+    disable: list[str] = Field(
+        default_factory=list,
+        description="Plugins not to load, by the name llmos plugins shows (built-ins "
+        "included); adds to LLMOS_DISABLE_PLUGINS. Read before the plugins load.",
+    )
+
+
 CORE_SECTIONS: dict[str, type[Section]] = {
     "kernel": KernelConfig,
     "budget": BudgetConfig,
@@ -139,6 +147,7 @@ CORE_SECTIONS: dict[str, type[Section]] = {
     "memory": MemoryConfig,
     "security": SecurityConfig,
     "dispatch": DispatchConfig,
+    "plugins": PluginsConfig,
 }
 
 
@@ -345,6 +354,21 @@ def _explain(
             given = err.get("input")
             lines.append(f"{src}: {key} = {given!r} is invalid: {err['msg']}")
     return "\n".join(lines)
+
+
+def disabled_plugins(layers: list[Layer]) -> dict[str, str]:
+    """The plugins ``plugins.disable`` names, each with where it was set, read from the
+    layers before any plugin loads (the highest layer that sets the key wins, as for any
+    key; a value that is not a list of names is left to the section's validation)."""
+    for layer in reversed(layers):
+        section = layer.values.get("plugins")
+        if isinstance(section, Mapping) and "disable" in section:
+            names = section["disable"]
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                return {}
+            where = layer.origins.get(("plugins", "disable"), layer.name)
+            return {name: f"plugins.disable ({where})" for name in names}
+    return {}
 
 
 def load_layers(workspace_root: Path, flags: list[str] | None, environ=None) -> list[Layer]:

@@ -16,7 +16,14 @@ import pluggy
 from pydantic import BaseModel
 
 from llmos.calls import CallContext, ToolCall, ToolResult
-from llmos.config import CORE_SECTIONS, Config, ConfigError, build_config, load_layers
+from llmos.config import (
+    CORE_SECTIONS,
+    Config,
+    ConfigError,
+    build_config,
+    disabled_plugins,
+    load_layers,
+)
 from llmos.events import EventBus
 from llmos.gateway import ToolGateway
 from llmos.plugins import PluginInfo, build_plugin_manager, unavailable_sections
@@ -41,17 +48,20 @@ class Kernel:
     ) -> None:
         """``plugins`` registers extra plugin objects by name (embedding and tests);
         ``project`` works inside ``projects/<project>/`` (``llmos.projects``)."""
-        self.pm: pluggy.PluginManager
-        self.pm, self.plugins = build_plugin_manager(
-            load_entry_points=load_entry_points, extra=plugins, workspace=workspace
-        )
         self.workspace = Workspace.open(workspace)
+        top = self.workspace
         layers = None
         if project:
             from llmos.projects import config_layers, open_project
 
             self.workspace = open_project(self.workspace, project)
             layers = config_layers(self.workspace, flags, environ)
+        layers = layers or load_layers(self.workspace.root, flags, environ)
+        self.pm: pluggy.PluginManager
+        self.pm, self.plugins = build_plugin_manager(
+            load_entry_points=load_entry_points, extra=plugins, workspace=top.root,
+            disabled=disabled_plugins(layers),
+        )
         self.tools = ToolRegistry()
         self.memory_backends: NamedRegistry[DriverFactory] = NamedRegistry("memory backend")
         self.security_backends: NamedRegistry[DriverFactory] = NamedRegistry("security backend")
@@ -63,8 +73,7 @@ class Kernel:
         self._section_owners: dict[str, str] = {}
         self._collect()
         self.config: Config = build_config(
-            layers or load_layers(self.workspace.root, flags, environ), self.config_sections,
-            unavailable_sections(self.plugins),
+            layers, self.config_sections, unavailable_sections(self.plugins),
         )
         self._check_backend("memory", self.memory_backends)
         self._check_backend("security", self.security_backends)

@@ -122,9 +122,10 @@ def _env_list(name: str) -> set[str] | None:
     return {item.strip() for item in raw.split(",") if item.strip()}
 
 
-def _disabled_by(name: str, load: set[str] | None, disable: set[str]) -> str | None:
+def _disabled_by(name: str, load: set[str] | None, disable: set[str] | dict[str, str],
+                 ) -> str | None:
     if name in disable:
-        return "LLMOS_DISABLE_PLUGINS"
+        return disable[name] if isinstance(disable, dict) else "LLMOS_DISABLE_PLUGINS"
     if load is not None and name not in load:
         return "LLMOS_LOAD_PLUGINS (not listed)"
     return None
@@ -172,7 +173,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 def _load_local(pm: pluggy.PluginManager, infos: dict[str, PluginInfo], path: Path,
                 source: str, workspace: Path, load: set[str] | None,
-                disable: set[str]) -> None:
+                disable: dict[str, str]) -> None:
     name = path.stem
     info = PluginInfo(name, kind="local", path=str(path))
     resolved = path.resolve()
@@ -220,6 +221,7 @@ def build_plugin_manager(
     plugin_paths: list[str] | None = None,
     workspace: Path | str | None = None,
     load_local: bool | None = None,
+    disabled: dict[str, str] | None = None,
 ) -> tuple[pluggy.PluginManager, dict[str, PluginInfo]]:
     """A fresh manager with the built-ins and the selected plugins registered.
 
@@ -228,13 +230,16 @@ def build_plugin_manager(
     included; what they leave out is listed as disabled. Local plugin files load unless
     ``load_local`` is False (default: when entry points load); a file inside
     ``workspace`` (default: the default workspace) is refused. ``extra`` registers plugin
-    objects directly (embedding, tests), by name.
+    objects directly (embedding, tests), by name. ``disabled`` maps more plugin names
+    to what disabled them (the config's ``plugins.disable``).
     """
     pm = pluggy.PluginManager("llmos")
     pm.add_hookspecs(hookspecs)
     infos: dict[str, PluginInfo] = {}
     load = _env_list("LLMOS_LOAD_PLUGINS")
-    disable = _env_list("LLMOS_DISABLE_PLUGINS") or set()
+    disable: dict[str, str] = dict(disabled or {})
+    disable.update((name, "LLMOS_DISABLE_PLUGINS")
+                   for name in _env_list("LLMOS_DISABLE_PLUGINS") or ())
 
     from llmos import __version__
 
@@ -242,7 +247,7 @@ def build_plugin_manager(
         info = PluginInfo(module_name, "llmos", __version__, builtin=True, kind="builtin")
         infos[module_name] = info
         if module_name in disable:
-            info.disabled_by = "LLMOS_DISABLE_PLUGINS"
+            info.disabled_by = disable[module_name]
             continue
         try:
             pm.register(importlib.import_module(module_name), name=module_name)
@@ -283,7 +288,7 @@ def _load_entry_points(
     pm: pluggy.PluginManager,
     infos: dict[str, PluginInfo],
     load: set[str] | None,
-    disable: set[str],
+    disable: dict[str, str],
 ) -> None:
     from llmos.cheap_imports import entry_points
 
@@ -358,6 +363,8 @@ def unavailable_sections(infos: dict[str, PluginInfo]) -> dict[str, str]:
         if info.state == "disabled":
             if info.disabled_by == "LLMOS_DISABLE_PLUGINS":
                 how = f"remove {name!r} from LLMOS_DISABLE_PLUGINS"
+            elif (info.disabled_by or "").startswith("plugins.disable"):
+                how = f"remove {name!r} from plugins.disable"
             else:
                 how = f"add {name!r} to LLMOS_LOAD_PLUGINS"
             found[name] = (f"plugin {name!r} is disabled by {info.disabled_by}; enable it "

@@ -212,3 +212,40 @@ def test_config_show_lists_the_files_it_looked_for(llmos_cli, llmos_workspace, l
     assert f"  {user_file}  (not found)" in text
     assert f"  {llmos_workspace.resolve() / 'llmos.toml'}  (read)" in text
     assert os.path.exists(llmos_workspace / "llmos.toml")
+
+
+def test_plugins_disable_in_the_config_disables_and_says_so(llmos_cli, llmos_workspace,
+                                                           tmp_path, monkeypatch):
+    plugin_dir = tmp_path / "user-plugins"
+    plugin_dir.mkdir()
+    monkeypatch.setenv("LLMOS_PLUGIN_DIR", str(plugin_dir))
+    write_plugin(plugin_dir, "weather", tool_plugin("forecast"))
+    config_file = llmos_workspace / "llmos.toml"
+    config_file.write_text('[plugins]\ndisable = ["weather", "robo", "llmos.modes.mixed"]\n'
+                           "[robo]\ndriver = 'sim'\n")
+    listed = {p["name"]: p for p in json.loads(llmos_cli("plugins", "--json").stdout)}
+    for name in ("weather", "robo", "llmos.modes.mixed"):
+        assert listed[name]["state"] == "disabled"
+        assert listed[name]["disabled_by"] == f"plugins.disable ({config_file})"
+    assert listed["quantum"]["state"] == "loaded"
+    tools = {t["name"] for t in json.loads(llmos_cli("tools", "--json").stdout)}
+    assert "forecast" not in tools and not any(t.startswith("robot_") for t in tools)
+    assert llmos_cli("robo", "--help").exit_code == 2  # its commands are gone too
+    assert llmos_cli("quantum", "--help").exit_code == 0
+    assert_only_warned(llmos_cli, (
+        f"{config_file}: section [robo] is ignored: plugin 'robo' is disabled by "
+        f"plugins.disable ({config_file}); enable it (remove 'robo' from plugins.disable) "
+        "or remove the section"))
+    # the environment adds to it, and names itself
+    monkeypatch.setenv("LLMOS_DISABLE_PLUGINS", "quantum,weather")
+    listed = {p["name"]: p for p in json.loads(llmos_cli("plugins", "--json").stdout)}
+    assert listed["quantum"]["disabled_by"] == "LLMOS_DISABLE_PLUGINS"
+    assert listed["weather"]["disabled_by"] == "LLMOS_DISABLE_PLUGINS"
+    assert listed["robo"]["disabled_by"] == f"plugins.disable ({config_file})"
+
+
+def test_a_bad_plugins_disable_is_a_config_error(llmos_cli, llmos_workspace):
+    (llmos_workspace / "llmos.toml").write_text('[plugins]\ndisable = "robo"\n')
+    result = llmos_cli("plugins")
+    assert result.exit_code == 2
+    assert "plugins.disable = 'robo' is invalid" in result.stderr

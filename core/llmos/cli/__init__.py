@@ -59,17 +59,20 @@ class LlmosGroup(click.Group):
         return _whole_summaries(command) if command is not None else None
 
     def _plugin_commands(self) -> dict[str, click.Command]:
-        if not hasattr(self, "_from_plugins"):
+        # cached per plugin selection: one process may run several commands (CliRunner)
+        selection = _plugin_selection()
+        key = repr(sorted(selection.items()))
+        cache = self.__dict__.setdefault("_from_plugins", {})
+        if key not in cache:
             from llmos.plugins import build_plugin_manager, collect_commands
 
-            params = click.get_current_context(silent=True)
-            workspace = params.find_root().params.get("workspace") if params else None
-            pm, _ = build_plugin_manager(workspace=workspace)
+            pm, _ = build_plugin_manager(workspace=selection["workspace"],
+                                         disabled=selection["disabled"])
             commands, warnings = collect_commands(pm)  # one plugin's failure spares the rest
             for warning in warnings:
                 click.echo(f"warning: {warning}", err=True)
-            self._from_plugins = commands
-        return self._from_plugins
+            cache[key] = commands
+        return cache[key]
 
     def invoke(self, ctx: click.Context):
         from llmos.errors import exit_code_for
@@ -231,6 +234,28 @@ def cli(ctx: click.Context, workspace: str | None, settings: tuple[str, ...],
             return
         click.echo(ctx.get_help(), err=True)
         ctx.exit(2)
+
+
+def _plugin_selection() -> dict:
+    """The workspace and the config's ``plugins.disable`` for the plugins that add commands
+    (a config error is left to the command, which reports it)."""
+    import os
+    from pathlib import Path
+
+    from llmos.config import ConfigError, disabled_plugins, load_layers
+    from llmos.workspace import default_workspace
+
+    ctx = click.get_current_context(silent=True)
+    params = ctx.find_root().params if ctx is not None else {}
+    root = Path(params.get("workspace") or default_workspace()).expanduser().resolve()
+    try:
+        disabled = disabled_plugins(load_layers(root, list(params.get("settings") or ())))
+    except ConfigError:
+        disabled = {}
+    environment = {name: os.environ.get(name) for name in (
+        "LLMOS_PLUGINS", "LLMOS_PLUGIN_DIR", "LLMOS_LOAD_PLUGINS", "LLMOS_DISABLE_PLUGINS",
+        "XDG_CONFIG_HOME")}
+    return {"workspace": root, "disabled": disabled, "environment": environment}
 
 
 def _add_plugin_paths(ctx: click.Context, paths: tuple[str, ...]) -> None:
