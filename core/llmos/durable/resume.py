@@ -184,8 +184,12 @@ def session_options(options: Any, context: CallContext, config_dir: Path) -> Any
         return options
     session = session_id_for(run_id)
     mirror = mirror_for(context)
-    options = replace(options, session_store=mirror, session_store_flush="eager")
-    if resume_point(context) is not None and mirror.restore(config_dir, session):
+    # the SDK mirrors only lines under the config directory it knows of: the CLI's own
+    options = replace(options, session_store=mirror, session_store_flush="eager",
+                      env={**options.env, "CLAUDE_CONFIG_DIR": str(config_dir)})
+    if resume_point(context) is not None and (
+            mirror.restore(config_dir, session)
+            or any((config_dir / "projects").glob(f"*/{session}.jsonl"))):
         context.extra["resumed_session"] = session
         return replace(options, resume=session)
     return replace(options, session_id=session)
