@@ -6,7 +6,10 @@ final answer) run three ways, each as a fresh process, interleaved round by roun
 2. the Claude Agent SDK alone (``query()`` with the same tools, no llmos), in Python;
 3. the bundled Claude Code CLI alone (``claude -p`` with the same permission flags), and
    the same CLI with the sandbox flags llmos passes (``--settings`` enabling its Bash
-   sandbox), so the sandbox's own overhead is reported on its own.
+   sandbox), so the sandbox's own overhead is reported on its own;
+4. the SDK alone with that same sandbox (``sandbox=`` of ``ClaudeAgentOptions``), since
+   llmos always runs Claude Code's Bash sandboxed: ``llmos / sdk+sandbox`` is what the
+   kernel itself adds, ``llmos / sdk`` what it adds with the sandbox included.
 
 Run from the repository root with the llmos environment active:
 
@@ -17,7 +20,11 @@ Each run talks to a fresh ``ScriptedModelServer`` on 127.0.0.1 (in this process,
 CPU is counted in none of them). Reported per way: median wall and CPU time (user +
 system of the process and every child it waited for: Claude Code's node process, bwrap),
 and the paired ratios llmos / SDK and llmos / CLI (target: llmos <= 1.10 x the SDK).
-The load average is recorded. JSON goes to bench/results/learner_overhead.json.
+Next to the whole process, the in-process figure: the run's own ``duration_s`` as llmos
+reports it (from routing to the settled run; start-up and exit are the rest). The probe
+caches live in the run's own folder (``LLMOS_CACHE_DIR``), warmed by the warm-up round,
+so other llmos processes on the machine cannot evict them mid-run. The load average is
+recorded. JSON goes to bench/results/learner_overhead.json.
 """
 
 from __future__ import annotations
@@ -48,6 +55,12 @@ async def main() -> None:
 
 asyncio.run(main())
 """
+
+SDK_SANDBOXED = SDK_ALONE.replace(
+    'allowed_tools=["Write", "Bash"])',
+    'allowed_tools=["Write", "Bash"],\n'
+    '                                 sandbox=json.loads(sys.argv[3]))').replace(
+    "import asyncio, sys", "import asyncio, json, sys")
 
 
 def script():
@@ -80,13 +93,23 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float
     return wall, cpu, proc.stdout
 
 
+def sandbox_settings() -> dict:
+    from llmos.security.sandbox import claude_code_sandbox_settings
+
+    return claude_code_sandbox_settings()
+
+
+IN_PROCESS: list[float] = []
+
+
 def one(way: str, home: Path, n: int) -> tuple[float, float]:
     from llmos.testing.model_server import ScriptedModelServer
 
     workspace = home / f"{way}-{n}"
     workspace.mkdir(parents=True)
     base = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
-    base.update(XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"))
+    base.update(XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"),
+                LLMOS_CACHE_DIR=str(home.parent / "cache"))
     with ScriptedModelServer(script()) as server:
         env = {**base, **server.env()}
         if way == "llmos":
@@ -97,16 +120,19 @@ def one(way: str, home: Path, n: int) -> tuple[float, float]:
                                     GOAL], env, workspace)
             data = json.loads(out)
             assert data["mode"] == "LEARNER" and data["success"], data
+            if n:
+                IN_PROCESS.append(data["duration_s"])
         elif way == "sdk":
             wall, cpu, _ = timed([sys.executable, "-c", SDK_ALONE, str(workspace), GOAL],
                                  env, workspace)
+        elif way == "sdk+sandbox":
+            wall, cpu, _ = timed([sys.executable, "-c", SDK_SANDBOXED, str(workspace), GOAL,
+                                  json.dumps(sandbox_settings())], env, workspace)
         else:
             argv = [bundled_cli(), "-p", GOAL, "--output-format", "json",
                     "--allowedTools", "Write,Bash", "--setting-sources", ""]
             if way == "cli+sandbox":
-                from llmos.security.sandbox import claude_code_sandbox_settings
-
-                settings = {"sandbox": claude_code_sandbox_settings()}
+                settings = {"sandbox": sandbox_settings()}
                 argv += ["--settings", json.dumps(settings)]
             wall, cpu, _ = timed(argv, env, workspace)
         assert (workspace / "hello.txt").read_text() == "hello\n", way
@@ -120,7 +146,7 @@ def main() -> None:
                                               "learner_overhead.json"))
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="llmos-bench-learner-"))
-    ways = ["llmos", "sdk", "cli", "cli+sandbox"]
+    ways = ["llmos", "sdk", "sdk+sandbox", "cli", "cli+sandbox"]
     for way in ways:  # warm-up: OS file cache, bytecode cache, probe caches
         one(way, home / "warmup", 0)
     load_before = os.getloadavg()
@@ -141,9 +167,11 @@ def main() -> None:
         "load_average_before": load_before, "load_average_after": load_after,
         "rounds": args.rounds,
         "median_ms": {w: {"wall": med(w, 0), "cpu": med(w, 1)} for w in ways},
+        "llmos_in_process_ms": round(statistics.median(IN_PROCESS) * 1e3, 1),
         "paired_ratio": {f"{a}/{b}": {"wall": ratio(a, b, 0), "cpu": ratio(a, b, 1)}
-                         for a, b in (("llmos", "sdk"), ("llmos", "cli"), ("sdk", "cli"),
-                                      ("cli+sandbox", "cli"))},
+                         for a, b in (("llmos", "sdk"), ("llmos", "sdk+sandbox"),
+                                      ("llmos", "cli"), ("sdk", "cli"),
+                                      ("sdk+sandbox", "sdk"), ("cli+sandbox", "cli"))},
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -153,6 +181,8 @@ def main() -> None:
     for w in ways:
         print(f"| {w} | {report['median_ms'][w]['wall']:.0f} | "
               f"{report['median_ms'][w]['cpu']:.0f} |")
+    print(f"| llmos, in process (the run's duration_s) | {report['llmos_in_process_ms']:.0f} "
+          "| |")
     print("\n| paired ratio | wall | CPU |\n|---|---|---|")
     for name, r in report["paired_ratio"].items():
         print(f"| {name} | {r['wall']:.2f} | {r['cpu']:.2f} |")
