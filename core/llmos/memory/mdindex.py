@@ -44,7 +44,7 @@ RACY_NS = 2_000_000_000
 """A directory modified this recently before a scan is rescanned next time (timestamps
 can be as coarse as 2 s on some file systems)."""
 
-VERSION = 3  # 3: SQLite side index (2: goal normalization 2, JSON cache)
+VERSION = 4  # 4: records as JSON; 3: SQLite side index; 2: goal normalization 2, JSON
 _TEXT = FullTextIndex("docs", "docs_fts", "docs_terms")
 
 
@@ -58,6 +58,7 @@ class Doc:
     flag: bool = False
     tags: tuple[str, ...] = ()
     tokens: frozenset[str] = field(default_factory=frozenset)
+    data: str | None = None  # the parsed record as JSON, read instead of the file
 
 
 class DocIndex:
@@ -66,8 +67,9 @@ class DocIndex:
     STAT_SLICE = 2000  # files whose stat a process compares with the index when it starts
 
     def __init__(self, directory: Path, describe: Callable[[str, str], Doc],
-                 cache: Path) -> None:
+                 cache: Path, junk: Callable[[os.DirEntry[str]], None] | None = None) -> None:
         self.dir = directory
+        self.junk = junk  # called with each dot file met while scanning (temporary files)
         self.cache = cache  # the index database
         self.describe = describe  # (file name, text) -> Doc, raises TraceFormatError
         self.lock = threading.RLock()  # one handle may be used from several threads
@@ -130,7 +132,7 @@ class DocIndex:
                 " problem TEXT)",
                 "CREATE INDEX files_problem ON files (file) WHERE problem IS NOT NULL",
                 *_TEXT.schema(", file TEXT NOT NULL UNIQUE, key TEXT, flag INTEGER NOT NULL,"
-                              " tags TEXT NOT NULL"),
+                              " tags TEXT NOT NULL, data TEXT"),
                 "CREATE INDEX docs_key ON docs (key)",
                 "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)",
             ]
@@ -179,10 +181,10 @@ class DocIndex:
         text = " ".join(sorted(doc.tokens))
         conn.execute("INSERT INTO files (file, ino, mtime, size) VALUES (?, ?, ?, ?)",
                      (doc.file, *doc.stat))
-        conn.execute("INSERT INTO docs (id, created_at, search_text, file, key, flag, tags)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        conn.execute("INSERT INTO docs (id, created_at, search_text, file, key, flag, tags,"
+                     " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                      (doc.id, doc.created, text, doc.file, doc.key, int(doc.flag),
-                      json.dumps(list(doc.tags))))
+                      json.dumps(list(doc.tags)), doc.data))
         _TEXT.maintain(conn, None, text)
 
     def _put_problem(self, conn: sqlite3.Connection, file: str, stat: StatKey, line: int,
@@ -293,7 +295,10 @@ class DocIndex:
         found: dict[str, Any] = {}
         with contextlib.suppress(FileNotFoundError), os.scandir(self.dir) as entries:
             for entry in entries:
-                if entry.name.endswith(".md") and not entry.name.startswith("."):
+                if entry.name.startswith("."):
+                    if self.junk is not None:
+                        self.junk(entry)
+                elif entry.name.endswith(".md"):
                     if not with_stat:
                         found[entry.name] = entry.inode()
                         continue
@@ -340,6 +345,15 @@ class DocIndex:
             if row is not None and tuple(row) != tuple(stat):
                 with self._transaction() as conn:
                     self._load(conn, file)
+
+    def cached(self, file: str, stat: StatKey) -> str | None:
+        """The record's JSON as indexed, if ``file`` still has the ``stat`` it was indexed
+        under."""
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT d.data FROM files f JOIN docs d ON d.file = f.file WHERE f.file = ?"
+                " AND f.ino = ? AND f.mtime = ? AND f.size = ?", (file, *stat)).fetchone()
+            return row[0] if row else None
 
     def save(self) -> None:
         """Nothing to do: every change is committed when it is made."""

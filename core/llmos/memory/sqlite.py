@@ -308,11 +308,10 @@ class FullTextIndex:
 
     def search(self, db: Any, terms: Sequence[str], limit: int) -> list[str]:
         """The ids of the best ``limit`` records, best first."""
-        conn = getattr(db, "conn", db)
-        row = conn.execute(f"SELECT df FROM {self.terms} WHERE term = ''").fetchone()
+        row = db.execute(f"SELECT df FROM {self.terms} WHERE term = ''").fetchone()
         total = row[0] if row else 0
         bounds = {
-            term: conn.execute(
+            term: db.execute(
                 f"SELECT coalesce(sum(df), 0) FROM {self.terms} WHERE term >= ? AND term < ?",
                 (term, prefix_upper(term)),
             ).fetchone()[0]
@@ -325,7 +324,7 @@ class FullTextIndex:
             # every term is common: all records with the rarest one score alike, so the
             # answer is the newest of them, found by walking the records newest first
             # (about limit / share rows, the share being over LARGE_FRACTION)
-            rows = conn.execute(
+            rows = db.execute(
                 f"SELECT id FROM {self.text} INDEXED BY {self.text}_created"
                 " WHERE instr(' ' || search_text, ' ' || ?) > 0"
                 " ORDER BY created_at DESC, id DESC LIMIT ?",
@@ -333,7 +332,7 @@ class FullTextIndex:
             )
             return [i for (i,) in rows]
         postings = {  # one JSON array per term: far cheaper than a row each
-            term: set(json.loads(conn.execute(
+            term: set(json.loads(db.execute(
                 f"SELECT json_group_array(rowid) FROM {self.fts} WHERE {self.fts} MATCH ?",
                 (f'"{term}"*',)).fetchone()[0]))
             for term in chosen
@@ -347,7 +346,7 @@ class FullTextIndex:
             # wanted * total / ties entries) rather than look every tie up to sort them all;
             # both find the same newest ties
             tied_set, tied = set(tied), []
-            for (r,) in conn.execute(
+            for (r,) in db.execute(
                 f"SELECT rowid FROM {self.text} ORDER BY created_at DESC, id DESC"
             ):
                 if r in tied_set:
@@ -356,7 +355,7 @@ class FullTextIndex:
                         break
         keys = {
             r: (scores(r), created, rid)
-            for r, created, rid in conn.execute(
+            for r, created, rid in db.execute(
                 f"SELECT rowid, created_at, id FROM {self.text}"
                 " WHERE rowid IN (SELECT value FROM json_each(?))",
                 (json.dumps(above + tied),),
