@@ -19,6 +19,15 @@ rounds of this / baseline). ``--cold`` adds runs with no bytecode cache at all
 standard library's included, is compiled); otherwise the bytecode cache is warm, and so
 is the OS file cache (one untimed warm-up per command). The load average is recorded.
 
+Next to each whole-process figure: ``route`` on an empty store of the same workspace
+layout (what opening the one-trace store costs over none), and the replay's in-process
+time (the run's own ``duration_s``: routing, the two steps, settling the run; the rest of
+the process is start-up and exit). Throughput also reports the CPU cores the replays kept
+busy (their CPU time over the elapsed time): replays that serialize on a lock keep fewer
+cores busy than processes run at once; on a quiet machine they should reach
+min(processes, CPUs). Each variant keeps its probe caches in its own folder
+(``LLMOS_CACHE_DIR``), so other llmos processes cannot evict them mid-benchmark.
+
 The replay workspace is made by ``replay_workspace.py`` (one proven trace, sqlite
 memory). Results go to bench/results/startup.json and a Markdown table to stdout.
 """
@@ -26,6 +35,7 @@ memory). Results go to bench/results/startup.json and a Markdown table to stdout
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -52,12 +62,20 @@ def cpu_of_children() -> float:
 FAILURES: list[dict[str, object]] = []
 
 
-def timed(argv: list[str], env: dict[str, str], cwd: str | None = None) -> tuple[float, float]:
+IN_PROCESS: dict[tuple[str, str], list[float]] = {}
+
+
+def timed(argv: list[str], env: dict[str, str], cwd: str | None = None,
+          key: tuple[str, str] | None = None) -> tuple[float, float]:
     """(wall s, CPU s) of one process run to completion; a failed run is recorded in
-    ``FAILURES`` (and reported) rather than stopping the benchmark."""
+    ``FAILURES`` (and reported) rather than stopping the benchmark. With ``key``, the
+    run's own ``duration_s`` (from its JSON) is kept in ``IN_PROCESS[key]``."""
     cpu0, start = cpu_of_children(), time.perf_counter()
     proc = subprocess.run(argv, env=env, capture_output=True, cwd=cwd, check=False)
     wall, cpu = time.perf_counter() - start, cpu_of_children() - cpu0
+    if key is not None and not proc.returncode:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            IN_PROCESS.setdefault(key, []).append(json.loads(proc.stdout)["duration_s"])
     if proc.returncode:
         FAILURES.append({"argv": argv, "pythonpath": env.get("PYTHONPATH"),
                          "returncode": proc.returncode,
@@ -84,7 +102,7 @@ class Variant:
         self.name = name
         env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
         env.update(XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"),
-                   PYTHONDONTWRITEBYTECODE="0")
+                   PYTHONDONTWRITEBYTECODE="0", LLMOS_CACHE_DIR=str(home / f"cache-{name}"))
         env.pop("PYTHONPATH", None)
         if tree is not None:
             env["PYTHONPATH"] = os.pathsep.join(str(tree / p) for p in ("core", *PACK_SOURCES))
@@ -93,12 +111,16 @@ class Variant:
         goal = subprocess.run([sys.executable, str(HERE / "replay_workspace.py"),
                                str(self.workspace)], env=env, capture_output=True, text=True,
                               check=True).stdout.strip()
+        self.empty = home / f"ws-{name}-empty"
+        self.empty.mkdir()
         exe = shutil.which("llmos") or str(Path(sys.executable).parent / "llmos")
         ws = ["--workspace", str(self.workspace)]
         self.commands = {
             "python -c pass (bare interpreter)": [sys.executable, "-c", "pass"],
             "llmos --version": [exe, "--version"],
             "llmos plugins --json": [exe, *ws, "plugins", "--json"],
+            "llmos route GOAL --json (empty store)": [exe, "--workspace", str(self.empty),
+                                                      "route", goal, "--json"],
             "llmos route GOAL --json": [exe, *ws, "route", goal, "--json"],
             "llmos run GOAL (2-step FOLLOWER replay)": [exe, *ws, "run", goal, "--json"],
         }
@@ -118,12 +140,14 @@ def summary(samples: list[tuple[float, float]]) -> dict[str, float]:
 
 
 def throughput(variant: Variant, procs: int, total: int) -> dict[str, float]:
-    """Replays per second with ``procs`` processes at once on one workspace."""
-    start = time.perf_counter()
+    """Replays per second with ``procs`` processes at once on one workspace, and the CPU
+    cores they kept busy (their CPU time over the elapsed time)."""
+    cpu0, start = cpu_of_children(), time.perf_counter()
     with ThreadPoolExecutor(procs) as pool:
         list(pool.map(lambda _: timed(variant.replay, variant.env), range(total)))
-    elapsed = time.perf_counter() - start
-    return {"procs": procs, "replays": total, "per_s": round(total / elapsed, 2)}
+    elapsed, cpu = time.perf_counter() - start, cpu_of_children() - cpu0
+    return {"procs": procs, "replays": total, "per_s": round(total / elapsed, 2),
+            "cores_busy": round(cpu / elapsed, 2), "load_average": os.getloadavg()[0]}
 
 
 def instructions(argv: list[str], env: dict[str, str]) -> int | None:
@@ -167,8 +191,9 @@ def main() -> None:
             for mode in modes:
                 for v in variants:  # interleaved: each round runs every variant once
                     env = v.env if mode == "warm" else v.cold_env()
+                    replay = v.commands[name] is v.replay
                     samples.setdefault((v.name, mode, name), []).append(
-                        timed(v.commands[name], env))
+                        timed(v.commands[name], env, key=(v.name, mode) if replay else None))
     load_after = os.getloadavg()
 
     results: dict[str, object] = {}
@@ -195,6 +220,8 @@ def main() -> None:
     report = {"python": sys.version.split()[0], "cpus": os.cpu_count(),
               "load_average_before": load_before, "load_average_after": load_after,
               "results": results, "paired_ratio_this_over_baseline": ratios,
+              "replay_in_process_ms": {f"{v}/{m}": round(statistics.median(d) * 1e3, 1)
+                                       for (v, m), d in IN_PROCESS.items()},
               "throughput": scaling, "instructions": counted, "failed_runs": FAILURES}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -217,11 +244,17 @@ def table(report: dict, variants: list[Variant], modes: list[str]) -> str:
                 r = report["paired_ratio_this_over_baseline"][mode][name]
                 row += f" | {r['wall']:.2f} / {r['cpu']:.2f}"
             lines.append(row + " |")
-    lines += ["", "| replays/s | " + " | ".join(v.name for v in variants) + " |",
-              "|---|" + "---|" * len(variants)]
+    for mode in modes:
+        lines.append(f"| the replay in process (its duration_s) | {mode} | " + " | ".join(
+            f"{report['replay_in_process_ms'].get(f'{v.name}/{mode}', float('nan')):.0f} / -"
+            for v in variants) + (" | |" if len(variants) == 2 else " |"))
+    lines += ["", "| replays/s (cores busy, load) | " + " | ".join(v.name for v in variants)
+              + " |", "|---|" + "---|" * len(variants)]
     for i, first in enumerate(report["throughput"][variants[0].name]):
+        cells = [report["throughput"][v.name][i] for v in variants]
         lines.append(f"| {first['procs']} processes | " + " | ".join(
-            str(report["throughput"][v.name][i]["per_s"]) for v in variants) + " |")
+            f"{c['per_s']} ({c['cores_busy']:.2f}, {c['load_average']:.1f})" for c in cells)
+            + " |")
     if report["failed_runs"]:
         lines.append(f"\n{len(report['failed_runs'])} runs FAILED (see failed_runs in the JSON)")
     for vname, counts in report["instructions"].items():
