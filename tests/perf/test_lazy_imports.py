@@ -15,9 +15,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 #: Modules a replay, `--version` or `plugins` must not import (the SDK and its MCP and
 #: HTTP stack, the web pack's HTTP client and extractors, the quantum and robot
-#: simulators, the dashboard, data frames).
+#: simulators, the dashboard, data frames, durable runs' DBOS with SQLAlchemy, the
+#: PostgreSQL driver, the metering proxy's server).
 HEAVY = ("claude_agent_sdk", "mcp", "httpx", "anyio", "trafilatura", "lxml", "qiskit",
-         "qiskit_aer", "pybullet", "numpy", "pandas", "starlette", "jinja2", "matplotlib")
+         "qiskit_aer", "pybullet", "numpy", "pandas", "starlette", "jinja2", "matplotlib",
+         "dbos", "sqlalchemy", "psycopg", "psycopg_pool", "uvicorn", "requests", "urllib3")
 
 PROBE = """
 import atexit, json, sys
