@@ -28,6 +28,7 @@ APP_NAME = "llmos"
 APP_VERSION = f"llmos-{__version__}"
 GOALS_QUEUE = "llmos-goals"
 RUN_WORKFLOW = "llmos.run"
+_MIGRATED: set[str] = set()
 SCHEDULED_WORKFLOW = "llmos.scheduled"
 
 
@@ -101,5 +102,7 @@ def client(url: str) -> Any:
     launching anything."""
     from dbos import DBOS, DBOSClient
 
-    DBOS.migrate(url)  # creates the tables on first use (idempotent)
+    if url not in _MIGRATED:
+        DBOS.migrate(url)  # creates the tables on first use (idempotent)
+        _MIGRATED.add(url)
     return DBOSClient(system_database_url=url, application_name=APP_NAME)
