@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llmos.errors import OperationFailed
@@ -131,6 +130,8 @@ def parse_agent(text: str, source: str, *, origin: str = "workspace",
         raise AgentFileError(source, first + 1, "the front matter is not closed by a '---' line")
     offset = first + 2  # the file line of the front matter's first line
     block = "\n".join(lines[first + 1:end]) + "\n"
+    import yaml  # only where agent files are read or written (start-up stays cheap)
+
     try:
         node = yaml.compose(block, Loader=yaml.SafeLoader)
         front = yaml.safe_load(block)
@@ -181,6 +182,8 @@ def read_agent_file(path: Path, *, origin: str = "workspace") -> Agent:
 
 def render_agent(spec: AgentSpec, prompt: str) -> str:
     """The file text of an agent (the inverse of ``parse_agent``)."""
+    import yaml
+
     front = spec.model_dump(exclude_none=True)
     dumped = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, default_flow_style=None)
     return f"---\n{dumped}---\n{prompt.strip()}\n"

@@ -70,13 +70,15 @@ def _print_retry(out, data: dict[str, Any]) -> None:
 
 
 class RetryNotices:
-    """With --json or --quiet, only the model service's retries are shown (on stderr)."""
+    """With --json or --quiet, only the model service's retries are shown (on stderr; the
+    console, and rich, only once there is one to show)."""
 
-    def __init__(self, out) -> None:
-        self.out = out
+    def __init__(self) -> None:
+        self.out = None
 
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "retry":
+            self.out = self.out or console(stderr=True)
             _print_retry(self.out, data)
 
 
@@ -149,8 +151,8 @@ def run(ctx: click.Context, goal: str | None, goal_file: str | None, mode: str |
             raise click.UsageError(f"--simulate runs in SIMULATION mode; drop --mode {mode}")
         mode = "SIMULATION"
     kernel = kernel_from(ctx)
-    out = console(stderr=as_json)
-    progress = LiveProgress(out) if not (as_json or quiet) else RetryNotices(console(True))
+    out = console(stderr=as_json) if not as_json else None  # --json prints no rich text
+    progress = LiveProgress(out) if not (as_json or quiet) else RetryNotices()
     if kernel.interactive and not as_json:
         kernel.gateway.asker = _terminal_asker(out)
     runs = None
