@@ -83,6 +83,8 @@ def test_a_follower_replay_imports_no_sdk_and_no_heavy_pack_module(env, tmp_path
     assert (workspace / "primes.py").read_text() == "print([2, 3, 5, 7])\n"
     assert heavy_in(modules) == []
     assert "llmos.cortex.learner" not in modules
+    # with --json nothing is drawn, and no agent file is read: neither rich nor PyYAML
+    assert not {"rich", "yaml"} & {m.split(".")[0] for m in modules}
 
 
 def test_sqlite_utils_is_imported_without_data_frames_which_still_import_later(env, tmp_path):
