@@ -39,9 +39,10 @@ def test_two_workspaces_share_memory_and_budget_through_postgres(
     status = json.loads(second("budget", "--json").stdout)
     assert status["balance_usd"] == 5 and status["reserved_usd"] == 0
 
-    # a command relative to the workspace: the workers' workspaces are at different paths
+    # an absolute path into the first workspace: the second worker's workspace is
+    # elsewhere, and the trace's paths lead into it there
     llmos_model_server.script.tool_use(
-        "Bash", {"command": "printf 'alpha\\n' > alpha.txt"},
+        "Write", {"file_path": str(first_ws / "alpha.txt"), "content": "alpha\n"},
         usage=Usage(1500, 60)).text("Created alpha.txt.", usage=Usage(1600, 10))
     result = first("run", "--json", GOAL)
     assert result.exit_code == 0, result.output

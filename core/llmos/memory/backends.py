@@ -31,7 +31,10 @@ def markdown_memory(kernel: Kernel) -> MarkdownMemory:
 def postgres_memory(kernel: Kernel) -> PostgresMemory:
     from llmos.memory.postgres import open_configured
 
-    return open_configured(kernel.config.memory.dsn, kernel.config.origin("memory", "dsn"))
+    project = getattr(kernel.workspace, "project", "")  # a project's memory is its own
+    return open_configured(kernel.config.memory.dsn, kernel.config.origin("memory", "dsn"),
+                           schema=f"project_{project}" if project else None,
+                           root=str(kernel.workspace.root))
 
 
 @llmos.hookimpl

@@ -85,6 +85,8 @@ MIGRATIONS: list[list[str]] = [
         'CREATE TABLE memory_trace_terms (term TEXT COLLATE "C" PRIMARY KEY, df BIGINT NOT NULL)',
         'CREATE TABLE memory_fact_terms (term TEXT COLLATE "C" PRIMARY KEY, df BIGINT NOT NULL)',
     ],
+    # 2: the workspace folder a trace was recorded in (workers' workspaces may differ)
+    ["ALTER TABLE memory_traces ADD COLUMN root TEXT"],
 ]
 
 _RETRYABLE = ("40001", "40P01")  # serialization_failure, deadlock_detected
@@ -149,10 +151,12 @@ def resolve_dsn(dsn: str | None, origin: str, environ: Any = None) -> tuple[str,
     )
 
 
-def open_configured(dsn: str | None, origin: str, environ: Any = None) -> PostgresMemory:
+def open_configured(dsn: str | None, origin: str, environ: Any = None, *,
+                    schema: str | None = None, root: str | None = None) -> PostgresMemory:
     """The driver on the configured database; every way of failing to reach it is a
     ConfigError naming the source of the DSN and the fix (never its password)."""
-    return _open_configured(PostgresMemory, dsn, origin, environ)
+    return _open_configured(lambda url: PostgresMemory(url, schema=schema, root=root),
+                            dsn, origin, environ)
 
 
 def open_configured_economy(dsn: str | None, origin: str, environ: Any = None) -> Any:
@@ -296,8 +300,9 @@ class _FullText:
                 (gone,),
             )
 
-    def search(self, conn: Any, terms: Sequence[str], limit: int) -> list[str]:
-        """The ``data`` of the best ``limit`` records, best first."""
+    def search(self, conn: Any, terms: Sequence[str], limit: int, extra: str = "NULL"
+               ) -> list[tuple[str, Any]]:
+        """``(data, extra)`` of the best ``limit`` records, best first."""
         row = conn.execute(f"SELECT df FROM {self.terms} WHERE term = ''").fetchone()
         total = row[0] if row else 0
         bounds = {
@@ -314,11 +319,12 @@ class _FullText:
         if len(chosen) == 1 and is_common(bounds[chosen[0]], total):
             # every term is common: all records with the rarest one score alike
             rows = conn.execute(
-                f"SELECT data FROM {self.table} WHERE search_vec @@ to_tsquery('simple', %s)"
+                f"SELECT data, {extra} FROM {self.table}"
+                " WHERE search_vec @@ to_tsquery('simple', %s)"
                 " ORDER BY created_at DESC, id DESC LIMIT %s",
                 (_tsquery(chosen[0]), limit),
             ).fetchall()
-            return [data for (data,) in rows]
+            return [(data, more) for data, more in rows]
         postings = {
             term: {
                 record_id for (record_id,) in conn.execute(
@@ -346,9 +352,9 @@ class _FullText:
                 " ORDER BY created_at DESC, id DESC LIMIT %s",
                 (tied, wanted),
             )]
-        data = dict(conn.execute(
-            f"SELECT id, data FROM {self.table} WHERE id = ANY(%s::text[])", (best,)
-        ).fetchall())
+        data = {rid: (value, more) for rid, value, more in conn.execute(
+            f"SELECT id, data, {extra} FROM {self.table} WHERE id = ANY(%s::text[])", (best,)
+        )}
         return [data[r] for r in best if r in data]
 
 
@@ -357,15 +363,33 @@ _FACT_TEXT = _FullText("memory_facts", "memory_fact_terms")
 
 
 class PostgresMemory(MemoryBackend):
-    """Memory in a PostgreSQL database, reached by ``dsn`` (``postgresql://...``)."""
+    """Memory in a PostgreSQL database, reached by ``dsn`` (``postgresql://...``).
+
+    ``schema`` keeps the tables in their own PostgreSQL schema (a project's memory:
+    ``project_<name>``; default: the connection's ``search_path``, normally ``public``).
+    ``root`` is the workspace folder of this worker: a trace is stored with the folder it
+    was recorded in, and read back with the paths in its steps that led into that folder
+    leading into this one, so workers whose workspaces are at different paths replay
+    each other's traces (as sharing projects do)."""
 
     name = "postgres"
 
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
+    def __init__(self, dsn: str, *, schema: str | None = None, root: str | None = None
+                 ) -> None:
+        self.dsn, self.schema = dsn, schema
+        self.root = str(root) if root is not None else None
         self._lock = threading.RLock()
         self.conn = connect(dsn)
         try:
+            if schema:
+                from psycopg import sql
+
+                with self.conn.transaction():
+                    self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                    self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                        sql.Identifier(schema)))
+                self.conn.execute(sql.SQL("SET search_path TO {}").format(
+                    sql.Identifier(schema)))
             apply_migrations(self.conn, SCHEMA_COMPONENT, MIGRATIONS, MIGRATION_LOCK)
         except BaseException:
             self.conn.close()
@@ -469,8 +493,9 @@ class PostgresMemory(MemoryBackend):
 
     # -- traces --------------------------------------------------------------------------
 
-    def _store_trace(self, trace: Trace) -> None:
-        """Inside a write transaction: insert or replace, the search terms kept exact."""
+    def _store_trace(self, trace: Trace, root: str | None) -> None:
+        """Inside a write transaction: insert or replace, the search terms kept exact;
+        ``root``: the workspace folder the trace's paths lead into."""
         text = trace_search_text(trace)
         # serialize writers of this id, even when the row does not exist yet
         self.conn.execute(
@@ -483,42 +508,58 @@ class PostgresMemory(MemoryBackend):
         _TRACE_TEXT.maintain(self.conn, old[0] if old else None, text)
         self.conn.execute(
             "INSERT INTO memory_traces (id, goal_signature, created_at, demoted, data,"
-            " search_text) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
-            " goal_signature = excluded.goal_signature, created_at = excluded.created_at,"
-            " demoted = excluded.demoted, data = excluded.data,"
-            " search_text = excluded.search_text",
+            " search_text, root) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO"
+            " UPDATE SET goal_signature = excluded.goal_signature,"
+            " created_at = excluded.created_at, demoted = excluded.demoted,"
+            " data = excluded.data, search_text = excluded.search_text, root = excluded.root",
             (trace.id, trace.goal_signature, iso(trace.created_at), bool(trace.demoted),
-             trace.model_dump_json(), text),
+             trace.model_dump_json(), text, root),
         )
 
     def _upsert_trace(self, trace: Trace) -> None:
-        self._write(lambda: self._store_trace(trace))
+        self._write(lambda: self._store_trace(trace, self.root))
 
     def _traces(self, rows: Sequence[tuple[Any, ...]]) -> list[Trace]:
-        traces = [self._parse(Trace, "memory_traces", rid, data) for rid, data in rows]
-        return [t for t in traces if t is not None]
+        out = []
+        for rid, data, root in rows:
+            trace = self._parse(Trace, "memory_traces", rid, data)
+            if trace is not None:
+                out.append(self._here(trace, root))
+        return out
+
+    def _here(self, trace: Trace, root: str | None) -> Trace:
+        """The trace as this worker runs it: paths into the folder it was recorded in
+        lead into this worker's workspace instead."""
+        if self.root is None or root is None or root == self.root:
+            return trace
+        from pathlib import Path
+
+        from llmos.projects import rebase_trace
+
+        return rebase_trace(trace, Path(root), Path(self.root))
 
     def _load_trace(self, trace_id: str) -> Trace | None:
         found = self._traces(self._query(
-            "SELECT id, data FROM memory_traces WHERE id = %s", (trace_id,)))
+            "SELECT id, data, root FROM memory_traces WHERE id = %s", (trace_id,)))
         return found[0] if found else None
 
     def _list_traces(self, limit: int | None, include_demoted: bool) -> list[Trace]:
         where = "" if include_demoted else "WHERE NOT demoted"
         return self._traces(self._query(
-            f"SELECT id, data FROM memory_traces {where}"
+            f"SELECT id, data, root FROM memory_traces {where}"
             " ORDER BY created_at DESC, id DESC LIMIT %s",
             (limit,),
         ))
 
     def _find_traces(self, signature: str) -> list[Trace]:
         return self._traces(self._query(
-            "SELECT id, data FROM memory_traces WHERE goal_signature = %s", (signature,)))
+            "SELECT id, data, root FROM memory_traces WHERE goal_signature = %s",
+            (signature,)))
 
     def _search_traces(self, terms: Sequence[str], limit: int) -> list[Trace]:
         with self._lock:
-            found = _TRACE_TEXT.search(self.conn, terms, limit)
-        return [Trace.model_validate_json(data) for data in found]
+            found = _TRACE_TEXT.search(self.conn, terms, limit, extra="root")
+        return [self._here(Trace.model_validate_json(data), root) for data, root in found]
 
     def _update_trace(self, trace_id: str, change: Callable[[Trace], Trace]) -> Trace | None:
         def go() -> Trace | None:
@@ -527,13 +568,13 @@ class PostgresMemory(MemoryBackend):
                 (trace_id,),
             )
             row = self.conn.execute(
-                "SELECT data FROM memory_traces WHERE id = %s FOR UPDATE", (trace_id,)
+                "SELECT data, root FROM memory_traces WHERE id = %s FOR UPDATE", (trace_id,)
             ).fetchone()
             if row is None:
                 return None
-            updated = change(Trace.model_validate_json(row[0]))
-            self._store_trace(updated)
-            return updated
+            updated = change(Trace.model_validate_json(row[0]))  # as recorded, where recorded
+            self._store_trace(updated, row[1])
+            return self._here(updated, row[1])
 
         return self._write(go)
 
@@ -604,7 +645,7 @@ class PostgresMemory(MemoryBackend):
     def _search_facts(self, terms: Sequence[str], limit: int) -> list[Fact]:
         with self._lock:
             found = _FACT_TEXT.search(self.conn, terms, limit)
-        return [Fact.model_validate_json(data) for data in found]
+        return [Fact.model_validate_json(data) for data, _ in found]
 
     def _delete_fact(self, fact_id: str) -> bool:
         def go() -> bool:
