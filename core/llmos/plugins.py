@@ -377,24 +377,35 @@ def unavailable_sections(infos: dict[str, PluginInfo]) -> dict[str, str]:
 
 def collect_commands(pm: pluggy.PluginManager) -> tuple[dict[str, Any], list[str]]:
     """Each plugin's ``llmos_register_commands``, one plugin at a time: a plugin that
-    raises adds no command and the others are kept. Returns (commands, warnings)."""
+    raises adds no command and the others are kept. A plugin whose other registration
+    hooks raise (the kernel isolates it) adds none either. Returns (commands, warnings)."""
     import click
 
     commands: dict[str, Any] = {}
     warnings: list[str] = []
     everyone = [plugin for _, plugin in pm.list_name_plugin()]
     impls = {id(impl.plugin) for impl in pm.hook.llmos_register_commands.get_hookimpls()}
+    register_hooks = [h for h in dir(pm.hook) if h.startswith("llmos_register_")
+                      and h != "llmos_register_commands"]
     for name, plugin in pm.list_name_plugin():
         if id(plugin) not in impls:
             continue
+        others = [p for p in everyone if p is not plugin]
         group = click.Group()
-        caller = pm.subset_hook_caller(
-            "llmos_register_commands", remove_plugins=[p for p in everyone if p is not plugin]
-        )
+        hook = "llmos_register_commands"
         try:
-            caller(cli=group)
+            for hook in register_hooks:
+                if any(i.plugin is plugin for i in getattr(pm.hook, hook).get_hookimpls()):
+                    pm.subset_hook_caller(hook, remove_plugins=others)(
+                        register=lambda *args, **kwargs: None)
+            hook = "llmos_register_commands"
+            pm.subset_hook_caller(hook, remove_plugins=others)(cli=group)
         except Exception as exc:
-            warnings.append(f"plugin {name!r} failed to add its commands: {_one_line(exc)}")
+            if hook == "llmos_register_commands":
+                warnings.append(f"plugin {name!r} failed to add its commands: {_one_line(exc)}")
+            else:
+                warnings.append(f"plugin {name!r} failed ({hook}: {_one_line(exc)}); its "
+                                "commands are not added (llmos plugins shows it)")
             continue
         for command_name, command in group.commands.items():
             if command_name in commands:

@@ -212,3 +212,27 @@ def test_a_local_plugin_adds_a_command_and_a_broken_one_spares_the_rest(llmos_cl
 
 def test_an_empty_plugin_dir_adds_nothing(llmos_cli, plugin_dir):
     assert all(p["kind"] != "local" for p in plugins_by_name(llmos_cli).values())
+
+
+def test_a_plugin_isolated_for_another_hook_adds_no_command(llmos_cli, plugin_dir):
+    write_plugin(plugin_dir, "half", """
+        import click
+        import llmos
+
+
+        @llmos.hookimpl
+        def llmos_register_commands(cli):
+            @cli.command()
+            def half_command():
+                click.echo("must not run")
+
+
+        @llmos.hookimpl
+        def llmos_register_config(register):
+            raise RuntimeError("bad settings model")
+        """)
+    result = llmos_cli("half-command")
+    assert result.exit_code == 2
+    assert "must not run" not in result.output
+    assert ("warning: plugin 'half' failed (llmos_register_config: RuntimeError: bad "
+            "settings model); its commands are not added") in result.stderr
