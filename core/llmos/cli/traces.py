@@ -232,6 +232,9 @@ def import_(ctx: click.Context, paths: tuple[str, ...], replace: bool, as_json: 
         imported.append(trace.id)
         files.append({"file": str(path), "status": "imported", "id": trace.id, "line": None,
                       "problem": None})
+    for item in skipped:
+        click.echo(f"error: skipped {item['file']}:{item['line']}: {item['problem']}",
+                   err=True)
     if as_json:
         emit_json({"imported": imported, "existing": existing, "skipped": skipped,
                    "files": files})
@@ -242,9 +245,6 @@ def import_(ctx: click.Context, paths: tuple[str, ...], replace: bool, as_json: 
             elif item["status"] == "existing":
                 click.echo(f"already present: {item['file']} (trace {item['id']}; "
                            "--replace overwrites it)")
-        for item in skipped:
-            click.echo(f"error: skipped {item['file']}:{item['line']}: {item['problem']}",
-                       err=True)
         click.echo(f"imported {len(imported)} trace(s)"
                    + (f", {len(existing)} already present (use --replace)" if existing else "")
                    + (f", {len(skipped)} skipped" if skipped else ""))

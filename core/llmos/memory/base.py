@@ -75,8 +75,10 @@ class Problem:
     fix: str | None = None
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}: " + (f"{self.record}: " if self.record else "")
-        return where + self.problem + (f" (remove it: {self.fix})" if self.fix else "")
+        about = self.record or ""
+        if self.fix:
+            about += f"{'; ' if about else ''}remove it with `{self.fix}`"
+        return f"{self.file}:{self.line}: {self.problem}" + (f" ({about})" if about else "")
 
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "problem": self.problem,
