@@ -115,3 +115,27 @@ def test_resume_refuses_unknown_and_running_runs(llmos_workspace):
     unknown = llmos(llmos_workspace, "runs", "resume", "0123456789abcdef", check=False)
     assert unknown.returncode == 1 and "no run" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+def test_a_replay_from_the_command_line_loads_no_durable_engine(llmos_model_server,
+                                                                llmos_workspace):
+    import subprocess
+    import sys
+
+    from tests.durable.helpers import env
+
+    llmos_model_server.script.tool_use("Bash", {"command": "echo tick >> ticks.txt"})
+    llmos_model_server.script.text("Done.")
+    llmos(llmos_workspace, "budget", "set", "5")
+    assert llmos_json(llmos_workspace, "run", "Append a tick to ticks.txt")["success"]
+    probe = (
+        "import sys\n"
+        "from llmos.cli import cli\n"
+        f"cli.main(['-w', {str(llmos_workspace)!r}, 'run', 'Append a tick to ticks.txt', "
+        "'--json'], standalone_mode=False)\n"
+        "print('LOADED', sorted(m for m in ('dbos', 'sqlalchemy') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], env=env(), capture_output=True,
+                          text=True, timeout=120)
+    assert '"mode": "FOLLOWER"' in done.stdout, done.stdout + done.stderr
+    assert "LOADED []" in done.stdout
+    assert lines(llmos_workspace / "ticks.txt") == ["tick", "tick"]

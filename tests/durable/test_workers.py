@@ -125,3 +125,30 @@ def test_a_killed_workers_goal_is_finished_by_another_without_repeating_a_step(
     assert flow.status == "SUCCESS" and flow.executor_id.startswith("worker-")
     assert workers.stop(second) == 0
     assert "resumed" in second.log.read_text()
+
+
+def test_on_one_machine_submit_and_workers_share_the_workspaces_sqlite(
+        llmos_model_server, llmos_workspace, workers):
+    ws = llmos_workspace
+    workers.workspace = ws
+    llmos(ws, "budget", "set", "5")
+    _learn(ws, llmos_model_server, TICK, "echo tick >> ticks.txt")
+    for _ in range(2):
+        workers.start()
+    run_ids = [llmos(ws, "submit", TICK).stdout.strip() for _ in range(6)]
+    refused = llmos(ws, "submit", "Write a poem about the sea", "--budget", "9").stdout.strip()
+
+    assert wait_for(lambda: _finished(ws, [*run_ids, refused]), 300, every=1), \
+        workers.output()
+    for proc in workers.procs:
+        assert workers.stop(proc) == 0
+    assert "stopped" in workers.output()
+    runs = {r["id"]: r for r in llmos_json(ws, "runs", "list", "--limit", "100")}
+    assert len(runs) == 8
+    assert all(runs[i]["status"] == "succeeded" and runs[i]["mode"] == "FOLLOWER"
+               for i in run_ids)
+    assert lines(ws / "ticks.txt") == ["tick"] * 7
+    # a goal the budget cannot cover is an ordinary failed run that says why
+    assert runs[refused]["status"] == "failed"
+    assert "low battery" in runs[refused]["error"]
+    assert (ws / ".llmos" / "durable.sqlite").is_file()
