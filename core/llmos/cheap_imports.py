@@ -13,6 +13,12 @@ before anything imports them; a program embedding llmos opts in with ``install()
   annotation ``-> requests.Response`` of two verification helpers, which becomes the
   forward reference ``'requests.Response'`` (what ``from __future__ import annotations``
   would make of it). Anyone else's ``import requests`` gets the real module.
+* ``detect_secrets``' package ``__init__`` imports its whole scanning machinery
+  (``SecretsCollection``: multiprocessing, pickle, every filter and its plugin loader),
+  and ``detect_secrets.filters`` every filter; the redaction uses a few plugin classes and
+  the heuristic filters only. Both packages' own code runs on first use of one of their
+  own attributes (``detect_secrets.SecretsCollection``), not on the import of one of
+  their submodules, which loads just that submodule (and what it imports).
 * Entry points: pydantic looks for its plugins and llmos for its packs, and each lookup
   reads the entry points of every installed distribution (~10 ms each). While installed,
   ``entry_points(group)`` below (which ``llmos.plugins`` and pydantic's plugin loader use)
@@ -86,6 +92,21 @@ def _deferring(name: str, annotations: frozenset[str]
     return wrap
 
 
+def _deferred_init(exec_module: Callable[[Any], None]) -> Callable[[Any], None]:
+    def run(module: Any) -> None:
+        def first_use(attr: str) -> Any:
+            if attr.startswith("__"):
+                raise AttributeError(attr)
+            if PathFinder.find_spec(f"{module.__name__}.{attr}", module.__path__):
+                return importlib.import_module(f"{module.__name__}.{attr}")  # just that
+            del module.__getattr__
+            exec_module(module)
+            return getattr(module, attr)
+
+        module.__getattr__ = first_use
+    return run
+
+
 def _sharing_entry_points(exec_module: Callable[[Any], None]) -> Callable[[Any], None]:
     def run(module: Any) -> None:
         exec_module(module)
@@ -121,7 +142,8 @@ def entry_points(group: str) -> Any:
 
 
 _RULES = {"sqlite_utils.db": _hiding("pandas", "numpy"),
-          "pydantic.plugin._loader": _sharing_entry_points}
+          "pydantic.plugin._loader": _sharing_entry_points,
+          "detect_secrets": _deferred_init, "detect_secrets.filters": _deferred_init}
 #: Rules for a package and every module in it.
 _PACKAGE_RULES = {"detect_secrets": _deferring("requests", frozenset({"Response"}))}
 
@@ -133,18 +155,20 @@ class CheapImports:
 
     @classmethod
     def find_spec(cls, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        rules = []
+        if name.partition(".")[0] in _PACKAGE_RULES:
+            rules.append(_PACKAGE_RULES[name.partition(".")[0]])
         if name in cls.pending:
             cls.pending.discard(name)
-            rule = _RULES[name]
-        else:
-            rule = _PACKAGE_RULES.get(name.partition(".")[0])
-            if rule is None:
-                return None
+            rules.append(_RULES[name])  # outermost: it decides when the module runs
+        if not rules:
+            return None
         spec = PathFinder.find_spec(name, path)
         loader = getattr(spec, "loader", None)
         if spec is None or loader is None or not hasattr(loader, "exec_module"):
             return spec
-        loader.exec_module = rule(loader.exec_module)
+        for rule in rules:
+            loader.exec_module = rule(loader.exec_module)
         return spec
 
 

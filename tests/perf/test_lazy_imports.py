@@ -97,6 +97,25 @@ def test_sqlite_utils_is_imported_without_data_frames_which_still_import_later(e
     assert proc.stdout.split() == ["True", "True", "False", "False", "True"], proc.stdout
 
 
+def test_the_secret_scanner_loads_only_the_detectors_and_filters_it_uses(env, tmp_path):
+    """detect-secrets' package code (its whole scanning machinery) runs on first use of
+    one of its names, not for the redaction's plugins; it still works when used."""
+    code = """
+import sys, llmos.cli
+from llmos.memory.redaction import redact_text
+print(redact_text("aws AKIAEDT2SYWB3WKH5DNS and password=hunter2xyz"))
+print(sorted(m for m in ("multiprocessing", "detect_secrets.core.secrets_collection",
+                         "detect_secrets.filters.gibberish") if m in sys.modules))
+import detect_secrets, detect_secrets.filters
+print(detect_secrets.SecretsCollection.__name__, detect_secrets.filters.gibberish.__name__)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, check=True)
+    assert proc.stdout.splitlines() == [
+        "aws [REDACTED] and password=[REDACTED]", "[]",
+        "SecretsCollection detect_secrets.filters.gibberish"], proc.stdout
+
+
 def test_the_secret_scanner_loads_requests_only_when_something_uses_it(env, tmp_path):
     code = """
 import sys, llmos.cli
