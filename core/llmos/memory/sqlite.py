@@ -265,14 +265,17 @@ class FullTextIndex:
     says which terms are worth expanding. Shared by the sqlite driver and the markdown
     driver's side index, so both rank alike by construction.
 
-    Cost of a search: one range sum per query term in the frequency table (O(log V) plus
-    the term's expansions); then the postings of the selective terms only, one JSON array
-    each (a term in more than ``text.LARGE_FRACTION`` of the records is never expanded, so
-    a query reads at most that share of the records per term, in C); scoring in Python;
-    then the creation time of the records at or above the cut score (narrow rows) and,
-    by the caller, the JSON of the ``limit`` records returned. Scoring and ordering all
-    hits in SQL (a UNION ALL of the terms' postings grouped by record, joined for
-    created_at) was measured 5-10x slower at 100k records than this."""
+    Cost of a search, flat in the number of records N: one range sum per query term in
+    the frequency table (O(log V) plus the term's expansions); then the postings of the
+    selective terms only, one JSON array each, at most ``text.MAX_POSTINGS`` per term (a
+    term in more records is common and never expanded); scoring by groups of records
+    with the same terms (set operations); the creation time of the records at or above
+    the cut score (narrow rows, or a newest-first walk of the index when many tie); by
+    the caller, the JSON of the ``limit`` records returned. When every term is common,
+    the newest records with the rarest are walked: about ``limit * N / df`` index rows,
+    under ``limit * N / MAX_POSTINGS``. Scoring and ordering all hits in SQL (a UNION ALL
+    of the terms' postings grouped by record, joined for created_at) was measured 5-10x
+    slower at 100k records than this."""
 
     TIE_SCAN = 500
     #: Index entries a newest-first walk reads in the time of one row looked up by rowid.
@@ -323,7 +326,7 @@ class FullTextIndex:
         if len(chosen) == 1 and is_common(bounds[chosen[0]], total):
             # every term is common: all records with the rarest one score alike, so the
             # answer is the newest of them, found by walking the records newest first
-            # (about limit / share rows, the share being over LARGE_FRACTION)
+            # (about limit * total / df rows)
             rows = db.execute(
                 f"SELECT id FROM {self.text} INDEXED BY {self.text}_created"
                 " WHERE instr(' ' || search_text, ' ' || ?) > 0"
