@@ -136,6 +136,7 @@ def test_a_listing_skips_and_reports_broken_files(cli, workspace: Path, kernel_f
 
 def test_backends_and_bad_config(cli) -> None:
     rows = out(cli("memory", "backends", "--json"))
-    assert {r["name"]: r["selected"] for r in rows} == {"sqlite": True, "markdown": False}
+    assert {r["name"]: r["selected"] for r in rows} == {"sqlite": True, "markdown": False,
+                                                             "postgres": False}
     bad = cli("traces", "list", backend="nosuch")
     assert bad.exit_code == 2 and "memory.backend = 'nosuch'" in bad.stderr
