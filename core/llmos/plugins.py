@@ -78,6 +78,7 @@ class PluginInfo:
     disabled_by: str | None = None
     detail: str | None = None  # the traceback behind ``error``
     warnings: list[str] = field(default_factory=list)
+    named: bool = False  # a local file named by --plugin / LLMOS_PLUGINS (not in as_dict)
 
     @property
     def state(self) -> str:
@@ -154,7 +155,7 @@ def local_plugin_files(paths: list[str] | None = None) -> list[tuple[Path, str]]
         entries = []
     for path in entries:
         if path.suffix == ".py" and not path.name.startswith(("_", ".")):
-            found.append((path, f"plugin directory {directory}"))
+            found.append((path, "plugin directory"))
     for item in paths or []:
         found.append((Path(item).expanduser(), "--plugin"))
     for item in (os.environ.get(PLUGIN_PATHS_ENV) or "").split(os.pathsep):
@@ -175,7 +176,7 @@ def _load_local(pm: pluggy.PluginManager, infos: dict[str, PluginInfo], path: Pa
                 source: str, workspace: Path, load: set[str] | None,
                 disable: dict[str, str]) -> None:
     name = path.stem
-    info = PluginInfo(name, kind="local", path=str(path))
+    info = PluginInfo(name, kind="local", path=str(path), named=source != "plugin directory")
     resolved = path.resolve()
     if name in infos or pm.has_plugin(name):
         other = infos.get(name)

@@ -90,6 +90,14 @@ def test_a_missing_plugin_file_is_a_failed_plugin_not_a_failed_command(llmos_cli
     info = {p["name"]: p for p in json.loads(result.stdout)}["nowhere"]
     assert info["state"] == "failed"
     assert info["error"] == f"no such plugin file {missing} (named by --plugin or LLMOS_PLUGINS)"
+    # a file named for this command that does not load is said on every command
+    broken = tmp_path / "broken.py"
+    broken.write_text("import llmos_no_such_library\n")
+    result = llmos_cli("--plugin", str(broken), "tools", "--json")
+    assert result.exit_code == 0, result.output
+    assert (f"warning: plugin file {broken}: ModuleNotFoundError: No module named "
+            "'llmos_no_such_library'") in result.stderr
+    json.loads(result.stdout)  # stdout stays JSON
 
 
 def test_broken_local_plugins_are_isolated(llmos_cli, plugin_dir):

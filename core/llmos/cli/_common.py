@@ -27,7 +27,11 @@ def kernel_from(ctx: click.Context) -> Kernel:
 
     check_arguments(ctx)
     obj = ctx.find_root().obj or {}
-    return Kernel(obj.get("workspace"), flags=obj.get("settings"), project=obj.get("project"))
+    kernel = Kernel(obj.get("workspace"), flags=obj.get("settings"), project=obj.get("project"))
+    for info in kernel.plugins.values():  # a file named for this command that did not load
+        if info.named and info.state == "failed":
+            click.echo(f"warning: plugin file {info.path}: {info.error}", err=True)
+    return kernel
 
 
 def json_object(raw: str, option: str = "--input") -> dict[str, Any]:
