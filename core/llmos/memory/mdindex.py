@@ -65,6 +65,7 @@ class DocIndex:
     """What the files of one directory hold, for lookups without reading them all."""
 
     STAT_SLICE = 2000  # files whose stat a process compares with the index when it starts
+    BATCH = 1000  # files indexed per transaction while catching up with many changes
 
     def __init__(self, directory: Path, describe: Callable[[str, str], Doc],
                  cache: Path, junk: Callable[[os.DirEntry[str]], None] | None = None) -> None:
@@ -310,8 +311,11 @@ class DocIndex:
     def _apply(self, conn: sqlite3.Connection, gone: list[str], fresh: list[str]) -> None:
         for name in gone:
             self._drop(conn, name)
-        for name in sorted(fresh):  # sorted: of two new files with one id, the first wins
-            self._load(conn, name)
+        for n, name in enumerate(sorted(fresh), start=1):  # of two files with one id,
+            self._load(conn, name)  # the first (by name) wins
+            if n % self.BATCH == 0:  # a first build of a large store: keep what is done
+                conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
         if gone or fresh:
             self._retry_problems(conn)
 
