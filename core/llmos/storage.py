@@ -58,7 +58,13 @@ class Migrations:
         return [name for name, _ in self._steps]
 
     def apply(self, db: sqlite_utils.Database) -> list[str]:
-        """Apply pending migrations, each in its own transaction; return those applied."""
+        """Apply pending migrations, each in its own transaction; return those applied.
+
+        When every migration is recorded already (every process after the first), this
+        is one read: no write lock is taken, so processes opening the same database at
+        once do not queue for it."""
+        if self._all_recorded(db):
+            return []
         db.execute(
             f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} ("
             " namespace TEXT NOT NULL, number INTEGER NOT NULL, name TEXT NOT NULL,"
@@ -81,3 +87,12 @@ class Migrations:
                     )
                     applied.append(name)
         return applied
+
+    def _all_recorded(self, db: sqlite_utils.Database) -> bool:
+        try:
+            rows = db.execute(
+                f"SELECT number FROM {MIGRATIONS_TABLE} WHERE namespace = ?", (self.namespace,)
+            ).fetchall()
+        except sqlite3.OperationalError:  # no migrations table yet
+            return False
+        return {row[0] for row in rows} >= set(range(1, len(self._steps) + 1))
