@@ -244,3 +244,28 @@ def test_a_plugin_isolated_for_another_hook_adds_no_command(llmos_cli, plugin_di
     assert "must not run" not in result.output
     assert ("warning: plugin 'half' failed (llmos_register_config: RuntimeError: bad "
             "settings model); its commands are not added") in result.stderr
+
+
+def test_an_empty_plugin_dir_costs_no_import(plugin_dir, llmos_workspace, tmp_path):
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from llmos.plugins import build_plugin_manager\n"
+        "build_plugin_manager(builtins=(), load_entry_points=False, load_local=False)\n"
+        "before = set(sys.modules)\n"
+        "build_plugin_manager(builtins=(), load_entry_points=False, load_local=True,\n"
+        f"                     workspace={str(llmos_workspace)!r})\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+
+    def imported() -> str:
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "LLMOS_PLUGIN_DIR": str(plugin_dir)})
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert imported() == "[]"
+    write_plugin(plugin_dir, "greeter", "GREETING = 'hi'\n")
+    assert "llmos_local_plugins.greeter" in imported()
