@@ -409,6 +409,15 @@ class MarkdownMemory(MemoryBackend):
 
     # -- housekeeping --------------------------------------------------------------------
 
+    def skipped(self) -> list[Problem]:
+        """The unreadable files the index knows of, without the full check ``problems``
+        makes (which stats every file)."""
+        found = [_with_fix(p, kind) for kind, index in (("trace", self.traces),
+                                                         ("fact", self.facts))
+                 for p in index.problem_list()]
+        found += [c[3] for c in self._runs.values() if c[3] is not None]
+        return sorted(found, key=lambda p: (p.file, p.line))
+
     def problems(self) -> list[Problem]:
         self.traces.refresh(full=True)  # a full check: files edited in place too
         self.facts.refresh(full=True)
