@@ -1,31 +1,40 @@
 """Route latency: how long the dispatcher takes to explain a goal with 1k, 10k and 100k
-traces in memory (issue 5, benchmark (a); target: p99 <= 5 ms at 100k).
+traces in memory, on sqlite and markdown (issue 12, item 2; targets: in-process p99
+<= 5 ms at 100k on sqlite, <= 20 ms on markdown; ``llmos route`` as a process <= 100 ms
+wall at 100k on sqlite).
 
 Run from the repository root:
 
-    .venv/bin/python bench/learning/route_latency.py                  # defaults below
+    .venv/bin/python bench/learning/route_latency.py --keep /tmp/route-stores   # all
     .venv/bin/python bench/learning/route_latency.py --sizes 1000,10000 --markdown-sizes ""
     .venv/bin/python bench/learning/route_latency.py --profile        # always profile
 
-Defaults: sqlite at 1k, 10k and 100k traces, markdown at 1k and 10k, 300 goals routed 3
-times each per size, seed 11. Total runtime about 4-5 minutes on 2 cores (half of it
-filling the 100k store); markdown sizes stop once ``--markdown-budget-s`` (default 240 s)
-has been spent.
+Defaults: sqlite and markdown at 1k, 10k and 100k traces, 300 goals routed 3 times each
+per size, 9 ``llmos route`` processes per size and as many on an empty store, seed 11.
+Filling 100k traces takes minutes (sqlite ~2, markdown ~4 plus building its index once):
+``--keep DIR`` keeps one workspace per backend and size (``DIR/sqlite-100000``, ...) and
+a later run with the same seed reuses it; a missing size starts as a copy of the largest
+smaller one kept.
 
 What it does, per backend and size:
 
-1. fills one workspace's memory through ``kernel.memory.save_trace`` (the public path,
-   redaction and all), growing 0 -> 1k -> 10k -> 100k, and reports the fill rate;
-   the markdown store is filled with fsync off (``MarkdownMemory(durable=False)``) and
-   opened durably by the kernel afterwards, as in ``bench/memory/run.py``;
-2. routes 300 goals through ``LLMOS.route`` (``llmos route --json``, no run): a quarter
+1. fills the workspace's memory through ``save_trace`` (the public path, redaction and
+   all) and reports the fill rate; the markdown store is filled with fsync off
+   (``MarkdownMemory(durable=False)``) and opened durably by the kernel afterwards;
+2. times every store open: a new backend handle constructed and answering its first
+   query (``count_traces``), the first time after the fill (a markdown index may catch up
+   then), again, and on an empty store; then the ``LLMOS`` open and the first route apart;
+3. routes 300 goals through ``LLMOS.route`` (``llmos route --json``, no run): a quarter
    each of exact repeats of stored goals, slot variants (other numbers / file names /
    identifiers / paths), near misses (opposite action, other object, negation) and novel
    goals, and reports p50/p90/p99/max in ms of the first pass (wall time), overall and
    per kind, the same pass's CPU time and each goal's best of ``--passes`` (3) passes
-   (wall well above CPU = the machine was busy elsewhere), and the chosen mode per kind (a
+   (wall well above CPU = the machine was busy elsewhere), the same goals routed once
+   on an empty store in the same run (the baseline), and the chosen mode per kind (a
    near miss or novel goal chosen for FOLLOWER, or a proven exact repeat not, is flagged);
-3. when p99 misses the target at the largest size (or with ``--profile``): a breakdown
+4. runs ``llmos route GOAL --json`` as whole processes on the store and on an empty one:
+   wall, CPU and peak RSS of each process; the load average before and after;
+5. when p99 misses the target at the largest size (or with ``--profile``): a breakdown
    of where the time goes (goal analysis, lookup by signature, full-text search, judging,
    the rest), every SQL statement timed on its own, the FTS query terms and how many rows
    each pulls into Python, and the top functions under cProfile.
