@@ -53,6 +53,8 @@ def benchmarks(full: bool, baseline: str | None) -> list[tuple[str, list[str], s
         ("crystallize", ["bench/learning/crystallize.py"], None),
         ("quantum", ["bench/quantum/run.py"], "llmos_quantum"),
         ("robo", ["bench/robo/run.py"], "llmos_robo"),
+        ("scale", ["bench/scale/run.py"] + ([] if full else ["--replays", "20", "--learners",
+                                                             "3"]), "dbos"),
     ]
 
 
