@@ -249,3 +249,17 @@ def test_a_bad_plugins_disable_is_a_config_error(llmos_cli, llmos_workspace):
     result = llmos_cli("plugins")
     assert result.exit_code == 2
     assert "plugins.disable = 'robo' is invalid" in result.stderr
+
+
+def test_config_show_in_a_project_lists_its_three_files(llmos_cli, llmos_workspace, llmos_env):
+    assert llmos_cli("projects", "new", "demo").exit_code == 0
+    project_file = llmos_workspace.resolve() / "projects" / "demo" / "llmos.toml"
+    project_file.write_text("[budget]\nrun_cap_usd = 0.1\n")
+    shown = json.loads(llmos_cli("--project", "demo", "config", "show", "--json").stdout)
+    assert shown["files"] == [
+        {"path": str(llmos_env / "config" / "llmos" / "config.toml"), "exists": False},
+        {"path": str(llmos_workspace.resolve() / "llmos.toml"), "exists": False},
+        {"path": str(project_file), "exists": True},
+    ]
+    assert shown["origins"]["budget.run_cap_usd"] == str(project_file)
+    assert shown["origins"]["budget.low_balance_usd"] == "defaults"

@@ -122,14 +122,13 @@ def config_layers(workspace: ProjectWorkspace, flags: list[str] | None,
     """A project's config: user < workspace llmos.toml < project llmos.toml < env < flags."""
     import os
 
-    from llmos.config import env_layer, flags_layer, read_toml_layer, user_config_path
+    from llmos.config import Layer, env_layer, flags_layer, read_toml_layer, user_config_path
 
     assert workspace.parent is not None
     layers = []
     for path in (user_config_path(), workspace.parent.config_path, workspace.config_path):
-        layer = read_toml_layer(path)
-        if layer:
-            layers.append(layer)
+        layer = read_toml_layer(path)  # a missing file is listed by config show as such
+        layers.append(layer or Layer(str(path), {}, path=path, exists=False))
     layers.append(env_layer(os.environ if environ is None else environ))
     layers.append(flags_layer(flags or []))
     return layers
