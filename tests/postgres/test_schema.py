@@ -65,3 +65,16 @@ def test_an_unreadable_row_is_a_problem_not_a_crash(llmos_postgres_db: str) -> N
         assert "unreadable record" in problems[0].problem
     finally:
         memory.close()
+
+
+def test_a_broken_connection_is_opened_again(llmos_postgres_db: str) -> None:
+    memory = PostgresMemory(llmos_postgres_db)
+    try:
+        trace = memory.save_trace(make_trace("Create again.txt"))
+        with psycopg.connect(llmos_postgres_db, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (memory.conn.info.backend_pid,))
+        assert memory.get_trace(trace.id) == trace  # a read is repeated on a new connection
+        memory.add_fact("writes work again")
+        assert [f.text for f in memory.list_facts()] == ["writes work again"]
+    finally:
+        memory.close()

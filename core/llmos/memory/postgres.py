@@ -128,6 +128,9 @@ def connect(dsn: str) -> Any:
     extra: dict[str, Any] = {}
     if "connect_timeout" not in dsn:
         extra["connect_timeout"] = CONNECT_TIMEOUT_S
+    if "keepalives" not in dsn:  # notice a server (or a network path) that went away
+        extra.update(keepalives=1, keepalives_idle=30, keepalives_interval=10,
+                     keepalives_count=3)
     return psycopg.connect(dsn, autocommit=True, application_name="llmos", **extra)
 
 
@@ -379,30 +382,51 @@ class PostgresMemory(MemoryBackend):
         self.dsn, self.schema = dsn, schema
         self.root = str(root) if root is not None else None
         self._lock = threading.RLock()
-        self.conn = connect(dsn)
+        self._problems: dict[tuple[str, str], str] = {}
+        self._closed = False
+        self.conn = self._open()
+
+    def _open(self) -> Any:
+        conn = connect(self.dsn)
         try:
-            if schema:
+            if self.schema:
                 from psycopg import sql
 
-                with self.conn.transaction():
-                    self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-                    self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                        sql.Identifier(schema)))
-                self.conn.execute(sql.SQL("SET search_path TO {}").format(
-                    sql.Identifier(schema)))
-            apply_migrations(self.conn, SCHEMA_COMPONENT, MIGRATIONS, MIGRATION_LOCK)
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                        sql.Identifier(self.schema)))
+                conn.execute(sql.SQL("SET search_path TO {}").format(
+                    sql.Identifier(self.schema)))
+            apply_migrations(conn, SCHEMA_COMPONENT, MIGRATIONS, MIGRATION_LOCK)
         except BaseException:
-            self.conn.close()
+            conn.close()
             raise
-        self._problems: dict[tuple[str, str], str] = {}
+        return conn
+
+    def _live(self) -> Any:
+        """The connection, opened again when the last one broke (the server restarted,
+        the network dropped): a read is repeated on the new one; a write that saw it
+        break fails (it may or may not have committed), the next ones work."""
+        if self.conn.broken and not self._closed:
+            self.conn = self._open()
+        return self.conn
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self.conn.close()
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        import psycopg
+
         with self._lock:
-            return self.conn.execute(sql, params).fetchall()
+            try:
+                return self._live().execute(sql, params).fetchall()
+            except psycopg.OperationalError:
+                if not self.conn.broken or self._closed:
+                    raise
+            return self._live().execute(sql, params).fetchall()  # a read: safe to repeat
 
     def _write(self, fn: Callable[[], Any]) -> Any:
         def once() -> Any:
@@ -410,6 +434,7 @@ class PostgresMemory(MemoryBackend):
                 return fn()
 
         with self._lock:
+            self._live()
             return retrying(once)
 
     def _parse(self, model: Any, table: str, record_id: str, data: str) -> Any:
@@ -558,7 +583,7 @@ class PostgresMemory(MemoryBackend):
 
     def _search_traces(self, terms: Sequence[str], limit: int) -> list[Trace]:
         with self._lock:
-            found = _TRACE_TEXT.search(self.conn, terms, limit, extra="root")
+            found = _TRACE_TEXT.search(self._live(), terms, limit, extra="root")
         return [self._here(Trace.model_validate_json(data), root) for data, root in found]
 
     def _update_trace(self, trace_id: str, change: Callable[[Trace], Trace]) -> Trace | None:
@@ -644,7 +669,7 @@ class PostgresMemory(MemoryBackend):
 
     def _search_facts(self, terms: Sequence[str], limit: int) -> list[Fact]:
         with self._lock:
-            found = _FACT_TEXT.search(self.conn, terms, limit)
+            found = _FACT_TEXT.search(self._live(), terms, limit)
         return [Fact.model_validate_json(data) for data, _ in found]
 
     def _delete_fact(self, fact_id: str) -> bool:
