@@ -19,11 +19,13 @@ before anything imports them; a program embedding llmos opts in with ``install()
   the heuristic filters only. Both packages' own code runs on first use of one of their
   own attributes (``detect_secrets.SecretsCollection``), not on the import of one of
   their submodules, which loads just that submodule (and what it imports).
-* Entry points: pydantic looks for its plugins and llmos for its packs, and each lookup
-  reads the entry points of every installed distribution (~10 ms each). While installed,
-  ``entry_points(group)`` below (which ``llmos.plugins`` and pydantic's plugin loader use)
-  reads them once per process, again only if a folder of ``sys.path`` changed (a
-  distribution installed or removed since).
+* Entry points: pydantic looks for its plugins, sqlite-utils for its own and llmos for
+  its packs, and each lookup reads the entry points of every installed distribution
+  (~10 ms each). While installed, ``entry_points(group)`` below (which ``llmos.plugins``
+  and pydantic's plugin loader use) reads them once per process, again only if a folder
+  of ``sys.path`` changed (a distribution installed or removed since); sqlite-utils'
+  pluggy scan is skipped when that scan holds no ``sqlite_utils`` plugin (it would
+  register none), and runs as before when it does.
 """
 
 from __future__ import annotations
@@ -114,6 +116,20 @@ def _sharing_entry_points(exec_module: Callable[[Any], None]) -> Callable[[Any],
     return run
 
 
+def _no_empty_plugin_scan(exec_module: Callable[[Any], None]) -> Callable[[Any], None]:
+    def run(module: Any) -> None:
+        exec_module(module)
+        original = module.ensure_plugins_loaded
+
+        def ensure_plugins_loaded() -> None:
+            if not module._plugins_loaded and not entry_points(group="sqlite_utils"):
+                module._plugins_loaded = True  # what pluggy's own scan would register: none
+            original()
+
+        module.ensure_plugins_loaded = ensure_plugins_loaded
+    return run
+
+
 _scan: tuple[tuple[tuple[str, int], ...], Any] | None = None
 
 
@@ -143,6 +159,7 @@ def entry_points(group: str) -> Any:
 
 _RULES = {"sqlite_utils.db": _hiding("pandas", "numpy"),
           "pydantic.plugin._loader": _sharing_entry_points,
+          "sqlite_utils.plugins": _no_empty_plugin_scan,
           "detect_secrets": _deferred_init, "detect_secrets.filters": _deferred_init}
 #: Rules for a package and every module in it.
 _PACKAGE_RULES = {"detect_secrets": _deferring("requests", frozenset({"Response"}))}

@@ -129,3 +129,28 @@ print(base.requests.exceptions.RequestException is requests.exceptions.RequestEx
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300, check=True)
     assert proc.stdout.splitlines() == ["TOKEN=[REDACTED] ok", "False False", "True"], proc.stdout
+
+
+def test_sqlite_utils_plugins_still_load_when_one_is_installed(env, tmp_path: Path) -> None:
+    """The command line skips sqlite-utils' own entry-point scan only when the shared scan
+    holds no sqlite_utils plugin: an installed one is loaded and used as before."""
+    site = tmp_path / "site"
+    info = site / "fake_sqlite_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-sqlite-plugin\n"
+                                   "Version: 0.1\n")
+    (info / "entry_points.txt").write_text("[sqlite_utils]\nfake = fake_sqlite_plugin\n")
+    (site / "fake_sqlite_plugin.py").write_text(
+        "import sqlite_utils\n\n@sqlite_utils.hookimpl\ndef prepare_connection(conn):\n"
+        "    conn.create_function('fake_hello', 0, lambda: 'hi from the plugin')\n")
+    code = ("import llmos.cli, sqlite_utils\n"
+            "db = sqlite_utils.Database(memory=True)\n"
+            "print(db.execute('select fake_hello()').fetchone()[0])\n")
+    with_plugin = {**env, "PYTHONPATH": os.pathsep.join(
+        [str(site), *filter(None, [env.get("PYTHONPATH")])])}
+    proc = subprocess.run([sys.executable, "-c", code], env=with_plugin, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.stdout.strip() == "hi from the plugin", proc.stderr[-2000:]
+    without = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert without.returncode != 0 and "fake_hello" in without.stderr
