@@ -211,7 +211,24 @@ def _load_local(pm: pluggy.PluginManager, infos: dict[str, PluginInfo], path: Pa
             pm.register(module, name=name)
         except (Exception, SystemExit) as exc:
             info.fail(_one_line(exc), exc)
+        else:
+            info.warnings.extend(_unknown_hooks(pm, module))
     infos[name] = info
+
+
+def _unknown_hooks(pm: pluggy.PluginManager, module: Any) -> list[str]:
+    """A hook implementation whose name no hook has (a typo) would silently do nothing."""
+    import difflib
+
+    known = [name for name in dir(pm.hook) if name.startswith("llmos_")
+             and getattr(pm.hook, name).spec is not None]  # pluggy adds unknown ones unspecced
+    found = []
+    for attr in sorted(vars(module)):
+        if getattr(vars(module)[attr], "llmos_impl", None) is not None and attr not in known:
+            close = difflib.get_close_matches(attr, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            found.append(f"{attr} is not an llmos hook, so it is never called{hint}")
+    return found
 
 
 def build_plugin_manager(

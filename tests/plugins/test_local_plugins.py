@@ -269,3 +269,18 @@ def test_an_empty_plugin_dir_costs_no_import(plugin_dir, llmos_workspace, tmp_pa
     assert imported() == "[]"
     write_plugin(plugin_dir, "greeter", "GREETING = 'hi'\n")
     assert "llmos_local_plugins.greeter" in imported()
+
+
+def test_a_misspelled_hook_is_a_warning(llmos_cli, plugin_dir):
+    write_plugin(plugin_dir, "typo", """
+        import llmos
+
+
+        @llmos.hookimpl
+        def llmos_register_tool(register):
+            raise AssertionError("never called")
+        """)
+    info = plugins_by_name(llmos_cli)["typo"]
+    assert info["state"] == "loaded"
+    assert info["warnings"] == ["llmos_register_tool is not an llmos hook, so it is never "
+                                "called; did you mean llmos_register_tools?"]
