@@ -46,6 +46,14 @@ def test_resumed_learner_run_repeats_no_tool_call_and_no_paid_turn(
         proc.wait(10)
     run = _interrupted_run(llmos_workspace)
     assert run["status"] == "interrupted"
+    # the session directory of a dead run is swept by the next paid run; the transcript's
+    # copy under .llmos/sessions/ is what the resume continues from
+    from llmos.cortex.session import Session
+
+    state = llmos_workspace / ".llmos"
+    assert Session.sweep(state, "remove", grace_s=0) == 1
+    assert not (state / "cortex" / run["id"]).exists()
+    assert any((state / "sessions" / run["id"]).rglob("*.jsonl"))
 
     # the request in flight when it was killed is charged its whole reservation (nothing
     # says what it cost): the resumed run gets what is left of a larger cap
@@ -62,6 +70,7 @@ def test_resumed_learner_run_repeats_no_tool_call_and_no_paid_turn(
     assert requests[-1].assistant_turns >= 1
     history = json.dumps(requests[-1].messages)
     assert "echo once >> effects.txt" in history and "tool_result" in history
+    assert not (state / "sessions" / run["id"]).exists()  # done: no copy kept
     shown = llmos_json(llmos_workspace, "runs", "show", run["id"])
     assert shown["status"] == "succeeded" and shown["id"] == run["id"]
     assert shown["cost_usd"] >= run["cost_usd"]

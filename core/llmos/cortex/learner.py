@@ -8,6 +8,7 @@ back into an outcome with the real cost and token usage.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -197,7 +198,7 @@ async def learn(
         session.finish(kernel.config.cortex.transcripts, secrets)
         from llmos.durable.resume import session_done
 
-        session_done(context, outcome.success)
+        session_done(context, finished=sys.exc_info()[0] is None)
     if proxy.stopped or (proxy.fault and not outcome.success):
         # the proxy knows why better than the CLI's "API Error: ..."
         outcome.success = False

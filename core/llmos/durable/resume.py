@@ -195,9 +195,10 @@ def session_options(options: Any, context: CallContext, config_dir: Path) -> Any
     return replace(options, session_id=session)
 
 
-def session_done(context: CallContext, success: bool) -> None:
-    """A session that finished its goal needs no copy for a resume."""
-    if success and context.run_id:
+def session_done(context: CallContext, *, finished: bool) -> None:
+    """A session that ended (done or failed, not stopped midway) needs no copy for a
+    resume: ``cortex.transcripts`` decides what is kept of it."""
+    if finished and context.run_id:
         mirror_for(context).remove()
 
 
