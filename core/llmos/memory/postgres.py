@@ -28,8 +28,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from llmos.memory.base import MemoryBackend, Problem, RunStateError
-from llmos.memory.models import Fact, RunRecord, Step, Trace, iso
+from llmos.memory.base import MemoryBackend, Problem, RunStateError, effective_status
+from llmos.memory.models import Fact, RunRecord, RunStatus, Step, Trace, iso
+from llmos.memory.owner import current_owner
 from llmos.memory.text import (
     fact_search_text,
     is_common,
@@ -87,7 +88,14 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 2: the workspace folder a trace was recorded in (workers' workspaces may differ)
     ["ALTER TABLE memory_traces ADD COLUMN root TEXT"],
+    # 3: the advisory lock its owner holds while a run is running (see RUN_OWNER_LOCK_CLASS)
+    ["ALTER TABLE memory_runs ADD COLUMN owner_lock INTEGER",
+     "CREATE INDEX memory_runs_running ON memory_runs (owner_lock) WHERE status = 'running'"],
 ]
+#: The advisory-lock class of run owners: each open driver holds one lock of this class
+#: for as long as its connection lives and records the key with the runs it starts, so a
+#: reader on any host tells a running run from one whose process died (its lock is free).
+RUN_OWNER_LOCK_CLASS = 0x6C6C6D72  # "llmr"
 
 _RETRYABLE = ("40001", "40P01")  # serialization_failure, deadlock_detected
 RETRIES = 20
@@ -243,11 +251,13 @@ _RUN_COLUMNS = (
     "duration_s", "started_at", "finished_at", "error", "output", "trace_id", "owner",
     "parent_run",
 )
+_WRITTEN_RUN_COLUMNS = (*_RUN_COLUMNS, "owner_lock")
 
 _SELECT_RUN = (
     f"SELECT {', '.join('r.' + c for c in _RUN_COLUMNS)},"
     " (SELECT count(*) FROM memory_steps s WHERE s.run_id = r.id) FROM memory_runs r"
 )
+_SELECT_RUN_LOCK = _SELECT_RUN.replace(" FROM memory_runs r", ", r.owner_lock FROM memory_runs r")
 
 
 def _run_row(run: RunRecord) -> dict[str, Any]:
@@ -384,6 +394,7 @@ class PostgresMemory(MemoryBackend):
         self._lock = threading.RLock()
         self._problems: dict[tuple[str, str], str] = {}
         self._closed = False
+        self.owner_lock: int | None = None
         self.conn = self._open()
 
     def _open(self) -> Any:
@@ -399,10 +410,72 @@ class PostgresMemory(MemoryBackend):
                 conn.execute(sql.SQL("SET search_path TO {}").format(
                     sql.Identifier(self.schema)))
             apply_migrations(conn, SCHEMA_COMPONENT, MIGRATIONS, MIGRATION_LOCK)
+            self.owner_lock = self._take_owner_lock(conn)
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _take_owner_lock(self, conn: Any) -> int:
+        """This driver's run-owner key: the one it had (after a reconnect), else a key no
+        live session holds and no running run carries. Held until the connection closes."""
+        import secrets
+
+        key = self.owner_lock
+        while True:
+            if key is not None:
+                (got,) = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                      (RUN_OWNER_LOCK_CLASS, key)).fetchone()
+                if got and (key == self.owner_lock or conn.execute(
+                        "SELECT 1 FROM memory_runs WHERE status = 'running' AND owner_lock = %s"
+                        " LIMIT 1", (key,)).fetchone() is None):
+                    return key
+                if got:
+                    conn.execute("SELECT pg_advisory_unlock(%s, %s)", (RUN_OWNER_LOCK_CLASS, key))
+            key = secrets.randbelow(2**31 - 1) + 1
+
+    def _owner_gone(self, run: RunRecord, owner_lock: int | None) -> bool:
+        """Whether a running run's owner (on any host) has died: nobody holds its lock."""
+        if owner_lock is None or owner_lock == self.owner_lock:
+            return False
+        with self._lock:
+            conn = self._live()
+            (got,) = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                  (RUN_OWNER_LOCK_CLASS, owner_lock)).fetchone()
+            if got:
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)",
+                             (RUN_OWNER_LOCK_CLASS, owner_lock))
+        return bool(got)
+
+    def _status(self, run: RunRecord, owner_lock: int | None) -> RunRecord:
+        """``effective_status`` (a dead owner on this host), and on PostgreSQL also an
+        owner on another host whose session is gone: the run reads as interrupted."""
+        run = effective_status(run)
+        if run.status == "running" and self._owner_gone(run, owner_lock):
+            return run.model_copy(update={
+                "status": "interrupted", "success": False,
+                "error": run.error or "the worker running it stopped before it finished"})
+        return run
+
+    def get_run(self, run_id: str) -> RunRecord:
+        run = super().get_run(run_id)
+        if run.status != "running":
+            return run
+        rows = self._query("SELECT owner_lock FROM memory_runs WHERE id = %s", (run_id,))
+        return self._status(run, rows[0][0] if rows else None)
+
+    def list_runs(self, *, limit: int | None = 50, status: RunStatus | None = None
+                  ) -> list[RunRecord]:
+        """Runs, newest first, optionally only those with ``status`` (as they read)."""
+        out: list[RunRecord] = []
+        for run, owner_lock in self._iter_runs_with_locks():
+            run = self._status(run, owner_lock)
+            if status is not None and run.status != status:
+                continue
+            out.append(run)
+            if limit is not None and len(out) >= limit:
+                break
+        return out
 
     def _live(self) -> Any:
         """The connection, opened again when the last one broke (the server restarted,
@@ -448,15 +521,22 @@ class PostgresMemory(MemoryBackend):
 
     # -- runs ----------------------------------------------------------------------------
 
-    def _insert_run(self, run: RunRecord) -> None:
+    def _row(self, run: RunRecord) -> dict[str, Any]:
         row = _run_row(run)
+        # a run this process owns carries this driver's lock key; one recorded for another
+        # owner is judged by its pid and host only
+        row["owner_lock"] = self.owner_lock if run.owner == current_owner() else None
+        return row
+
+    def _insert_run(self, run: RunRecord) -> None:
+        row = self._row(run)
 
         def go() -> None:
             inserted = self.conn.execute(
-                f"INSERT INTO memory_runs ({', '.join(_RUN_COLUMNS)}) VALUES "
-                f"({', '.join(['%s'] * len(_RUN_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+                f"INSERT INTO memory_runs ({', '.join(_WRITTEN_RUN_COLUMNS)}) VALUES "
+                f"({', '.join(['%s'] * len(_WRITTEN_RUN_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
                 " RETURNING id",
-                [row[c] for c in _RUN_COLUMNS],
+                [row[c] for c in _WRITTEN_RUN_COLUMNS],
             ).fetchone()
             if inserted is None:
                 raise RunStateError(f"a run with id {run.id!r} already exists")
@@ -481,8 +561,8 @@ class PostgresMemory(MemoryBackend):
         return self._write(go)
 
     def _update_run(self, run: RunRecord) -> None:
-        row = _run_row(run)
-        columns = [c for c in _RUN_COLUMNS if c != "id"]
+        row = self._row(run)
+        columns = [c for c in _WRITTEN_RUN_COLUMNS if c != "id"]
         self._write(
             lambda: self.conn.execute(
                 f"UPDATE memory_runs SET {', '.join(f'{c} = %s' for c in columns)}"
@@ -496,14 +576,18 @@ class PostgresMemory(MemoryBackend):
         return _run_from(rows[0]) if rows else None
 
     def _iter_runs(self) -> Iterator[RunRecord]:
+        for run, _ in self._iter_runs_with_locks():
+            yield run
+
+    def _iter_runs_with_locks(self) -> Iterator[tuple[RunRecord, int | None]]:
         offset, page = 0, 200
         while True:
             rows = self._query(
-                f"{_SELECT_RUN} ORDER BY r.started_at DESC, r.seq DESC LIMIT %s OFFSET %s",
+                f"{_SELECT_RUN_LOCK} ORDER BY r.started_at DESC, r.seq DESC LIMIT %s OFFSET %s",
                 (page, offset),
             )
             for row in rows:
-                yield _run_from(row)
+                yield _run_from(row[:-1]), row[-1]
             if len(rows) < page:
                 return
             offset += page
