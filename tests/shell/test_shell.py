@@ -220,3 +220,16 @@ def test_llmos_alone_without_a_terminal_prints_the_help(llmos_workspace, shell_e
                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
     assert done.returncode == 2
     assert re.search(r"^Commands:", done.stderr, re.M) and "shell " in done.stderr
+
+
+def test_lines_from_a_pipe_are_read_without_line_editing(llmos_workspace, shell_env):
+    import subprocess
+
+    done = subprocess.run([LLMOS, "--workspace", str(llmos_workspace), "shell"], env=shell_env,
+                          input="/budget set 3\n/budget\n/nope\n", capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "budget set to $3.0000" in done.stdout
+    assert re.search(r"^balance \$3\.0000\s+reserved \$0\.0000", done.stdout, re.M)
+    assert "unknown command /nope" in done.stdout
+    assert "\x1b[" not in done.stdout and "Traceback" not in done.stderr

@@ -70,14 +70,30 @@ class Shell:
             history = InMemoryHistory()
         return PromptSession(history=history)
 
+    def _reader(self):
+        """The line reader: prompt-toolkit on a terminal, plain lines from a pipe or file
+        (``llmos shell < goals.txt``), where line editing has nothing to edit."""
+        import sys
+
+        if sys.stdin.isatty():
+            return self._session().prompt
+
+        def read(_prompt: str) -> str:
+            line = sys.stdin.readline()
+            if not line:
+                raise EOFError
+            return line.rstrip("\n")
+
+        return read
+
     def loop(self) -> None:
-        session = self._session()
+        read = self._reader()
         self.out.print("llmos shell · type a goal, /help for commands, Ctrl-D to leave")
         self._print_balance()
         armed = False  # a Ctrl-C at the prompt was just pressed
         while True:
             try:
-                line = session.prompt("llmos> ")
+                line = read("llmos> ")
             except KeyboardInterrupt:
                 if armed:
                     break
