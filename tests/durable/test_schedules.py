@@ -73,3 +73,19 @@ def test_bad_cron_and_unknown_schedules_get_a_clear_message(llmos_workspace):
     assert empty.returncode == 2 and "the goal is empty" in empty.stderr
     budget = llmos(llmos_workspace, "submit", "Say hi", "--budget", "0", check=False)
     assert budget.returncode == 2 and "--budget must be a positive" in budget.stderr
+
+
+def test_schedules_are_kept_paused_resumed_and_removed_on_one_machine(llmos_workspace):
+    ws = llmos_workspace
+    made = llmos_json(ws, "schedule", "add", "0   3 * * *", "Rotate the logs", "--budget", "0.2")
+    assert made["cron"] == "0 3 * * *" and made["budget_usd"] == 0.2
+    assert made["goal"] == "Rotate the logs" and made["status"] == "active"
+    assert "is paused" in llmos(ws, "schedule", "pause", made["id"]).stdout
+    assert llmos_json(ws, "schedule", "list")[0]["status"] == "paused"
+    assert "is active" in llmos(ws, "schedule", "resume", made["id"]).stdout
+    table = llmos(ws, "schedule", "list").stdout
+    assert made["id"] in table and "Rotate the logs" in table
+    assert llmos(ws, "schedule", "rm", made["id"]).returncode == 0
+    assert llmos(ws, "schedule", "list").stdout.strip() == "no schedules"
+    gone = llmos(ws, "schedule", "rm", made["id"], check=False)
+    assert gone.returncode == 2 and f"no schedule '{made['id']}'" in gone.stderr
