@@ -192,45 +192,59 @@ class PostgresLedger:
     dialect = "postgres"
 
     def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._lock = threading.RLock()
+        self._taken: list[int] = []
+        self._closed = False
+        self.owner_lock: int | None = None
+        self.conn = self._open()
+
+    def _open(self) -> Any:
         from llmos.memory.postgres import apply_migrations, connect
 
-        self._lock = threading.RLock()
-        self.conn = connect(dsn)
-        self._taken: list[int] = []
+        conn = connect(self.dsn)
         try:
-            apply_migrations(self.conn, "economy", PG_MIGRATIONS, PG_MIGRATION_LOCK)
-            self.owner_lock = self._take_owner_lock()
+            apply_migrations(conn, "economy", PG_MIGRATIONS, PG_MIGRATION_LOCK)
+            self.owner_lock = self._take_owner_lock(conn)
         except BaseException:
-            self.conn.close()
+            conn.close()
             raise
+        return conn
 
-    def _take_owner_lock(self) -> int:
-        """A key no live session holds and no open reservation carries, held until the
+    def _take_owner_lock(self, conn: Any) -> int:
+        """The key this ledger had (after a reconnect: its reservations stay its own),
+        else a key no live session holds and no open reservation carries; held until the
         connection closes (autocommit: a session lock, not a transaction's)."""
+        key = self.owner_lock
         while True:
+            if key is not None:
+                (got,) = conn.execute(
+                    "SELECT pg_try_advisory_lock(%s, %s)", (OWNER_LOCK_CLASS, key)
+                ).fetchone()
+                if got and (key == self.owner_lock or conn.execute(
+                        "SELECT 1 FROM economy_reservations WHERE status = 'open'"
+                        " AND owner_lock = %s LIMIT 1", (key,)).fetchone() is None):
+                    return key
+                if got:
+                    conn.execute("SELECT pg_advisory_unlock(%s, %s)", (OWNER_LOCK_CLASS, key))
             key = secrets.randbelow(2**31 - 1) + 1
-            (got,) = self.conn.execute(
-                "SELECT pg_try_advisory_lock(%s, %s)", (OWNER_LOCK_CLASS, key)
-            ).fetchone()
-            if not got:
-                continue
-            used = self.conn.execute(
-                "SELECT 1 FROM economy_reservations WHERE status = 'open' AND owner_lock = %s"
-                " LIMIT 1", (key,),
-            ).fetchone()
-            if used is None:
-                return key
-            self.conn.execute("SELECT pg_advisory_unlock(%s, %s)", (OWNER_LOCK_CLASS, key))
+
+    def _live(self) -> Any:
+        """The connection, opened again when it broke (a change that saw it break failed
+        and may be retried by the caller; the next ones work)."""
+        if self.conn.broken and not self._closed:
+            self.conn = self._open()
+        return self.conn
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         sql = sql.replace("?", "%s").replace("{now}", _PG_NOW)
         with self._lock:
-            cursor = self.conn.execute(sql, params)
+            cursor = self._live().execute(sql, params)
             return cursor.fetchall() if cursor.description else []
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._lock, self.conn.transaction():
+        with self._lock, self._live().transaction():
             # every change takes the account row first: changes are serialized, and each
             # statement after the lock sees every change committed before it
             self.conn.execute("SELECT 1 FROM economy_account WHERE id = 1 FOR UPDATE")
@@ -257,6 +271,7 @@ class PostgresLedger:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self.conn.close()
 
 

@@ -163,3 +163,22 @@ def test_a_killed_owners_reservation_is_charged_in_full(economy: TokenEconomy,
     assert [r.id for r in economy.open_reservations()] == [mine.id]
     assert "owner process died" in economy.history()[0]["description"]
     assert economy.release_stale() == 0  # settled once
+
+
+def test_a_broken_connection_keeps_its_reservations(economy: TokenEconomy,
+                                                    llmos_postgres_db: str) -> None:
+    economy.set_balance(1.0)
+    held = economy.reserve(0.3, run_id="held")
+    with psycopg.connect(llmos_postgres_db, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)",
+                      (economy.store.conn.info.backend_pid,))
+    with pytest.raises(psycopg.OperationalError):
+        economy.status()  # the call that sees it break fails ...
+    assert economy.available_micro == 700_000  # ... the next ones work, on a new connection
+    other = TokenEconomy.postgres(llmos_postgres_db)
+    try:
+        assert other.release_stale() == 0  # its owner lock was taken again: not stale
+    finally:
+        other.close()
+    economy.commit(held, 0.1)
+    assert economy.balance_micro == 900_000
