@@ -15,6 +15,14 @@ Usage::
         dsn_a = llmos_postgres.new_database()
         dsn_b = llmos_postgres.new_database()
 
+To point llmos at a database (memory and the budget ledger, ``llmos.memory.postgres``)::
+
+    @pytest.fixture
+    def llmos_settings(llmos_postgres_db):        # for llmos_kernel / llmos_cli
+        return ["memory.backend=postgres", f"memory.dsn={llmos_postgres_db}"]
+
+    # or a subprocess / worker: --set memory.backend=postgres with LLMOS_DATABASE_URL=<dsn>
+
 ``llmos_postgres`` is a :class:`PostgresServer`: it runs ``initdb`` and ``pg_ctl start`` on a
 temporary data directory, listening on 127.0.0.1 only (no Unix socket outside the data
 directory), on a free port, with ``trust`` authentication for the superuser ``postgres``
