@@ -90,3 +90,12 @@ def test_config_show_masks_the_password(llmos_workspace: Path) -> None:
 ])
 def test_mask_dsn(dsn: str, shown: str) -> None:
     assert mask_dsn(dsn) == shown
+
+
+def test_the_database_url_is_kept_from_the_models_commands() -> None:
+    from llmos.security.secrets import is_secret_name, scrub_env
+
+    assert is_secret_name("LLMOS_DATABASE_URL") and is_secret_name("LLMOS_MEMORY__DSN")
+    assert is_secret_name("PGPASSWORD")
+    env = {"LLMOS_DATABASE_URL": "postgresql://u:pw@h/db", "PATH": "/bin"}
+    assert scrub_env(env, passthrough=True) == {"PATH": "/bin"}
