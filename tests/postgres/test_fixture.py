@@ -32,3 +32,26 @@ def test_each_test_database_is_fresh(llmos_postgres_db: str, llmos_postgres) -> 
         ).fetchone()
     assert count == 0
     llmos_postgres.drop_database(other)
+
+
+def test_missing_binaries_name_what_to_install(tmp_path, monkeypatch) -> None:
+    import pytest
+
+    from llmos.testing.postgres import PostgresUnavailable, start_server
+
+    monkeypatch.setenv("LLMOS_PG_BIN", str(tmp_path))  # no initdb there
+    with pytest.raises(PostgresUnavailable, match="apt-get install postgresql"):
+        start_server()
+
+
+def test_unavailable_skips_with_the_reason_and_fails_under_ci(monkeypatch) -> None:
+    import pytest
+
+    from llmos.testing.postgres import _unavailable
+
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="initdb was not found"):
+        _unavailable("initdb was not found")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true: not skipping"):
+        _unavailable("initdb was not found")
