@@ -28,7 +28,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from llmos.memory.base import MemoryBackend, Problem, RunStateError, effective_status
+from llmos.memory.base import (
+    REMOVE_WITH,
+    MemoryBackend,
+    Problem,
+    RunStateError,
+    effective_status,
+)
 from llmos.memory.models import Fact, RunRecord, RunStatus, Step, Trace, iso
 from llmos.memory.owner import current_owner
 from llmos.memory.text import (
@@ -668,7 +674,8 @@ class PostgresMemory(MemoryBackend):
     def _search_traces(self, terms: Sequence[str], limit: int) -> list[Trace]:
         with self._lock:
             found = _TRACE_TEXT.search(self._live(), terms, limit, extra="root")
-        return [self._here(Trace.model_validate_json(data), root) for data, root in found]
+        return [self._here(trace, root) for data, root in found  # unreadable ones skipped
+                if (trace := self._parse(Trace, "memory_traces", _id_in(data), data))]
 
     def _update_trace(self, trace_id: str, change: Callable[[Trace], Trace]) -> Trace | None:
         def go() -> Trace | None:
@@ -754,7 +761,8 @@ class PostgresMemory(MemoryBackend):
     def _search_facts(self, terms: Sequence[str], limit: int) -> list[Fact]:
         with self._lock:
             found = _FACT_TEXT.search(self._live(), terms, limit)
-        return [Fact.model_validate_json(data) for data, _ in found]
+        return [fact for data, _ in found  # unreadable ones skipped
+                if (fact := self._parse(Fact, "memory_facts", _id_in(data), data))]
 
     def _delete_fact(self, fact_id: str) -> bool:
         def go() -> bool:
@@ -779,7 +787,18 @@ class PostgresMemory(MemoryBackend):
                 self._parse(model, table, record_id, data)
         for run_id, idx, data in self._query("SELECT run_id, idx, data FROM memory_steps"):
             self._parse(Step, "memory_steps", f"{run_id}/{idx}", data)
+        kinds = {"memory_traces": "trace", "memory_facts": "fact", "memory_steps": "step"}
         return [
-            Problem(file=f"postgres:{table}/{record_id}", line=0, problem=problem)
+            Problem(file=f"postgres:{table}/{record_id}", line=0, problem=problem,
+                    record=f"{kinds.get(table, table)} {record_id}",
+                    fix=REMOVE_WITH.get(kinds.get(table, ""), "").format(id=record_id) or None)
             for (table, record_id), problem in sorted(self._problems.items())
         ]
+
+
+def _id_in(data: str) -> str:
+    """The id of a stored record's JSON, found even when the record does not parse."""
+    import re
+
+    match = re.search(r'"id"\s*:\s*"([^"]{1,128})"', data or "")
+    return match.group(1) if match else "?"
