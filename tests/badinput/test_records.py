@@ -117,6 +117,8 @@ def test_markdown_backend_unreadable_trace_is_reported_and_removable(cli, llmos_
     check = cli(*args, "memory", "check", "--json")
     [problem] = json.loads(check.stdout)
     assert problem["fix"] == "llmos traces rm bad" and "finite" in problem["problem"]
+    shown = cli(*args, "traces", "show", "bad")
+    assert shown.exit_code == 1 and "remove it with `llmos traces rm bad`" in shown.output
     assert cli(*args, "traces", "rm", "bad").exit_code == 0
     assert not (traces_dir / "bad.md").exists()
 

@@ -86,7 +86,14 @@ def list_traces(ctx: click.Context, limit: int, query: str | None, signature: st
 def show(ctx: click.Context, trace_id: str, as_json: bool, as_markdown: bool) -> None:
     """Show one trace with its steps. JSON: the whole trace (as in a list entry, plus
     slots and steps: [{index, tool, input, outcome, duration_s, source, call_id}])."""
-    trace = memory_of(ctx).get_trace(trace_id)
+    from llmos.errors import OperationFailed
+    from llmos.memory.markdown_format import TraceFormatError
+
+    try:
+        trace = memory_of(ctx).get_trace(trace_id)
+    except TraceFormatError as exc:  # a file the markdown driver cannot read
+        raise OperationFailed(f"{exc}; fix the file or remove it with "
+                              f"`llmos traces rm {trace_id}`") from None
     if as_json:
         emit_json(trace.model_dump(mode="json"))
         return
