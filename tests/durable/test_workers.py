@@ -36,6 +36,11 @@ def _workflows(url: str) -> list:
         client.destroy()
 
 
+def _ledger_balances(workspace) -> list[float]:
+    return [e["balance_usd"]
+            for e in llmos_json(workspace, "budget", "history", "--limit", "5000")]
+
+
 def _finished(workspace, run_ids) -> bool:
     runs = {r["id"]: r for r in llmos_json(workspace, "runs", "list", "--limit", "1000")}
     return all(runs.get(i, {}).get("status") in ("succeeded", "failed") for i in run_ids)
@@ -54,11 +59,14 @@ def test_four_workers_run_a_hundred_goals_each_exactly_once(
     for n in range(len(learners)):
         llmos_model_server.script.tool_use("Bash", {"command": f"echo {n} >> learned.txt"})
         llmos_model_server.script.text("Done.")
+    # a tight wallet: each model request reserves its worst case (about $0.15 here), so
+    # learner runs racing on four workers cannot all be covered at once
+    llmos(ws, "budget", "set", "0.35")
     for _ in range(4):
         workers.start("--concurrency", "1")
 
     goals = [TICK] * 96 + learners
-    run_ids = [submit(goal, workspace=ws, budget_usd=0.5 if goal in learners else None)
+    run_ids = [submit(goal, workspace=ws, budget_usd=0.3 if goal in learners else None)
                for goal in goals]
 
     assert len(set(run_ids)) == 100
@@ -67,21 +75,26 @@ def test_four_workers_run_a_hundred_goals_each_exactly_once(
         assert workers.stop(proc) == 0
     runs = {r["id"]: r for r in llmos_json(ws, "runs", "list", "--limit", "1000")}
     assert len(runs) == 101  # the learning run and one per submitted goal, no more
-    assert all(runs[i]["status"] == "succeeded" for i in run_ids), \
-        [runs[i] for i in run_ids if runs[i]["status"] != "succeeded"]
     replays = [i for i, g in zip(run_ids, goals, strict=True) if g == TICK]
+    assert all(runs[i]["status"] == "succeeded" for i in replays), \
+        [runs[i] for i in replays if runs[i]["status"] != "succeeded"]
     assert {runs[i]["mode"] for i in replays} == {"FOLLOWER"}
     assert sum(runs[i]["cost_usd"] for i in replays) == 0
     # each replay appended its line once: a goal run twice would show here
     assert lines(ws / "ticks.txt") == ["tick"] * 97
     assert all(runs[i]["step_count"] == 1 for i in replays)
-    # each learner run stayed within its own budget, and the ledger holds what they cost
-    paid = [runs[i]["cost_usd"] for i in run_ids[96:]]
-    assert all(0 < c <= 0.5 for c in paid)
+    # each learner run succeeded within its own budget or was refused for want of budget;
+    # the ledger holds exactly what the runs cost and never went below zero
+    for i in run_ids[96:]:
+        run = runs[i]
+        assert run["cost_usd"] <= 0.3
+        assert run["status"] == "succeeded" or any(
+            word in (run["error"] or "") for word in ("low battery", "cap")), run
     status = llmos_json(ws, "budget")
-    spent = sum(r["cost_usd"] for r in runs.values())
-    assert status["balance_usd"] == pytest.approx(5 - spent, abs=1e-6)
+    spent = sum(runs[i]["cost_usd"] for i in run_ids)
+    assert status["balance_usd"] == pytest.approx(0.35 - spent, abs=1e-6)
     assert status["balance_usd"] >= 0
+    assert not [e for e in _ledger_balances(ws) if e < 0]
     flows = {w.workflow_id: w for w in _workflows(llmos_postgres_db)}
     assert all(flows[i].status == "SUCCESS" for i in run_ids)
     assert len({flows[i].executor_id for i in run_ids}) >= 2  # the goals were shared out
