@@ -322,16 +322,17 @@ class _FullText:
     def search(self, conn: Any, terms: Sequence[str], limit: int, extra: str = "NULL"
                ) -> list[tuple[str, Any]]:
         """``(data, extra)`` of the best ``limit`` records, best first."""
-        row = conn.execute(f"SELECT df FROM {self.terms} WHERE term = ''").fetchone()
-        total = row[0] if row else 0
-        bounds = {
-            term: conn.execute(
-                f"SELECT coalesce(sum(df), 0) FROM {self.terms} WHERE term >= %s AND term < %s",
-                (term, prefix_upper(term)),
-            ).fetchone()[0]
-            for term in terms
-        }
-        bounds = {term: int(value) for term, value in bounds.items()}
+        # the record count and each term's bound, in one round trip
+        total, counted = conn.execute(
+            f"SELECT (SELECT df FROM {self.terms} WHERE term = ''), array("
+            f"  SELECT coalesce((SELECT sum(df) FROM {self.terms}"
+            "                    WHERE term >= u.lo AND term < u.hi), 0)"
+            "  FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS u(lo, hi, n)"
+            "  ORDER BY u.n)",
+            (list(terms), [prefix_upper(term) for term in terms]),
+        ).fetchone()
+        total = int(total or 0)
+        bounds = {term: int(value) for term, value in zip(terms, counted, strict=True)}
         chosen = selective_terms(terms, bounds, total)
         if not chosen:
             return []
@@ -344,37 +345,39 @@ class _FullText:
                 (_tsquery(chosen[0]), limit),
             ).fetchall()
             return [(data, more) for data, more in rows]
-        postings = {
-            term: {
-                record_id for (record_id,) in conn.execute(
-                    f"SELECT id FROM {self.table}"
-                    " WHERE search_vec @@ to_tsquery('simple', %s)",
-                    (_tsquery(term),),
-                )
-            }
-            for term in chosen
-        }
+        postings: dict[str, set[str]] = {term: set() for term in chosen}  # in query order
+        for n, record_id in conn.execute(
+            f"SELECT u.n, m.id FROM unnest(%s::text[]) WITH ORDINALITY AS u(q, n)"
+            f" JOIN {self.table} m ON m.search_vec @@ to_tsquery('simple', u.q)",
+            ([_tsquery(term) for term in chosen],),
+        ):
+            postings[chosen[n - 1]].add(record_id)
         scores = score(postings, total)
         if not scores:
             return []
         cut = heapq.nlargest(limit, scores.values())[-1]
         above = [r for r, v in scores.items() if v > cut]  # fewer than `limit`
         tied = [r for r, v in scores.items() if v == cut]
-        created = dict(conn.execute(
-            f"SELECT id, created_at FROM {self.table} WHERE id = ANY(%s::text[])", (above,)
-        ).fetchall()) if above else {}
-        best = sorted(above, key=lambda r: (scores[r], created[r], r), reverse=True)
+        found: dict[str, tuple[str, Any]] = {}
+        created: dict[str, str] = {}
+        if above:
+            for rid, when, value, more in conn.execute(
+                f"SELECT id, created_at, data, {extra} FROM {self.table}"
+                " WHERE id = ANY(%s::text[])", (above,)
+            ):
+                created[rid], found[rid] = when, (value, more)
+        best = sorted((r for r in above if r in created),
+                      key=lambda r: (scores[r], created[r], r), reverse=True)
         wanted = limit - len(best)
         if wanted > 0 and tied:
-            best += [record_id for (record_id,) in conn.execute(
-                f"SELECT id FROM {self.table} WHERE id = ANY(%s::text[])"
+            for rid, value, more in conn.execute(
+                f"SELECT id, data, {extra} FROM {self.table} WHERE id = ANY(%s::text[])"
                 " ORDER BY created_at DESC, id DESC LIMIT %s",
                 (tied, wanted),
-            )]
-        data = {rid: (value, more) for rid, value, more in conn.execute(
-            f"SELECT id, data, {extra} FROM {self.table} WHERE id = ANY(%s::text[])", (best,)
-        )}
-        return [data[r] for r in best if r in data]
+            ):
+                best.append(rid)
+                found[rid] = (value, more)
+        return [found[r] for r in best]
 
 
 _TRACE_TEXT = _FullText("memory_traces", "memory_trace_terms")
