@@ -97,6 +97,9 @@ def test_a_goal_is_learned_then_replayed_for_free(llmos_model_server, llmos_work
     child.expect_exact(READY)
     stats = ask(child, "/stats")
     assert "runs 2" in stats and "replay hits 1" in stats, stats
+    runs = ask(child, "/runs")
+    assert "LEARNER" in runs and "FOLLOWER" in runs, runs
+    assert GOAL in ask(child, "/traces")
     type_line(child, f"/route {GOAL}")
     child.expect(rf"FOLLOWER{STYLE} — ")
     child.expect_exact(READY)

@@ -17,13 +17,15 @@ import click
 
 from llmos.cli._common import console, kernel_from, styled
 
-# /name -> (the llmos command it runs, whether the rest of the line is one argument, help)
-SLASH_COMMANDS: dict[str, tuple[str, bool, str]] = {
-    "route": ("route", True, "/route GOAL      which mode would run GOAL, and why"),
-    "stats": ("stats", False, "/stats           replay hit rate, spend and savings"),
-    "budget": ("budget", False, "/budget [set N]  the balance (or set it to $N)"),
-    "runs": ("runs", False, "/runs            the run log (/runs show ID, ...)"),
-    "traces": ("traces", False, "/traces          execution traces (/traces show ID, ...)"),
+# /name -> (the llmos command it runs, whether the rest of the line is one argument, what it
+# runs with nothing after it, its line in /help)
+SLASH_COMMANDS: dict[str, tuple[str, bool, list[str], str]] = {
+    "route": ("route", True, [], "/route GOAL      which mode would run GOAL, and why"),
+    "stats": ("stats", False, [], "/stats           replay hit rate, spend and savings"),
+    "budget": ("budget", False, [], "/budget [set N]  the balance (or set it to $N)"),
+    "runs": ("runs", False, ["list"], "/runs            the run log (/runs show ID, ...)"),
+    "traces": ("traces", False, ["list"],
+               "/traces          execution traces (/traces show ID, ...)"),
 }
 LEAVE = ("quit", "exit")
 
@@ -189,7 +191,7 @@ class Shell:
         if name not in SLASH_COMMANDS:
             self.out.print(f"unknown command /{name}; /help lists the commands", markup=False)
             return True
-        command, whole, _ = SLASH_COMMANDS[name]
+        command, whole, default, _ = SLASH_COMMANDS[name]
         if whole:
             if not rest:
                 self.out.print(f"usage: /{name} GOAL", markup=False)
@@ -197,7 +199,7 @@ class Shell:
             args = [rest]
         else:
             try:
-                args = shlex.split(rest)
+                args = shlex.split(rest) or default
             except ValueError as exc:
                 self.out.print(f"cannot read the arguments: {exc}", markup=False)
                 return True
@@ -241,7 +243,7 @@ class Shell:
 
     def help(self) -> None:
         self.out.print("Type a goal to run it (as llmos run does). Commands:", markup=False)
-        for _, _, text in SLASH_COMMANDS.values():
+        for *_, text in SLASH_COMMANDS.values():
             self.out.print(f"  {text}", markup=False)
         self.out.print("  /help            this list\n  /quit            leave (or Ctrl-D)\n"
                        "Ctrl-C stops the running goal; at the prompt, Ctrl-C twice leaves.",
