@@ -62,6 +62,8 @@ def serve(options: WorkerOptions, log: Callable[[str], None] | None = None) -> i
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     dbos = engine.launch(url, executor_id, scheduler_poll_s=1.0)
     liveness = Liveness(url)
+    monitor: Monitor | None = None
+    left: list[str] = []
     try:
         dbos.register_queue(engine.GOALS_QUEUE, worker_concurrency=options.concurrency,
                             polling_interval_sec=options.poll_s,
@@ -76,9 +78,8 @@ def serve(options: WorkerOptions, log: Callable[[str], None] | None = None) -> i
     finally:
         engine.shutdown(options.grace_s)
         left = _pending(url, executor_id)
-        monitor_stop = locals().get("monitor")
-        if monitor_stop is not None:
-            monitor_stop.stop(forget=not left)
+        if monitor is not None:
+            monitor.stop(forget=not left)
         liveness.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
