@@ -12,7 +12,7 @@ replaced or removed files are read or dropped. A file edited in place keeps its 
 and the directory's mtime: it is noticed when it is read (a record read from a file whose
 stat differs from the index is indexed again); each process compares the stat of the
 next ``STAT_SLICE`` files (round robin), so the next process notices it in a store of
-up to 2,000 records and one of the next size / 2,000 in a larger one; and a full check
+up to 1,000 records and one of the next size / 1,000 in a larger one; and a full check
 (``refresh(full=True)``, run by ``problems()``, i.e. ``llmos memory check``) compares
 every file's stat.
 Memory stays bounded: nothing is held per record between calls.
@@ -64,7 +64,7 @@ class Doc:
 class DocIndex:
     """What the files of one directory hold, for lookups without reading them all."""
 
-    STAT_SLICE = 2000  # files whose stat a process compares with the index when it starts
+    STAT_SLICE = 1000  # files whose stat a process compares with the index when it starts
     BATCH = 1000  # files indexed per transaction while catching up with many changes
 
     def __init__(self, directory: Path, describe: Callable[[str, str], Doc],
@@ -280,7 +280,21 @@ class DocIndex:
         rows = self.conn.execute(
             "SELECT file, ino, mtime, size FROM files WHERE file > ? ORDER BY file LIMIT ?",
             (start, self.STAT_SLICE)).fetchall()
-        changed = [f for f, i, m, s in rows if stat_key(self.dir / f) != (i, m, s)]
+        changed = []
+        try:
+            fd = os.open(self.dir, os.O_RDONLY)
+        except OSError:
+            return
+        try:  # relative to the directory: no path building, no lookup of its parents
+            for f, i, m, s in rows:
+                try:
+                    st = os.stat(f, dir_fd=fd)
+                    if (st.st_ino, st.st_mtime_ns, st.st_size) != (i, m, s):
+                        changed.append(f)
+                except OSError:
+                    changed.append(f)
+        finally:
+            os.close(fd)
         following = rows[-1][0] if len(rows) == self.STAT_SLICE else ""
         with self._transaction() as conn:
             for name in changed:
@@ -390,7 +404,8 @@ class DocIndex:
     def count(self) -> int:
         with self.lock:
             self.refresh()
-            return self.conn.execute("SELECT count(*) FROM docs").fetchone()[0]
+            row = self.conn.execute("SELECT df FROM docs_terms WHERE term = ''").fetchone()
+            return row[0] if row else 0  # kept with the documents: no count(*) scan
 
     def newest(self, limit: int | None, *, unflagged: bool = False, tag: str | None = None
                ) -> list[str]:
