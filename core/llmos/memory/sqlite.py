@@ -512,10 +512,6 @@ class SqliteMemory(MemoryBackend):
             data = self._data_by_id("memory_traces", found)
         return self._decode_rows(Trace, "trace", [(i, data[i]) for i in found if i in data])
 
-    def _search_trace_ids(self, terms: Sequence[str], limit: int) -> list[str]:
-        with self._lock:
-            return _TRACE_TEXT.search(self.db, terms, limit)
-
     def _data_by_id(self, table: str, ids: Sequence[str]) -> dict[str, Any]:
         return dict(self.db.execute(
             f"SELECT id, data FROM {table} WHERE id IN (SELECT value FROM json_each(?))",
