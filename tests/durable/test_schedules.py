@@ -89,3 +89,14 @@ def test_schedules_are_kept_paused_resumed_and_removed_on_one_machine(llmos_work
     assert llmos(ws, "schedule", "list").stdout.strip() == "no schedules"
     gone = llmos(ws, "schedule", "rm", made["id"], check=False)
     assert gone.returncode == 2 and f"no schedule '{made['id']}'" in gone.stderr
+
+
+def test_an_unreachable_database_is_named_without_its_password(llmos_workspace):
+    dead = {"LLMOS_MEMORY__BACKEND": "postgres",
+            "LLMOS_DATABASE_URL": "postgresql://llmos:hunter2pw@127.0.0.1:1/llmos"}
+    for args in (("submit", "Say hi"), ("schedule", "list"), ("worker",)):
+        done = llmos(llmos_workspace, *args, check=False, **dead)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "cannot reach the durable engine's database" in done.stderr
+        assert "127.0.0.1:1" in done.stderr and "hunter2pw" not in done.stderr
+        assert "Traceback" not in done.stderr

@@ -17,9 +17,12 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from llmos import __version__
+from llmos.config import ConfigError
 
 if TYPE_CHECKING:
     from llmos.kernel import Kernel
@@ -46,6 +49,39 @@ def database_url(kernel: Kernel) -> str:
         if dsn:
             return str(dsn)
     return f"sqlite:///{kernel.workspace.state_dir / 'durable.sqlite'}"
+
+
+class EngineUnreachable(ConfigError):
+    """The durable engine's database cannot be reached."""
+
+
+def masked(url: str) -> str:
+    """``url`` without its password."""
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+@contextmanager
+def reachable(url: str) -> Iterator[None]:
+    """Turn "cannot connect to the system database" into a message that names it."""
+    import logging
+
+    import sqlalchemy as sa
+
+    dbos_logger = logging.getLogger("dbos")
+    dbos_logger.disabled = True  # its own traceback of a refused connection says no more
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+        where = ("the PostgreSQL of memory.dsn / LLMOS_DATABASE_URL" if is_shared(url)
+                 else "the workspace's SQLite file")
+        raise EngineUnreachable(
+            f"cannot reach the durable engine's database {masked(url)} ({where}): {reason}; "
+            "start the server or fix the DSN") from None
+    finally:
+        dbos_logger.disabled = False
 
 
 def is_shared(url: str) -> bool:
@@ -87,7 +123,8 @@ def launch(url: str, executor_id: str, *, scheduler_poll_s: float = 1.0) -> Any:
 
     workflows.register()
     DBOS(config=config(url, executor_id, scheduler_poll_s=scheduler_poll_s))
-    DBOS.launch()
+    with reachable(url):
+        DBOS.launch()
     return DBOS
 
 
@@ -102,7 +139,8 @@ def client(url: str) -> Any:
     launching anything."""
     from dbos import DBOS, DBOSClient
 
-    if url not in _MIGRATED:
-        DBOS.migrate(url)  # creates the tables on first use (idempotent)
-        _MIGRATED.add(url)
-    return DBOSClient(system_database_url=url, application_name=APP_NAME)
+    with reachable(url):
+        if url not in _MIGRATED:
+            DBOS.migrate(url)  # creates the tables on first use (idempotent)
+            _MIGRATED.add(url)
+        return DBOSClient(system_database_url=url, application_name=APP_NAME)

@@ -34,7 +34,8 @@ def resume_run(run_id: str, *, workspace: Any = None, settings: list[str] | None
     workflows.register()
     DBOS(config=engine.config(url, executor_id))
     DBOS.listen_queues([])  # this process runs this run, not the workers' goals
-    DBOS.launch()
+    with engine.reachable(url):
+        DBOS.launch()
     liveness = Liveness(url)
     monitor = Monitor(liveness, executor_id, "resume")
     monitor.start()
