@@ -122,8 +122,13 @@ def resume(ctx: click.Context, run_id: str, as_json: bool) -> None:
     from llmos.errors import exit_code_for_run
 
     obj = ctx.find_root().obj or {}
-    result = resume_run(run_id, workspace=obj.get("workspace"), settings=obj.get("settings"),
-                        project=obj.get("project"))
+    try:
+        result = resume_run(run_id, workspace=obj.get("workspace"),
+                            settings=obj.get("settings"), project=obj.get("project"))
+    except KeyboardInterrupt:
+        click.echo(f"stopped; run {run_id} is recorded as interrupted (llmos runs resume "
+                   f"{run_id} continues it)", err=True)
+        ctx.exit(130)
     if as_json:
         emit_json(result)
     else:

@@ -74,7 +74,9 @@ async def _work(spec: dict[str, Any], run_id: str) -> dict[str, Any]:
             result = await execute(kernel, spec["goal"], mode=spec.get("mode"),
                                    run_id=run_id, resume=point)
         except Exception as exc:
-            if exit_code_for(exc) is None:
+            if exit_code_for(exc) is None:  # a bug: the run says so, the workflow fails
+                _refused(kernel, run_id, spec["goal"],
+                         f"internal error: {type(exc).__name__}: {exc}")
                 raise
             # a refused goal (budget, config, policy) is an ordinary failed run
             _refused(kernel, run_id, spec["goal"], str(exc))
@@ -92,14 +94,14 @@ def _refused(kernel: Any, run_id: str, goal: str, error: str) -> None:
     """A goal refused before its run started still gets its record (``runs show ID``)."""
     from llmos.memory.base import RunNotFound
 
-    try:
-        kernel.memory.get_run(run_id)
-        return
-    except RunNotFound:
-        pass
     memory = kernel.memory
-    memory.start_run(goal, "REFUSED", run_id=run_id)
-    memory.finish_run(run_id, success=False, error=error, duration_s=0.0)
+    try:
+        if memory.get_run(run_id).status != "running":
+            return  # the runner closed it
+    except RunNotFound:
+        memory.start_run(goal, "REFUSED", run_id=run_id)
+    memory.finish_run(run_id, success=False, error=error,
+                      cost_usd=_spent(kernel, run_id))
 
 
 def _spent(kernel: Any, run_id: str) -> float:
