@@ -447,14 +447,15 @@ class PostgresMemory(MemoryBackend):
         """Whether a running run's owner (on any host) has died: nobody holds its lock."""
         if owner_lock is None or owner_lock == self.owner_lock:
             return False
-        with self._lock:
-            conn = self._live()
-            (got,) = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                                  (RUN_OWNER_LOCK_CLASS, owner_lock)).fetchone()
-            if got:
-                conn.execute("SELECT pg_advisory_unlock(%s, %s)",
-                             (RUN_OWNER_LOCK_CLASS, owner_lock))
-        return bool(got)
+        # read-only: pg_locks shows every session's advisory locks (two-key form:
+        # classid, objid, objsubid = 2), so concurrent readers never disturb each other
+        rows = self._query(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND classid = %s::oid AND objid = %s::oid AND objsubid = 2",
+            (RUN_OWNER_LOCK_CLASS, owner_lock),
+        )
+        return not rows
 
     def _status(self, run: RunRecord, owner_lock: int | None) -> RunRecord:
         """``effective_status`` (a dead owner on this host), and on PostgreSQL also an
