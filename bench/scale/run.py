@@ -71,8 +71,15 @@ def _statuses(url: str, ids: list[str]) -> list[str]:
         client.destroy()
 
 
-def one(system: str, workers: int, args: argparse.Namespace, server: Any,
-        pg: Any) -> dict[str, Any]:
+def one(system: str, workers: int, args: argparse.Namespace, pg: Any) -> dict[str, Any]:
+    from llmos.testing.model_server import ScriptedModelServer
+
+    with ScriptedModelServer() as server:  # a script of its own: no turn left from before
+        return _one(system, workers, args, server, pg)
+
+
+def _one(system: str, workers: int, args: argparse.Namespace, server: Any,
+         pg: Any) -> dict[str, Any]:
     from llmos.api import submit
     from llmos.durable import engine
     from llmos.kernel import Kernel
@@ -103,9 +110,10 @@ def one(system: str, workers: int, args: argparse.Namespace, server: Any,
         if not _wait(lambda: all("taking goals" in p.read_text() for p in logs), 120):
             raise RuntimeError("workers did not start: " + " ".join(p.read_text() for p in logs))
 
-        def batch(goals: list[str], budget: float | None) -> float:
+        def batch(goals: list[str], budget: float | None, mode: str | None = None) -> float:
             started = time.perf_counter()
-            ids = [submit(g, workspace=workspace, budget_usd=budget) for g in goals]
+            ids = [submit(g, workspace=workspace, budget_usd=budget, mode=mode)
+                   for g in goals]
             if not _wait(lambda: all(s in ("SUCCESS", "ERROR") for s in _statuses(url, ids)),
                          900, every=0.2):
                 raise RuntimeError("goals did not finish")
@@ -124,7 +132,8 @@ def one(system: str, workers: int, args: argparse.Namespace, server: Any,
             server.script.text("Done.")
         learner_goals = [f"Append learner line {n} of {system}{workers} to learned.txt"
                          for n in range(args.learners)]
-        learner_s = batch(learner_goals, 1.0) if args.learners else 0.0
+        # LEARNER forced: similar goals would otherwise replay what the first ones learned
+        learner_s = batch(learner_goals, 1.0, "LEARNER") if args.learners else 0.0
         return {"system": system, "workers": workers, "replays": args.replays,
                 "replay_s": round(replay_s, 2),
                 "replays_per_s": round(args.replays / replay_s, 2),
@@ -156,8 +165,6 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "scale.json"))
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "core"))
-    from llmos.testing.model_server import ScriptedModelServer
-
     systems = args.systems.split(",")
     pg, skipped = None, None
     if "postgres" in systems:
@@ -171,11 +178,10 @@ def main() -> None:
     rows = []
     load = os.getloadavg()[0]
     try:
-        with ScriptedModelServer() as server:
-            for system in systems:
-                for workers in (int(w) for w in args.workers.split(",")):
-                    rows.append(one(system, workers, args, server, pg))
-                    print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+        for system in systems:
+            for workers in (int(w) for w in args.workers.split(",")):
+                rows.append(one(system, workers, args, pg))
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     finally:
         if pg is not None:
             pg.stop()

@@ -60,11 +60,12 @@ class LLMOS:
 
 
 def submit(goal: str, *, workspace: Path | str | None = None, project: str | None = None,
-           budget_usd: float | None = None, settings: list[str] | None = None) -> str:
+           budget_usd: float | None = None, settings: list[str] | None = None,
+           mode: str | None = None) -> str:
     """Queue ``goal`` for a worker (``llmos worker``) and return its run id, like
-    ``llmos submit``; ``budget_usd`` caps that run. Read the result with
-    ``llmos runs show ID`` (or the run log) once a worker ran it."""
+    ``llmos submit``; ``budget_usd`` caps that run, ``mode`` forces a dispatch mode. Read
+    the result with ``llmos runs show ID`` (or the run log) once a worker ran it."""
     from llmos.durable.submit import submit as enqueue
 
     return enqueue(goal, workspace=workspace, settings=settings, project=project,
-                   budget_usd=budget_usd)
+                   budget_usd=budget_usd, mode=mode)

@@ -42,16 +42,18 @@ def worker(ctx: click.Context, concurrency: int, recover_after: float, grace: in
 @click.argument("goal")
 @click.option("--budget", type=float, metavar="USD",
               help="This goal's cap (budget.run_cap_usd for its run).")
+@click.option("--mode", help="Force a dispatch mode (LEARNER, FOLLOWER, MIXED, ...).")
 @json_option
 @click.pass_context
-def submit(ctx: click.Context, goal: str, budget: float | None, as_json: bool) -> None:
+def submit(ctx: click.Context, goal: str, budget: float | None, mode: str | None,
+           as_json: bool) -> None:
     """Queue GOAL for a worker (`llmos worker`) and print its run id; follow it with
     `llmos runs show ID`. JSON: {run_id, goal, project, budget_usd}."""
     from llmos.durable.submit import submit as enqueue
 
     obj = _root(ctx)
     run_id = enqueue(goal, workspace=obj.get("workspace"), settings=obj.get("settings"),
-                     project=obj.get("project"), budget_usd=budget)
+                     project=obj.get("project"), budget_usd=budget, mode=mode)
     if as_json:
         emit_json({"run_id": run_id, "goal": goal.strip(), "project": obj.get("project"),
                    "budget_usd": budget})

@@ -41,8 +41,10 @@ def _check(goal: str, budget_usd: float | None) -> str:
 
 
 def submit(goal: str, *, workspace: Any = None, settings: list[str] | None = None,
-           project: str | None = None, budget_usd: float | None = None) -> str:
-    """Queue ``goal`` for a worker; returns its run id (``llmos runs show ID``)."""
+           project: str | None = None, budget_usd: float | None = None,
+           mode: str | None = None) -> str:
+    """Queue ``goal`` for a worker; returns its run id (``llmos runs show ID``). ``mode``
+    forces a dispatch mode, like ``llmos run --mode``."""
     goal = _check(goal, budget_usd)
     url = _site(workspace, settings, project)
     run_id = uuid.uuid4().hex[:16]
@@ -50,7 +52,7 @@ def submit(goal: str, *, workspace: Any = None, settings: list[str] | None = Non
     try:
         dbos.enqueue({"workflow_name": RUN_WORKFLOW, "queue_name": GOALS_QUEUE,
                       "workflow_id": run_id, "app_version": APP_VERSION},
-                     goal_spec(goal, project=project, budget_usd=budget_usd))
+                     goal_spec(goal, project=project, budget_usd=budget_usd, mode=mode))
     finally:
         dbos.destroy()
     return run_id
