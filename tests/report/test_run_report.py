@@ -167,3 +167,13 @@ def test_a_capped_run_still_exits_3_with_its_report(funded, llmos_model_server):
     assert result.exit_code == 3, result.output
     data = json.loads(result.stdout)
     assert data["error"].startswith("stopped on its cap") and data["tool_calls"] == 1
+
+
+def test_a_simulated_run_lists_its_refusals_too(funded, llmos_model_server, tmp_path):
+    outside = tmp_path / "outside.txt"
+    llmos_model_server.script.tool_use(
+        "Write", {"file_path": str(outside), "content": "x"}).text("I could not write it.")
+    result, data = run_json(funded, "--simulate", "Write the outside file")
+    assert result.exit_code == 4, result.output
+    assert data["mode"] == "SIMULATION"
+    assert [r["tool"] for r in data["refusals"]] == ["Write"]

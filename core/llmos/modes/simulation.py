@@ -133,7 +133,7 @@ class SimulationMode:
                                  interactive=context.interactive, extra=extra,
                                  scratch=scratch)
             outcome = await learn_paid(sim, goal, progress=progress, what="SIMULATION")
-            for key in ("charged_usd", "tokens"):  # what the runner reads back
+            for key in ("charged_usd", "tokens", "refusals"):  # what the runner reads back
                 context.extra.setdefault(key, []).extend(sim.extra.get(key, ()))
         outcome.details[SIMULATED] = True
         outcome.details["scratch"] = str(scratch)
