@@ -461,7 +461,10 @@ class PostgresMemory(MemoryBackend):
         """``effective_status`` (a dead owner on this host), and on PostgreSQL also an
         owner on another host whose session is gone: the run reads as interrupted."""
         run = effective_status(run)
-        if run.status == "running" and self._owner_gone(run, owner_lock):
+        # on this host the owner's pid says it all (a live process may have closed this
+        # driver and still run); elsewhere only its lock can tell
+        remote = run.owner is None or run.owner.host != current_owner().host
+        if run.status == "running" and remote and self._owner_gone(run, owner_lock):
             return run.model_copy(update={
                 "status": "interrupted", "success": False,
                 "error": run.error or "the worker running it stopped before it finished"})
