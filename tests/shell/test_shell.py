@@ -172,6 +172,7 @@ def test_ctrl_c_stops_the_goal_and_the_shell_goes_on(llmos_model_server, llmos_w
     child.expect(rf"interrupted by Ctrl-C{STYLE} · \$(\d+\.\d{{4}}) · "
                  r"run (\w+) recorded as interrupted")
     run_id = child.match.group(2)
+    assert "Fatal error" not in child.before  # the SDK's note that the CLI it read from stopped
     child.expect(r"balance \$")
     child.expect_exact(READY)
     runs = Kernel(llmos_workspace, load_entry_points=False).memory.list_runs()

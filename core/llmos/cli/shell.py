@@ -127,6 +127,7 @@ class Shell:
 
         out = self.out
         runs = None
+        _quiet_sdk_while_stopping()
         try:
             kernel = kernel_from(self.ctx)
             progress = LiveProgress(out)
@@ -248,3 +249,23 @@ class Shell:
         self.out.print("  /help            this list\n  /quit            leave (or Ctrl-D)\n"
                        "Ctrl-C stops the running goal; at the prompt, Ctrl-C twice leaves.",
                        markup=False)
+
+
+def _quiet_sdk_while_stopping() -> None:
+    """The SDK logs "Fatal error in message reader" when the Claude Code it reads from is
+    stopped; after a Ctrl-C that is the stop the user asked for, not news."""
+    import logging
+
+    from llmos.watchdog import interruption
+
+    sdk = logging.getLogger("claude_agent_sdk._internal.query")
+    if not any(isinstance(f, _WhileStopping) for f in sdk.filters):
+        sdk.addFilter(_WhileStopping(interruption))
+
+
+class _WhileStopping:
+    def __init__(self, interruption) -> None:
+        self.interruption = interruption
+
+    def filter(self, record) -> bool:
+        return self.interruption() is None
