@@ -230,9 +230,11 @@ def test_lines_from_a_pipe_are_read_without_line_editing(llmos_workspace, shell_
     import subprocess
 
     done = subprocess.run([LLMOS, "--workspace", str(llmos_workspace), "shell"], env=shell_env,
-                          input="/budget set 3\n/budget\n/nope\n", capture_output=True,
-                          text=True, timeout=120)
+                          input=b"/budget set 3\n/budget\n/bud\xffget\n/nope\n",
+                          capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    done.stdout, done.stderr = done.stdout.decode(), done.stderr.decode()
+    assert "line 3 skipped: not UTF-8 (invalid start byte at byte 4)" in done.stdout
     assert "budget set to $3.0000" in done.stdout
     assert re.search(r"^balance \$3\.0000\s+reserved \$0\.0000", done.stdout, re.M)
     assert "unknown command /nope" in done.stdout

@@ -80,11 +80,16 @@ class Shell:
         if sys.stdin.isatty():
             return self._session().prompt
 
+        lines = enumerate(iter(sys.stdin.buffer.readline, b""), 1)
+
         def read(_prompt: str) -> str:
-            line = sys.stdin.readline()
-            if not line:
-                raise EOFError
-            return line.rstrip("\n")
+            for number, raw in lines:
+                try:
+                    return raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as exc:
+                    self.out.print(f"line {number} skipped: not UTF-8 ({exc.reason} at byte "
+                                   f"{exc.start}); save the goals as UTF-8", markup=False)
+            raise EOFError
 
         return read
 
@@ -109,11 +114,14 @@ class Shell:
             if not line:
                 self.out.print("type a goal to run it, or /help for commands")
                 continue
-            if line.startswith("/"):
-                if not self.slash(line):
-                    break
-            else:
-                self.goal(line)
+            try:
+                if line.startswith("/"):
+                    if not self.slash(line):
+                        break
+                else:
+                    self.goal(line)
+            except KeyboardInterrupt:  # outside a goal's run (opening the workspace, ...)
+                self.out.print("cancelled")
         self.out.print("bye")
 
     # ------------------------------------------------------------------ goals
