@@ -133,8 +133,12 @@ class SimulationMode:
                                  interactive=context.interactive, extra=extra,
                                  scratch=scratch)
             outcome = await learn_paid(sim, goal, progress=progress, what="SIMULATION")
-            for key in ("charged_usd", "tokens", "refusals"):  # what the runner reads back
+            for key in ("charged_usd", "tokens"):  # what the runner reads back
                 context.extra.setdefault(key, []).extend(sim.extra.get(key, ()))
+            # the policy's refusals; a call simulated instead of run is not one
+            context.extra.setdefault("refusals", []).extend(
+                r for r in sim.extra.get("refusals", ())
+                if not str(r.get("rule") or "").startswith("simulation."))
         outcome.details[SIMULATED] = True
         outcome.details["scratch"] = str(scratch)
         outcome.details["similar_traces"] = [t.id for t in similar]
