@@ -127,25 +127,32 @@ def test_a_file_edited_in_place_is_noticed(tmp_path: Path, parsed: list[str]) ->
 
 
 def test_a_large_store_checks_a_slice_of_files_per_process(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch,
-                                                            parsed: list[str]) -> None:
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
     from llmos.memory.mdindex import DocIndex
 
     monkeypatch.setattr(DocIndex, "STAT_SLICE", 2)
     store, _ids = filled(tmp_path, GOALS)
     store.close()
-    last = sorted(tmp_path.joinpath("traces").iterdir())[-1]
+    names = sorted(p.name for p in tmp_path.joinpath("traces").iterdir())
+    last = tmp_path / "traces" / names[-1]
     text = last.read_text()
     goal = next(g for g in GOALS if g in text)
-    with open(last, "r+", encoding="utf-8") as f:
+    with open(last, "r+", encoding="utf-8") as f:  # in place: the directory is unchanged
         f.write(text.replace(goal, "Create zebras.txt listing zebras"))
         f.truncate()
-    seen = []
-    for _ in range(3):  # 4 files, 2 per process: noticed by the second process at latest
+
+    def process(start: str) -> list[str]:
+        monkeypatch.setattr(DocIndex, "_slice_start", staticmethod(lambda: start))
         handle = MarkdownMemory(tmp_path)
-        seen.append([t.id for t in handle.search_traces("zebras")])
-        handle.close()
-    assert seen[-1] == [last.stem] and seen[-2] == [last.stem]
+        try:
+            return [t.id for t in handle.search_traces("zebras")]
+        finally:
+            handle.close()
+
+    assert process("") == []  # this process checked the first two files only
+    assert process(names[1]) == [last.stem]  # the next two, the edited one among them
+    assert process("") == [last.stem]  # and the index keeps it
 
 
 def test_a_deleted_file_is_noticed(tmp_path: Path) -> None:

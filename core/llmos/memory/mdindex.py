@@ -10,9 +10,10 @@ rewrite, ``git checkout``, most editors) changes it; then the directory's names 
 inodes (``os.scandir``, no per-file ``stat``) are compared with the index and only new,
 replaced or removed files are read or dropped. A file edited in place keeps its inode
 and the directory's mtime: it is noticed when it is read (a record read from a file whose
-stat differs from the index is indexed again); each process compares the stat of the
-next ``STAT_SLICE`` files (round robin), so the next process notices it in a store of
-up to 1,000 records and one of the next size / 1,000 in a larger one; and a full check
+stat differs from the index is indexed again); each process compares the stat of
+``STAT_SLICE`` files (all in a small store, a random run of names in a larger one), so
+the next process notices it in a store of up to 1,000 records and one of about the next
+size / 1,000 in a larger one; and a full check
 (``refresh(full=True)``, run by ``problems()``, i.e. ``llmos memory check``) compares
 every file's stat.
 Memory stays bounded: nothing is held per record between calls.
@@ -271,15 +272,19 @@ class DocIndex:
         self._checked = True
 
     def _check_slice(self) -> None:
-        """Once per process: compare the stat of the next ``STAT_SLICE`` files (by name,
-        wrapping around) with the index, so that a file edited in place is noticed by the
-        next process in a small store, and within size / STAT_SLICE processes in a large
-        one, at a bounded cost per process."""
-        cursor = self.conn.execute("SELECT value FROM meta WHERE name = 'cursor'").fetchone()
-        start = cursor[0] if cursor and cursor[0] else ""
+        """Once per process: compare the stat of ``STAT_SLICE`` files with the index (all
+        of them in a small store; in a larger one, those following a random name,
+        wrapping around), so that a file edited in place is noticed by the next process
+        in a small store and after about size / STAT_SLICE processes in a large one, at
+        a bounded cost and with no write to the index when nothing changed."""
+        start = self._slice_start()
         rows = self.conn.execute(
             "SELECT file, ino, mtime, size FROM files WHERE file > ? ORDER BY file LIMIT ?",
             (start, self.STAT_SLICE)).fetchall()
+        if len(rows) < self.STAT_SLICE:
+            rows += self.conn.execute(
+                "SELECT file, ino, mtime, size FROM files WHERE file <= ? ORDER BY file"
+                " LIMIT ?", (start, self.STAT_SLICE - len(rows))).fetchall()
         changed = []
         try:
             fd = os.open(self.dir, os.O_RDONLY)
@@ -295,13 +300,15 @@ class DocIndex:
                     changed.append(f)
         finally:
             os.close(fd)
-        following = rows[-1][0] if len(rows) == self.STAT_SLICE else ""
-        with self._transaction() as conn:
-            for name in changed:
-                self._load(conn, name)
-            if changed:
+        if changed:
+            with self._transaction() as conn:
+                for name in changed:
+                    self._load(conn, name)
                 self._retry_problems(conn)
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('cursor', ?)", (following,))
+
+    @staticmethod
+    def _slice_start() -> str:
+        return os.urandom(8).hex()  # file names are ids: mostly 16 hex digits
 
     def _problem_files_changed(self) -> bool:
         rows = self.conn.execute(
