@@ -356,6 +356,10 @@ class FullTextIndex:
                     tied.append(r)
                     if len(tied) >= wanted:
                         break
+        elif len(tied) > wanted:  # the newest `wanted` ties, sorted by SQLite
+            tied = [r for (r,) in db.execute(
+                f"SELECT rowid FROM {self.text} WHERE rowid IN (SELECT value FROM json_each(?))"
+                " ORDER BY created_at DESC, id DESC LIMIT ?", (json.dumps(tied), wanted))]
         keys = {
             r: (scores(r), created, rid)
             for r, created, rid in db.execute(
