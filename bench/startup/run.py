@@ -114,6 +114,10 @@ class Variant:
         self.empty = home / f"ws-{name}-empty"
         self.empty.mkdir()
         exe = shutil.which("llmos") or str(Path(sys.executable).parent / "llmos")
+        # a budget, so that every revision's route answers (older ones exit 3 when the
+        # goal would need a paid mode and the battery is empty)
+        subprocess.run([exe, "--workspace", str(self.empty), "budget", "set", "5"], env=env,
+                       capture_output=True, check=True)
         ws = ["--workspace", str(self.workspace)]
         self.commands = {
             "python -c pass (bare interpreter)": [sys.executable, "-c", "pass"],
