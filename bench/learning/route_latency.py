@@ -457,8 +457,9 @@ def phase_timers(memory: Any, phases: dict[str, float]):
 
 def fts_expansion(memory: Any, goals: list[tuple[str, str]]) -> dict[str, Any]:
     """The query terms ``candidates`` sends to full-text search, and how many rows each
-    term pulls out of FTS5 into Python (the work that grows with the store)."""
-    from llmos.memory.text import prefix_upper, query_terms, selective_terms
+    term pulls out of FTS5 into Python (at most ``text.MAX_POSTINGS`` per term; none
+    when every term is common and the newest records are walked instead)."""
+    from llmos.memory.text import is_common, prefix_upper, query_terms, selective_terms
 
     db = memory.db
     total = db.execute("SELECT df FROM memory_trace_terms WHERE term = ''").fetchone()[0]
@@ -473,7 +474,11 @@ def fts_expansion(memory: Any, goals: list[tuple[str, str]]) -> dict[str, Any]:
                                 " WHERE term >= ? AND term < ?",
                                 (t, prefix_upper(t))).fetchone()[0] for t in terms}
         rows = 0
-        for term in selective_terms(terms, bounds, total):
+        chosen = selective_terms(terms, bounds, total)
+        if len(chosen) == 1 and is_common(bounds[chosen[0]], total):
+            pulled.append(0)  # every term common: the newest records are walked instead
+            continue
+        for term in chosen:
             if term not in sizes:
                 sizes[term] = db.execute(
                     "SELECT count(*) FROM memory_trace_fts WHERE memory_trace_fts MATCH ?",
@@ -618,15 +623,15 @@ def fill(memory: Any, pop: Population, upto: int, rate_sample: list[float]) -> f
 
 def cli_route(workspace: Path, goals: list[tuple[str, str]], settings: list[str],
               runs: int) -> dict[str, Any]:
-    """``llmos route GOAL --json`` as a fresh process: wall, CPU and peak RSS of each
-    process (``os.wait4``)."""
+    """``llmos route GOAL --json`` as a fresh process: wall and CPU of each process
+    (``os.wait4``), and the peak RSS of three more."""
     import subprocess
 
     exe = shutil.which("llmos") or str(Path(sys.executable).parent / "llmos")
     sets = [x for s in settings for x in ("--set", s)]
     subprocess.run([exe, "--workspace", str(workspace), *sets, "budget", "set", str(BUDGET_USD)],
                    check=True, capture_output=True)  # an empty store has no balance yet
-    walls, cpus, rss = [], [], []
+    walls, cpus = [], []
     for _, goal in goals[:runs]:
         t0 = time.perf_counter()
         proc = subprocess.Popen([exe, "--workspace", str(workspace), *sets, "route", goal,
@@ -640,9 +645,30 @@ def cli_route(workspace: Path, goals: list[tuple[str, str]], settings: list[str]
         if proc.returncode:
             raise RuntimeError(f"llmos route failed ({proc.returncode}): {err.decode()[-500:]}")
         cpus.append(usage.ru_utime + usage.ru_stime)
-        rss.append(usage.ru_maxrss / 1024)  # KiB -> MiB
+    # peak memory: the child's own VmHWM, read as it exits (ru_maxrss of a child counts the
+    # pages of this benchmark's process it was forked from, which holds the population)
+    rss = []
+    for _, goal in goals[:min(runs, 3)]:
+        done = subprocess.run(
+            [sys.executable, "-c", _PEAK_RSS, "--workspace", str(workspace), *sets, "route",
+             goal, "--json"], capture_output=True, text=True, check=True)
+        rss += [int(line.split()[1]) / 1024 for line in done.stderr.splitlines()
+                if line.startswith("VmHWM:")]
     return {"wall": quantiles_ms(walls), "cpu": quantiles_ms(cpus),
-            "max_rss_mib": round(max(rss), 1), "median_rss_mib": round(statistics.median(rss), 1)}
+            "max_rss_mib": round(max(rss), 1) if rss else None,
+            "median_rss_mib": round(statistics.median(rss), 1) if rss else None}
+
+
+_PEAK_RSS = """
+import atexit, sys
+def peak():
+    with open('/proc/self/status') as f:
+        sys.stderr.write(''.join(line for line in f if line.startswith('VmHWM:')))
+atexit.register(peak)
+from llmos.cli import main
+sys.argv = ['llmos', *sys.argv[1:]]
+sys.exit(main())
+"""
 
 
 def store_open(backend: str, workspace: Path) -> dict[str, Any]:
@@ -744,10 +770,10 @@ async def run_backend(backend: str, sizes: list[int], args: argparse.Namespace,
                   f"{row['cli_route']['wall']['p50_ms']:.0f} ms (p90 "
                   f"{row['cli_route']['wall']['p90_ms']:.0f}), CPU p50 "
                   f"{row['cli_route']['cpu']['p50_ms']:.0f} ms, peak RSS "
-                  f"{row['cli_route']['max_rss_mib']:.0f} MiB; on an empty store "
+                  f"{row['cli_route']['max_rss_mib'] or 0:.0f} MiB; on an empty store "
                   f"{row['cli_route_empty_store']['wall']['p50_ms']:.0f} / "
                   f"{row['cli_route_empty_store']['cpu']['p50_ms']:.0f} ms, "
-                  f"{row['cli_route_empty_store']['max_rss_mib']:.0f} MiB", flush=True)
+                  f"{row['cli_route_empty_store']['max_rss_mib'] or 0:.0f} MiB", flush=True)
         print(f"  store open (new handle + first count): first "
               f"{opens['store_first_open']['construct_and_count_ms']:.1f} ms, again "
               f"{opens['store_open']['construct_and_count_ms']:.1f} ms, empty store "

@@ -245,3 +245,17 @@ def test_the_index_is_protected_state(tmp_path: Path) -> None:
         entry = protected.find(path)
         assert entry is not None and entry.key == ("memory",), path
     assert protected.holding("memory") is None and protected.find("notes/a.md") is None
+
+
+def test_an_index_that_cannot_be_written_is_kept_in_memory(tmp_path: Path) -> None:
+    store, ids = filled(tmp_path, GOALS)
+    store.close()
+    cache = tmp_path / ".cache"
+    for path in cache.iterdir():
+        path.unlink()
+    cache.rmdir()
+    cache.write_text("not a directory")  # no index file can be made there
+    again = MarkdownMemory(tmp_path)
+    assert again.count_traces() == 4
+    assert [t.id for t in again.search_traces("squares")] == [ids[1]]
+    assert sorted(t.id for t in again.list_traces()) == sorted(ids)

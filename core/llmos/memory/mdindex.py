@@ -88,6 +88,16 @@ class DocIndex:
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
+        try:
+            return self._open_file()
+        except (OSError, RuntimeError, sqlite3.Error):
+            # no writable index (a read-only checkout, a full disk): one in memory for this
+            # process, built from the files as the first refresh finds them all new
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            self._create(conn)
+            return conn
+
+    def _open_file(self) -> sqlite3.Connection:
         self.cache.parent.mkdir(parents=True, exist_ok=True)
         for attempt in (1, 2):
             conn = None
