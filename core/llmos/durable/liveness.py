@@ -15,7 +15,6 @@ import contextlib
 import os
 import socket
 import threading
-import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,17 +33,25 @@ EXECUTORS = sa.Table(
 
 
 class Liveness:
-    """The heartbeat table, on the engine's system database."""
+    """The heartbeat table, on the engine's system database. Times are the database's
+    clock, so machines whose clocks disagree still agree on who went silent."""
 
     def __init__(self, url: str) -> None:
         self.engine = sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True)
         with contextlib.suppress(sa.exc.IntegrityError, sa.exc.ProgrammingError,
                                  sa.exc.OperationalError):
             _META.create_all(self.engine, checkfirst=True)  # two at once: one wins
+        self._now = sa.text(
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
+            if self.engine.dialect.name == "postgresql"
+            else "SELECT (julianday('now') - 2440587.5) * 86400.0")
+
+    def now(self, conn: Any) -> float:
+        return float(conn.execute(self._now).scalar_one())
 
     def beat(self, executor_id: str, kind: str) -> None:
-        now = time.time()
         with self.engine.begin() as conn:
+            now = self.now(conn)
             updated = conn.execute(sa.update(EXECUTORS).where(
                 EXECUTORS.c.executor_id == executor_id).values(seen_at=now)).rowcount
             if not updated:
@@ -54,8 +61,8 @@ class Liveness:
 
     def silent(self, older_than_s: float) -> list[str]:
         """Executors not heard from for ``older_than_s``."""
-        cutoff = time.time() - older_than_s
         with self.engine.begin() as conn:
+            cutoff = self.now(conn) - older_than_s
             rows = conn.execute(sa.select(EXECUTORS.c.executor_id).where(
                 EXECUTORS.c.seen_at < cutoff)).fetchall()
         return [r[0] for r in rows]
