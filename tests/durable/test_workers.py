@@ -175,3 +175,25 @@ def test_on_one_machine_submit_and_workers_share_the_workspaces_sqlite(
     assert runs[refused]["status"] == "failed"
     assert "low battery" in runs[refused]["error"]
     assert (ws / ".llmos" / "durable.sqlite").is_file()
+
+
+def test_sigterm_lets_the_goal_in_progress_finish(llmos_model_server, llmos_workspace,
+                                                  workers):
+    ws = llmos_workspace
+    workers.workspace = ws
+    goal = "Append first then second to effects.txt"
+    llmos(ws, "budget", "set", "5")
+    _learn(ws, llmos_model_server, goal, "echo first >> effects.txt", "sleep 3",
+           "echo second >> effects.txt")
+    (ws / "effects.txt").unlink()
+    worker = workers.start("--grace", "60")
+    run_id = llmos(ws, "submit", goal).stdout.strip()
+    assert wait_for(lambda: lines(ws / "effects.txt") == ["first"], 120), workers.output()
+
+    assert workers.stop(worker, signal.SIGTERM, timeout=90) == 0
+
+    assert lines(ws / "effects.txt") == ["first", "second"]
+    shown = llmos_json(ws, "runs", "show", run_id)
+    assert shown["status"] == "succeeded"
+    log = worker.log.read_text()
+    assert "stopping (signal 15)" in log and "stopped" in log and "left unfinished" not in log
