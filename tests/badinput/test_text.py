@@ -42,12 +42,20 @@ def test_non_utf8_bytes_in_argv_are_a_usage_error(llmos_workspace, llmos_env, ar
         assert json.loads(result.stdout)["error"]["exit_code"] == 2
 
 
-def test_a_file_name_that_is_not_utf8_is_carried(llmos_workspace, llmos_env, tmp_path):
+# Python's own choice of error handler for a pipe depends on the locale: whatever it is
+# (strict included), the file name is printed as its own bytes.
+@pytest.mark.parametrize("io_encoding", [None, "utf-8:strict"])
+def test_a_file_name_that_is_not_utf8_is_carried(llmos_workspace, llmos_env, tmp_path,
+                                                 io_encoding):
     folder = tmp_path / "in"
     write(folder / os.fsdecode(b"caf\xe9.md"), trace_markdown("cafe"))
-    result = _bytes_cli(llmos_workspace, b"traces", b"import", os.fsencode(folder))
+    env = dict(os.environ)
+    if io_encoding:
+        env["PYTHONIOENCODING"] = io_encoding
+    result = _bytes_cli(llmos_workspace, b"traces", b"import", os.fsencode(folder), env=env)
     assert result.returncode == 0, result.stderr
     assert b"imported 1 trace(s)" in result.stdout and b"Traceback" not in result.stderr
+    assert b"caf\xe9.md" in result.stdout
 
 
 @pytest.mark.parametrize("args, expected", [

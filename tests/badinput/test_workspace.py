@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -72,9 +73,31 @@ def test_an_existing_workspace_on_a_read_only_mount(tmp_path, llmos_env, command
         assert "Traceback" not in result.stderr and "OperationalError" not in result.stderr
 
 
+@pytest.fixture
+def interpreter_open_to_others():
+    """Let another user run this interpreter and import llmos: tox makes ``.tox`` 0700.
+    Folders on the way to sys.path's entries get o+rx for the test, and their modes back
+    after it."""
+    import llmos
+
+    changed: dict[Path, int] = {}
+    for entry in {*sys.path, str(Path(llmos.__file__).parent)}:
+        path = Path(entry or ".").resolve()
+        for folder in (path, *path.parents):
+            if folder.is_dir() and folder not in changed:
+                mode = os.stat(folder).st_mode
+                if mode & 0o005 != 0o005:
+                    changed[folder] = mode
+                    os.chmod(folder, mode | 0o005)
+    yield
+    for folder, mode in changed.items():
+        os.chmod(folder, mode)
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
                     reason="needs root to drop to another user (chmod does not stop root)")
-def test_an_unwritable_workspace_for_a_normal_user(tmp_path_factory, llmos_env):
+def test_an_unwritable_workspace_for_a_normal_user(tmp_path_factory, llmos_env,
+                                                   interpreter_open_to_others):
     base = tmp_path_factory.mktemp("shared")
     workspace = base / "ws"
     assert _llmos(workspace, "runs", "list").returncode == 0

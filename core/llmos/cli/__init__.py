@@ -288,6 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     thread is still running (a normal exit waits for it), nor for ``sys.exit("message")``;
     library users and ``CliRunner`` call ``cli`` and keep the normal exit.
     """
+    _printable_streams()
     try:
         code = cli.main(args=argv, prog_name="llmos")
     except SystemExit as done:
@@ -295,6 +296,27 @@ def main(argv: list[str] | None = None) -> None:
     if not (code is None or isinstance(code, int)) or _threads_still_running():
         sys.exit(code)
     _leave(code or 0)
+
+
+def _printable_streams() -> None:
+    """Any text can be printed: a file name that is not UTF-8 (decoded with surrogateescape)
+    goes out as its own bytes, a lone surrogate or a character the terminal's encoding
+    lacks as a backslash escape, never a UnicodeEncodeError."""
+    import codecs
+
+    def escape(error: UnicodeError) -> tuple[str, int]:
+        if not isinstance(error, UnicodeEncodeError):
+            raise error
+        escaped_bytes = all(0xDC80 <= ord(c) <= 0xDCFF
+                            for c in error.object[error.start:error.end])
+        if escaped_bytes and codecs.lookup(error.encoding).name == "utf-8":
+            return codecs.lookup_error("surrogateescape")(error)
+        return codecs.backslashreplace_errors(error)
+
+    codecs.register_error("llmos.print", escape)
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="llmos.print")
 
 
 def _threads_still_running() -> bool:
