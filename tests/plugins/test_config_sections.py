@@ -18,6 +18,40 @@ OTHER_COMMANDS = (("tools", "--json"), ("plugins", "--json"), ("config", "show",
                   ("policy", "rules"), ("budget", "--json"))
 
 
+def section_plugin(name: str) -> str:
+    """A local plugin with a tool ``<name>_now``, a config section ``[<name>]`` (key
+    ``city``) and a command ``llmos <name>``: what a pack adds, without installing one."""
+    return tool_plugin(f"{name}_now", extra=f"""
+        import click
+
+
+        class Settings(llmos.config.Section):
+            city: str = "Paris"
+
+
+        @llmos.hookimpl
+        def llmos_register_config(register):
+            register({name!r}, Settings)
+
+
+        @llmos.hookimpl
+        def llmos_register_commands(cli):
+            @cli.command({name!r})
+            def command():
+                \"\"\"Say where it is.\"\"\"
+                click.echo({name!r})
+        """)
+
+
+def local_plugins(tmp_path: Path, monkeypatch, *names: str) -> Path:
+    plugin_dir = tmp_path / "user-plugins"
+    plugin_dir.mkdir(exist_ok=True)
+    monkeypatch.setenv("LLMOS_PLUGIN_DIR", str(plugin_dir))
+    for name in names:
+        write_plugin(plugin_dir, name, section_plugin(name))
+    return plugin_dir
+
+
 def assert_only_warned(llmos_cli, expected: str) -> None:
     """Every command works, and config show and plugins print the warning."""
     for args in OTHER_COMMANDS:
@@ -32,27 +66,30 @@ def assert_only_warned(llmos_cli, expected: str) -> None:
     assert f"warning: {expected}" in llmos_cli("plugins", "--json").stderr
 
 
-def test_a_section_of_a_disabled_plugin_is_a_warning(llmos_cli, llmos_workspace, monkeypatch):
-    (llmos_workspace / "llmos.toml").write_text("[web]\nfetch_timeout_s = 5\n")
-    monkeypatch.setenv("LLMOS_DISABLE_PLUGINS", "web")
+def test_a_section_of_a_disabled_plugin_is_a_warning(llmos_cli, llmos_workspace, tmp_path,
+                                                     monkeypatch):
+    local_plugins(tmp_path, monkeypatch, "weather")
+    (llmos_workspace / "llmos.toml").write_text("[weather]\ncity = 'Oslo'\n")
+    monkeypatch.setenv("LLMOS_DISABLE_PLUGINS", "weather")
     assert_only_warned(llmos_cli, (
-        f"{llmos_workspace / 'llmos.toml'}: section [web] is ignored: plugin 'web' is "
-        "disabled by LLMOS_DISABLE_PLUGINS; enable it (remove 'web' from "
+        f"{llmos_workspace / 'llmos.toml'}: section [weather] is ignored: plugin 'weather' is "
+        "disabled by LLMOS_DISABLE_PLUGINS; enable it (remove 'weather' from "
         "LLMOS_DISABLE_PLUGINS) or remove the section"))
-    web = {p["name"]: p for p in json.loads(llmos_cli("plugins", "--json").stdout)}["web"]
-    assert (web["state"], web["disabled_by"], web["distribution"]) == (
-        "disabled", "LLMOS_DISABLE_PLUGINS", "llmos-web")
+    weather = {p["name"]: p for p in json.loads(llmos_cli("plugins", "--json").stdout)}["weather"]
+    assert (weather["state"], weather["disabled_by"], weather["kind"]) == (
+        "disabled", "LLMOS_DISABLE_PLUGINS", "local")
     assert "disabled by LLMOS_DISABLE_PLUGINS" in llmos_cli("plugins").stdout
 
 
-def test_a_section_of_a_plugin_left_out_by_load_plugins_is_a_warning(llmos_cli,
+def test_a_section_of_a_plugin_left_out_by_load_plugins_is_a_warning(llmos_cli, tmp_path,
                                                                       monkeypatch):
-    monkeypatch.setenv("LLMOS_LOAD_PLUGINS", "quantum")
-    monkeypatch.setenv("LLMOS_ROBO__DRIVER", "sim")
+    local_plugins(tmp_path, monkeypatch, "weather", "almanac")
+    monkeypatch.setenv("LLMOS_LOAD_PLUGINS", "almanac")
+    monkeypatch.setenv("LLMOS_WEATHER__CITY", "Oslo")
     assert_only_warned(llmos_cli, (
-        "environment variable LLMOS_ROBO__DRIVER: section [robo] is ignored: plugin 'robo' "
-        "is disabled by LLMOS_LOAD_PLUGINS (not listed); enable it (add 'robo' to "
-        "LLMOS_LOAD_PLUGINS) or remove the section"))
+        "environment variable LLMOS_WEATHER__CITY: section [weather] is ignored: plugin "
+        "'weather' is disabled by LLMOS_LOAD_PLUGINS (not listed); enable it (add 'weather' "
+        "to LLMOS_LOAD_PLUGINS) or remove the section"))
 
 
 def test_a_section_of_a_failed_plugin_is_a_warning(llmos_cli, llmos_workspace, tmp_path,
@@ -216,32 +253,30 @@ def test_config_show_lists_the_files_it_looked_for(llmos_cli, llmos_workspace, l
 
 def test_plugins_disable_in_the_config_disables_and_says_so(llmos_cli, llmos_workspace,
                                                            tmp_path, monkeypatch):
-    plugin_dir = tmp_path / "user-plugins"
-    plugin_dir.mkdir()
-    monkeypatch.setenv("LLMOS_PLUGIN_DIR", str(plugin_dir))
-    write_plugin(plugin_dir, "weather", tool_plugin("forecast"))
+    plugin_dir = local_plugins(tmp_path, monkeypatch, "weather", "almanac")
+    write_plugin(plugin_dir, "forecaster", tool_plugin("forecast"))
     config_file = llmos_workspace / "llmos.toml"
-    config_file.write_text('[plugins]\ndisable = ["weather", "robo", "llmos.modes.mixed"]\n'
-                           "[robo]\ndriver = 'sim'\n")
+    config_file.write_text('[plugins]\ndisable = ["forecaster", "weather", '
+                           '"llmos.modes.mixed"]\n[weather]\ncity = \'Oslo\'\n')
     listed = {p["name"]: p for p in json.loads(llmos_cli("plugins", "--json").stdout)}
-    for name in ("weather", "robo", "llmos.modes.mixed"):
+    for name in ("forecaster", "weather", "llmos.modes.mixed"):
         assert listed[name]["state"] == "disabled"
         assert listed[name]["disabled_by"] == f"plugins.disable ({config_file})"
-    assert listed["quantum"]["state"] == "loaded"
+    assert listed["almanac"]["state"] == "loaded"
     tools = {t["name"] for t in json.loads(llmos_cli("tools", "--json").stdout)}
-    assert "forecast" not in tools and not any(t.startswith("robot_") for t in tools)
-    assert llmos_cli("robo", "--help").exit_code == 2  # its commands are gone too
-    assert llmos_cli("quantum", "--help").exit_code == 0
+    assert {"forecast", "weather_now"}.isdisjoint(tools) and "almanac_now" in tools
+    assert llmos_cli("weather", "--help").exit_code == 2  # its commands are gone too
+    assert llmos_cli("almanac").stdout.strip() == "almanac"
     assert_only_warned(llmos_cli, (
-        f"{config_file}: section [robo] is ignored: plugin 'robo' is disabled by "
-        f"plugins.disable ({config_file}); enable it (remove 'robo' from plugins.disable) "
+        f"{config_file}: section [weather] is ignored: plugin 'weather' is disabled by "
+        f"plugins.disable ({config_file}); enable it (remove 'weather' from plugins.disable) "
         "or remove the section"))
     # the environment adds to it, and names itself
-    monkeypatch.setenv("LLMOS_DISABLE_PLUGINS", "quantum,weather")
+    monkeypatch.setenv("LLMOS_DISABLE_PLUGINS", "almanac,forecaster")
     listed = {p["name"]: p for p in json.loads(llmos_cli("plugins", "--json").stdout)}
-    assert listed["quantum"]["disabled_by"] == "LLMOS_DISABLE_PLUGINS"
-    assert listed["weather"]["disabled_by"] == "LLMOS_DISABLE_PLUGINS"
-    assert listed["robo"]["disabled_by"] == f"plugins.disable ({config_file})"
+    assert listed["almanac"]["disabled_by"] == "LLMOS_DISABLE_PLUGINS"
+    assert listed["forecaster"]["disabled_by"] == "LLMOS_DISABLE_PLUGINS"
+    assert listed["weather"]["disabled_by"] == f"plugins.disable ({config_file})"
 
 
 def test_a_bad_plugins_disable_is_a_config_error(llmos_cli, llmos_workspace):
