@@ -100,3 +100,16 @@ def test_an_unreachable_database_is_named_without_its_password(llmos_workspace):
         assert "cannot reach the durable engine's database" in done.stderr
         assert "127.0.0.1:1" in done.stderr and "hunter2pw" not in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_a_submitted_goal_reads_as_queued_until_a_worker_takes_it(llmos_workspace):
+    ws = llmos_workspace
+    assert "no run 'nosuch'" in llmos(ws, "runs", "show", "nosuch", check=False).stderr
+    run_id = llmos(ws, "submit", "Say hi", "--budget", "0.25").stdout.strip()
+    shown = llmos_json(ws, "runs", "show", run_id)
+    assert (shown["id"], shown["status"], shown["goal"], shown["budget_usd"]) == (
+        run_id, "queued", "Say hi", 0.25)
+    text = llmos(ws, "runs", "show", run_id).stdout
+    assert "queued" in text and "waiting for a worker" in text and "Say hi" in text
+    unknown = llmos(ws, "runs", "show", "nosuch", check=False)
+    assert unknown.returncode == 1 and "no run 'nosuch'" in unknown.stderr

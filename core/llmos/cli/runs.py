@@ -8,6 +8,7 @@ import click
 
 from llmos.cli._common import console, emit_json, json_option, kernel_from, styled
 from llmos.cli.traces import warn_problems
+from llmos.memory.base import RunNotFound
 
 STATUSES = ("running", "succeeded", "failed", "interrupted")
 
@@ -83,7 +84,12 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show a run and each tool call it made. JSON: the run (as in `list`) plus
     steps: [{index, tool, input, outcome, duration_s, source, call_id}]."""
     memory = _settled_memory(ctx)
-    run = memory.get_run(run_id)
+    try:
+        run = memory.get_run(run_id)
+    except RunNotFound:
+        if _show_queued(memory.kernel, run_id, as_json):
+            return
+        raise
     steps = memory.run_steps(run_id)
     if as_json:
         emit_json({**_row(run), "steps": [s.model_dump(mode="json") for s in steps]})
@@ -107,6 +113,23 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         out.print(f"{(step.index or 0) + 1:>3}. {step.tool}({args}) [{status}]", markup=False)
     if run.output:
         out.print("\n" + run.output, markup=False)
+
+
+def _show_queued(kernel: Any, run_id: str, as_json: bool) -> bool:
+    """A goal submitted with ``llmos submit`` that no worker has started yet."""
+    from llmos.durable.submit import queued
+
+    goal = queued(kernel, run_id)
+    if goal is None:
+        return False
+    if as_json:
+        emit_json(goal)
+        return True
+    out = console()
+    out.print(styled((goal["goal"] or "", "bold")))
+    out.print(f"run {run_id} · queued (submitted {goal['submitted_at']}): waiting for a "
+              f"worker (llmos worker)", markup=False)
+    return True
 
 
 @runs.command("resume")

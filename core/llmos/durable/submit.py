@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from llmos.config import ConfigError
@@ -56,6 +58,30 @@ def submit(goal: str, *, workspace: Any = None, settings: list[str] | None = Non
     finally:
         dbos.destroy()
     return run_id
+
+
+def queued(kernel: Any, run_id: str) -> dict[str, Any] | None:
+    """A submitted goal no worker has started yet (no run record so far): its id, status
+    ("queued"), goal and submission time; None when ``run_id`` is no such goal. A workspace
+    that never used the durable engine answers at once, without loading it."""
+    url = database_url(kernel)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return None
+    dbos = client(url)
+    try:
+        found = dbos.list_workflows(workflow_ids=[run_id], load_output=False)
+    finally:
+        dbos.destroy()
+    if not found or found[0].status not in ("ENQUEUED", "PENDING", "DELAYED"):
+        return None
+    workflow = found[0]
+    args = (workflow.input or {}).get("args") or ()  # the workflow's input: (spec,)
+    spec = args[0] if args and isinstance(args[0], dict) else {}
+    submitted = (datetime.fromtimestamp(workflow.created_at / 1000, tz=UTC)
+                 .isoformat(timespec="seconds") if workflow.created_at else None)
+    return {"id": run_id, "status": "queued", "goal": spec.get("goal"),
+            "project": spec.get("project"), "budget_usd": spec.get("budget_usd"),
+            "submitted_at": submitted, "queue": workflow.queue_name}
 
 
 def check_cron(expression: str) -> str:
