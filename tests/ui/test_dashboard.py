@@ -109,13 +109,21 @@ def test_the_pages_load_and_a_new_run_appears_live(dashboard, browser, llmos_wor
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     run_id = json.loads(done.stdout)["run_id"]
-    WebDriverWait(browser, WAIT_S).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, f'#runs tr[data-run="{run_id}"]'))
-    row = browser.find_element(By.CSS_SELECTOR, f'#runs tr[data-run="{run_id}"]')
-    assert "Show what a.txt says" in row.text
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 
-    # the other pages, through the nav (the cookie carries the token)
-    row.find_element(By.CSS_SELECTOR, "a").click()
+    def new_row(d):
+        # live updates may redraw the row between finding it and reading it: read it whole
+        try:
+            row = d.find_element(By.CSS_SELECTOR, f'#runs tr[data-run="{run_id}"]')
+            return row.text, row.find_element(By.CSS_SELECTOR, "a").get_attribute("href")
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+
+    text, href = WebDriverWait(browser, WAIT_S).until(new_row)
+    assert "Show what a.txt says" in text
+
+    # the other pages, through the run's link and the nav (the cookie carries the token)
+    browser.get(href)
     assert browser.find_element(By.TAG_NAME, "h1").text == f"Run {run_id}"
     assert "Bash" in browser.find_element(By.TAG_NAME, "main").text
     assert "allow" in browser.find_element(By.CSS_SELECTOR, "table.decisions").text
