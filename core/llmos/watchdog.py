@@ -100,6 +100,9 @@ def run_interruptible(coro: Coroutine[Any, Any, T], *, on_force: Callable[[], No
                 if on_force is not None:
                     with contextlib.suppress(Exception):
                         on_force()
+                from llmos.security.bounded import kill_running
+
+                kill_running()
                 os._exit(128 + signum)
             _current = Interruption(signum)
             task.cancel(_current.reason)
@@ -135,5 +138,9 @@ def _close(loop: asyncio.AbstractEventLoop, *, wait_for_threads: bool) -> None:
         loop.run_until_complete(loop.shutdown_asyncgens())
         if wait_for_threads:
             loop.run_until_complete(loop.shutdown_default_executor())
+        else:
+            from llmos.security.bounded import kill_running
+
+            kill_running()  # the commands those threads wait on end with this one
     finally:
         loop.close()

@@ -28,6 +28,9 @@ DEFAULT_MAX_OUTPUT_BYTES = 200_000
 _CHUNK = 65_536
 SIDE_MAX_BYTES = 8_192
 
+# Process groups of the children run_bounded is running now (killed by kill_running).
+_RUNNING: set[int] = set()
+
 
 def truncation_marker(omitted: int) -> str:
     """The text that stands for ``omitted`` bytes left out of an output."""
@@ -130,6 +133,7 @@ def run_bounded(argv: list[str], *, cwd: str, env: dict[str, str], stdin: str | 
             os.close(side[0])
             os.close(side[1])
         raise
+    _RUNNING.add(proc.pid)
     if side:
         os.close(side[1])
         side = (side[0], -1)
@@ -182,9 +186,19 @@ def run_bounded(argv: list[str], *, cwd: str, env: dict[str, str], stdin: str | 
             os.close(side[0])
         _kill_group(proc)
         proc.wait()
+        _RUNNING.discard(proc.pid)
         for stream in (proc.stdout, proc.stderr):
             stream.close()
     return BoundedRun(proc.returncode, out, err, bytes(side_buf), timed_out)
+
+
+def kill_running() -> None:
+    """Kill every child ``run_bounded`` is running now, with its process group: a command
+    stopped by a signal leaves nothing behind, whichever thread was waiting on it (not
+    left to the sandbox's parent-death signal alone)."""
+    for pid in list(_RUNNING):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
