@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 import socket
 import threading
 import uuid
@@ -212,22 +211,14 @@ class PostgresLedger:
         return conn
 
     def _take_owner_lock(self, conn: Any) -> int:
-        """The key this ledger had (after a reconnect: its reservations stay its own),
-        else a key no live session holds and no open reservation carries; held until the
-        connection closes (autocommit: a session lock, not a transaction's)."""
-        key = self.owner_lock
-        while True:
-            if key is not None:
-                (got,) = conn.execute(
-                    "SELECT pg_try_advisory_lock(%s, %s)", (OWNER_LOCK_CLASS, key)
-                ).fetchone()
-                if got and (key == self.owner_lock or conn.execute(
-                        "SELECT 1 FROM economy_reservations WHERE status = 'open'"
-                        " AND owner_lock = %s LIMIT 1", (key,)).fetchone() is None):
-                    return key
-                if got:
-                    conn.execute("SELECT pg_advisory_unlock(%s, %s)", (OWNER_LOCK_CLASS, key))
-            key = secrets.randbelow(2**31 - 1) + 1
+        """This ledger's owner key (``llmos.memory.postgres.take_owner_lock``): no open
+        reservation carries it."""
+        from llmos.memory.postgres import take_owner_lock
+
+        return take_owner_lock(
+            conn, OWNER_LOCK_CLASS, self.owner_lock,
+            "SELECT 1 FROM economy_reservations WHERE status = 'open' AND owner_lock = %s"
+            " LIMIT 1")
 
     def _live(self) -> Any:
         """The connection, opened again when it broke (a change that saw it break failed

@@ -207,6 +207,26 @@ def _open_configured(factory: Callable[[str], Any], dsn: str | None, origin: str
         ) from None
 
 
+def take_owner_lock(conn: Any, lock_class: int, previous: int | None, in_use: str) -> int:
+    """A session advisory lock ``(lock_class, key)`` naming this process as an owner, held
+    until the connection closes (autocommit: a session lock, not a transaction's): the
+    ``previous`` key after a reconnect (what it owns stays its own), else a random key no
+    live session holds and no record still carries (``in_use``: a query on the key that
+    returns a row when a record does)."""
+    import secrets
+
+    key = previous
+    while True:
+        if key is not None:
+            (got,) = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                  (lock_class, key)).fetchone()
+            if got and (key == previous or conn.execute(in_use, (key,)).fetchone() is None):
+                return key
+            if got:
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", (lock_class, key))
+        key = secrets.randbelow(2**31 - 1) + 1
+
+
 def apply_migrations(conn: Any, component: str, migrations: Sequence[Sequence[str]],
                      lock_key: int) -> int:
     """Bring ``component``'s schema up to date (numbered migrations, each once, under an
@@ -426,22 +446,10 @@ class PostgresMemory(MemoryBackend):
         return conn
 
     def _take_owner_lock(self, conn: Any) -> int:
-        """This driver's run-owner key: the one it had (after a reconnect), else a key no
-        live session holds and no running run carries. Held until the connection closes."""
-        import secrets
-
-        key = self.owner_lock
-        while True:
-            if key is not None:
-                (got,) = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                                      (RUN_OWNER_LOCK_CLASS, key)).fetchone()
-                if got and (key == self.owner_lock or conn.execute(
-                        "SELECT 1 FROM memory_runs WHERE status = 'running' AND owner_lock = %s"
-                        " LIMIT 1", (key,)).fetchone() is None):
-                    return key
-                if got:
-                    conn.execute("SELECT pg_advisory_unlock(%s, %s)", (RUN_OWNER_LOCK_CLASS, key))
-            key = secrets.randbelow(2**31 - 1) + 1
+        """This driver's run-owner key (see ``take_owner_lock``): no running run carries it."""
+        return take_owner_lock(
+            conn, RUN_OWNER_LOCK_CLASS, self.owner_lock,
+            "SELECT 1 FROM memory_runs WHERE status = 'running' AND owner_lock = %s LIMIT 1")
 
     def _owner_gone(self, run: RunRecord, owner_lock: int | None) -> bool:
         """Whether a running run's owner (on any host) has died: nobody holds its lock."""
