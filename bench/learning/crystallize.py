@@ -101,7 +101,7 @@ class CodeTurns:
             code = CRYSTAL_CODE.get(self.task)
             if code is not None:
                 turn = Script().text(f"```python\n{code.strip()}\n```",
-                                     usage=Usage(6000, 250)).turns[0]
+                                     usage=Usage.from_request()).turns[0]
                 self.server.script.turns.insert(self.server.turns_used, turn)
                 self.written += 1
             return await original(*args, **kwargs)

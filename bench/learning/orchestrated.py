@@ -118,19 +118,17 @@ class Tally:
 
 def script_learner(server, workspace: Path, parts: tuple[int, ...]) -> None:
     """What Claude Code does per deliverable: read the brief, write the file, read it back
-    (3 turns), then one final answer. The context grows with each turn."""
+    (3 turns), then one final answer. Token counts are measured from each request."""
     from llmos.testing.model_server import Usage
 
-    context = 1800
     for i in parts:
         _, file, content = TASKS[i]
         for tool, data in (("Read", {"file_path": str(workspace / BRIEF)}),
                            ("Write", {"file_path": str(workspace / file), "content": content}),
                            ("Read", {"file_path": str(workspace / file)})):
-            server.script.tool_use(tool, data, usage=Usage(context, 90))
-            context += 250
+            server.script.tool_use(tool, data, usage=Usage.from_request())
     server.script.text("Done: " + ", ".join(TASKS[i][1] for i in parts) + ".",
-                       usage=Usage(context, 25))
+                       usage=Usage.from_request())
 
 
 def script_plan(server, kernel, workspace: Path, parts: tuple[int, ...]) -> None:
@@ -145,7 +143,7 @@ def script_plan(server, kernel, workspace: Path, parts: tuple[int, ...]) -> None
         if sub["agent"] is None:
             del sub["agent"]
     server.script.tool_use("mcp__llmos__run_plan", {"subgoals": subgoals},
-                           usage=Usage(1400, 160))
+                           usage=Usage.from_request())
     token = IN_SUBGOAL.set("bench")
     try:
         for i in parts:
@@ -153,7 +151,7 @@ def script_plan(server, kernel, workspace: Path, parts: tuple[int, ...]) -> None
                 script_learner(server, workspace, (i,))
     finally:
         IN_SUBGOAL.reset(token)
-    server.script.text("All deliverables are done.", usage=Usage(1900, 30))
+    server.script.text("All deliverables are done.", usage=Usage.from_request())
 
 
 async def run_strategy(name: str, sequence: list[tuple[int, ...]], server) -> Tally:

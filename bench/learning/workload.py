@@ -69,8 +69,10 @@ goal should have produced (and, for questions, the answer), whatever mode ran it
 - damaging divergence: a FOLLOWER run that changed files, diverged, and whose files were
   still wrong after the handoff to LEARNER;
 - hit rate: correct verified replays (FOLLOWER, not diverged, not false) / goals;
-- cost: what the CLI reported; the LEARNER-only baseline charges every goal the mean cost
-  of the learner runs of its task, measured in this run;
+- cost: what the CLI reported, with token counts measured from each request the CLI sent
+  (``Usage.from_request()``: 4 bytes of JSON per token, the prompt cache modelled from the
+  request's ``cache_control`` breakpoints), not fixed per turn; the LEARNER-only baseline
+  charges every goal the mean cost of the learner runs of its task, measured in this run;
 - replay overhead per step: ``ReplayReport.overhead_s`` (time in the replay executor
   outside the tools: gate, hooks, step recording, verification) / replayed steps, read by
   wrapping ``llmos.learning.replay.replay`` in this process (nothing is edited).
@@ -1014,11 +1016,11 @@ def variant(task: Task, rng: random.Random) -> Values:
 
 
 def usage_for(turn: int, call: Call | None) -> Any:
-    """Token usage of one scripted turn: the context grows a little with every turn."""
+    """Token usage of one scripted turn, measured from the request Claude Code sends (its
+    system prompt, tools and history, prompt caching modelled) and from the answer."""
     from llmos.testing.model_server import Usage
 
-    out = 30 if call is None else 40 + len(json.dumps(call[1])) // 4
-    return Usage(2000 + 600 * turn, out)
+    return Usage.from_request()
 
 
 def script_learner(server: Any, ws: Path, goal: Goal) -> None:

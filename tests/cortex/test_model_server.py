@@ -480,3 +480,23 @@ async def test_cli_side_requests_do_not_consume_the_script(tmp_path: Path) -> No
     assert all(r.request_class == "auxiliary" and not r.tools for r in side)
     assert [r.turn_index for r in server.conversation_requests] == [0]
     assert not server.exhausted
+
+
+def test_measured_usage_follows_the_request_and_models_the_prompt_cache() -> None:
+    """``Usage.from_request()``: tokens from what was sent (4 bytes each), and a prefix
+    ending at a ``cache_control`` breakpoint sent before is read from the cache."""
+    system = [{"type": "text", "text": "s" * 4000, "cache_control": {"type": "ephemeral"}}]
+    script = Script().text("a" * 40, usage=Usage.from_request()).text(
+        "b", usage=Usage.from_request())
+    with ScriptedModelServer(script) as server:
+        first = httpx.post(f"{server.base_url}/v1/messages",
+                           json=messages_body(system=system)).json()["usage"]
+        longer = messages_body(system=system)
+        longer["messages"].append({"role": "user", "content": "more " * 200})
+        second = httpx.post(f"{server.base_url}/v1/messages", json=longer).json()["usage"]
+    assert first["cache_read_input_tokens"] == 0
+    assert first["cache_creation_input_tokens"] > 1000  # tools + the 4000-byte system prompt
+    assert first["output_tokens"] == 10
+    assert second["cache_read_input_tokens"] == first["cache_creation_input_tokens"]
+    assert second["cache_creation_input_tokens"] == 0
+    assert second["input_tokens"] > first["input_tokens"] + 200  # the longer history

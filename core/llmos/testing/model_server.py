@@ -55,6 +55,7 @@ __all__ = [
     "Turn",
     "Usage",
     "default_is_side_request",
+    "measured_usage",
     "text",
     "tool_use",
 ]
@@ -79,12 +80,22 @@ _SECRET_HEADERS = frozenset({"x-api-key", "authorization", "cookie", "proxy-auth
 
 @dataclass(frozen=True)
 class Usage:
-    """Token usage the model reports for one turn; the CLI prices the run from it."""
+    """Token usage the model reports for one turn; the CLI prices the run from it.
+
+    ``Usage.from_request()`` reports what the request and the answer actually hold instead of
+    fixed counts (see :func:`measured_usage`): benchmarks use it so that a cost follows the
+    real context Claude Code sends (system prompt, tool definitions, history, guidance).
+    """
 
     input_tokens: int = 100
     output_tokens: int = 20
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    measured: bool = False
+
+    @classmethod
+    def from_request(cls) -> Usage:
+        return cls(0, 0, measured=True)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -477,6 +488,7 @@ class ScriptedModelServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ids = itertools.count(1)
+        self._cached_prefixes: set[str] = set()
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -659,6 +671,65 @@ class ScriptedModelServer:
     def _message_id(self) -> str:
         return f"msg_scripted_{next(self._ids):04d}"
 
+    def _measure(self, body: Any, blocks: list[Block]) -> Usage:
+        with self._lock:
+            return measured_usage(body, blocks, self._cached_prefixes)
+
+
+def _tokens(size: int) -> int:
+    return (size + 3) // 4
+
+
+def measured_usage(body: Any, blocks: Iterable[Block], cached: set[str]) -> Usage:
+    """The usage of one answer from what was sent and said, with prompt caching modelled.
+
+    Tokens are estimated as 4 bytes of JSON each, the rule the ``count_tokens`` route uses
+    (there is no Claude tokenizer offline; the ratio is close for English and code). The
+    prompt is the request's ``tools``, then ``system``, then ``messages`` blocks, in that
+    order, as the service caches them: the longest prefix ending at a ``cache_control``
+    breakpoint that an earlier request already sent is read from the cache
+    (``cache_read_input_tokens``), the rest up to the last breakpoint is written to it
+    (``cache_creation_input_tokens``) and what follows the last breakpoint is plain
+    ``input_tokens``. ``cached`` holds the digests of the prefixes seen (updated here).
+    Output tokens are the answer's blocks, measured the same way.
+    """
+    import hashlib
+
+    units: list[tuple[str, bool]] = []
+    if isinstance(body, dict):
+        system = body.get("system")
+        parts: list[Any] = list(body.get("tools") or [])
+        parts += [system] if isinstance(system, str) else list(system or [])
+        for message in body.get("messages") or []:
+            content = message.get("content") if isinstance(message, dict) else message
+            parts += [content] if isinstance(content, str) else list(content or [])
+        for part in parts:
+            marked = isinstance(part, dict) and "cache_control" in part
+            units.append((json.dumps(part, sort_keys=True), marked))
+    digest = hashlib.sha256()
+    size = read = last_mark = 0
+    keys: list[str] = []
+    for text, marked in units:
+        digest.update(text.encode())
+        size += len(text.encode())
+        if marked:
+            key = digest.copy().hexdigest()
+            keys.append(key)
+            last_mark = size
+            if key in cached:
+                read = size
+    cached.update(keys)
+    output = sum(
+        len((b.text if isinstance(b, Text) else json.dumps(dict(b.input))).encode())
+        for b in blocks
+    )
+    return Usage(
+        input_tokens=_tokens(size - last_mark),
+        output_tokens=max(1, _tokens(output)),
+        cache_creation_input_tokens=_tokens(last_mark - read),
+        cache_read_input_tokens=_tokens(read),
+    )
+
 
 def _side_turn(request: RecordedRequest, side_text: str) -> Turn:
     """The canned answer to a side request; JSON matching the schema when one is asked for."""
@@ -810,6 +881,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         model = request.model or self.owner.model or "claude-scripted"
         message_id = self.owner._message_id()
+        if turn.usage.measured:
+            turn = replace(turn, usage=self.owner._measure(request.body, turn.blocks))
         limit = request.body.get("max_tokens") if isinstance(request.body, dict) else None
         if isinstance(limit, int) and 0 < limit < turn.usage.output_tokens:
             # like the real service: never more output than max_tokens
