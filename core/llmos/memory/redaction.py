@@ -34,9 +34,11 @@ Hugging Face / npm / Stripe test keys, ``Authorization`` headers, ``curl -u user
 a password said in prose or in ``.netrc``, and secret-named flags and keys beyond its
 keyword list (``--token X``, ``GITHUB_TOKEN=X``, several on one line).
 
-detect-secrets (and ``requests``, which it imports) is loaded on the first call, about
-0.15 s, never at ``llmos --version``; it never verifies a finding over the network (that
-takes a filter that is not enabled).
+detect-secrets is loaded on the first call, never at ``llmos --version``: its regex
+detectors first, its keyword and entropy plugins and filters the first time a line names a
+secret-ish word; ``prebuild()`` builds all of it ahead (the command daemon does, before it
+forks). It never verifies a finding over the network (that takes a filter that is not
+enabled).
 """
 
 from __future__ import annotations
@@ -315,10 +317,16 @@ def _secret_span(m: re.Match[str]) -> tuple[int, int]:
 
 
 class _Scanner:
-    """detect-secrets' plugins, tuned by its filters and ours (built once, on first use)."""
+    """detect-secrets' plugins, tuned by its filters and ours (built once per process, on
+    first use or by ``prebuild()``).
+
+    What every text needs, the regex detectors' patterns, is built with the scanner; what
+    only a line naming a secret-ish word needs (the keyword and entropy plugins, the
+    heuristic filters, the detectors that look behind for a keyword) is built the first
+    time such a line is scanned, so a text with none (most of what a replay stores) never
+    loads or compiles them."""
 
     def __init__(self) -> None:
-        from detect_secrets.filters import heuristic
         from detect_secrets.plugins.aws import AWSKeyDetector
         from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
         from detect_secrets.plugins.base import RegexBasedDetector
@@ -327,14 +335,9 @@ class _Scanner:
         from detect_secrets.plugins.discord import DiscordBotTokenDetector
         from detect_secrets.plugins.github_token import GitHubTokenDetector
         from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
-        from detect_secrets.plugins.high_entropy_strings import (
-            Base64HighEntropyString,
-            HexHighEntropyString,
-        )
         from detect_secrets.plugins.ibm_cloud_iam import IbmCloudIamDetector
         from detect_secrets.plugins.ibm_cos_hmac import IbmCosHmacDetector
         from detect_secrets.plugins.jwt import JwtTokenDetector
-        from detect_secrets.plugins.keyword import DENYLIST_REGEX, KeywordDetector
         from detect_secrets.plugins.mailchimp import MailchimpDetector
         from detect_secrets.plugins.npm import NpmDetector
         from detect_secrets.plugins.openai import OpenAIDetector
@@ -348,33 +351,74 @@ class _Scanner:
         from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
         from detect_secrets.plugins.twilio import TwilioKeyDetector
 
-        self.heuristic = heuristic
         # Not used: ArtifactoryDetector ("AP" + 9 alphanumerics is any capitalized word
         # like APIKeyManager) and IPPublicDetector (an IP address is not a secret).
-        regex_plugins: list[RegexBasedDetector] = [
-            AWSKeyDetector(), AzureStorageKeyDetector(), BasicAuthDetector(),
-            CloudantDetector(), DiscordBotTokenDetector(), GitHubTokenDetector(),
-            GitLabTokenDetector(), IbmCloudIamDetector(), IbmCosHmacDetector(),
-            JwtTokenDetector(), MailchimpDetector(), NpmDetector(), OpenAIDetector(),
-            PrivateKeyDetector(), PypiTokenDetector(), SendGridDetector(), SlackDetector(),
-            SoftlayerDetector(), SquareOAuthDetector(), StripeDetector(),
-            TelegramBotTokenDetector(), TwilioKeyDetector(),
+        regex_plugins: list[type[RegexBasedDetector]] = [
+            AWSKeyDetector, AzureStorageKeyDetector, BasicAuthDetector,
+            CloudantDetector, DiscordBotTokenDetector, GitHubTokenDetector,
+            GitLabTokenDetector, IbmCloudIamDetector, IbmCosHmacDetector,
+            JwtTokenDetector, MailchimpDetector, NpmDetector, OpenAIDetector,
+            PrivateKeyDetector, PypiTokenDetector, SendGridDetector, SlackDetector,
+            SoftlayerDetector, SquareOAuthDetector, StripeDetector,
+            TelegramBotTokenDetector, TwilioKeyDetector,
         ]
         # Their own patterns (``^``/``$`` per line). Those that look for a secret-ish word
-        # first (IBM, Cloudant, Softlayer) run only on the lines that have one.
-        compiled = [re.compile(p.pattern, p.flags | re.MULTILINE)
-                    for plugin in regex_plugins for p in plugin.denylist]
-        self.patterns = [p for p in compiled if "(?<=" not in p.pattern]
-        self.context_patterns = [p for p in compiled if "(?<=" in p.pattern]
-        self.keyword = KeywordDetector()
-        self.entropy = [Base64HighEntropyString(), HexHighEntropyString()]
-        # Every word of the keyword detector's list (api_?key, db_?pass, pwd, secret, ...)
-        # contains one of these; a line without one is not given to it.
-        self.keyword_hit = re.compile(DENYLIST_REGEX)  # on lower-cased text
-        self.keyword_trigger = re.compile(r"key|pass|pwd|secret|contrase")
+        # first (IBM, Cloudant, Softlayer) run only on the lines that have one, so they
+        # are compiled (``context_patterns``) only when such a line is scanned.
+        sources = [(p.pattern, p.flags | re.MULTILINE)
+                   for plugin in regex_plugins for p in plugin().denylist]
+        self.patterns = [re.compile(p, f) for p, f in sources if "(?<=" not in p]
+        self._context_sources = [(p, f) for p, f in sources if "(?<=" in p]
+
+    @functools.cached_property
+    def context_patterns(self) -> list[re.Pattern[str]]:
+        return [re.compile(p, f) for p, f in self._context_sources]
+
+    @functools.cached_property
+    def heuristic(self) -> Any:
+        from detect_secrets.filters import heuristic
+
+        return heuristic
+
+    @functools.cached_property
+    def keyword(self) -> Any:
+        from detect_secrets.plugins.keyword import KeywordDetector
+
+        return KeywordDetector()
+
+    @functools.cached_property
+    def entropy(self) -> list[Any]:
+        from detect_secrets.plugins.high_entropy_strings import (
+            Base64HighEntropyString,
+            HexHighEntropyString,
+        )
+
+        return [Base64HighEntropyString(), HexHighEntropyString()]
+
+    @functools.cached_property
+    def keyword_hit(self) -> re.Pattern[str]:
+        """Every word of the keyword detector's list (on lower-cased text)."""
+        from detect_secrets.plugins.keyword import DENYLIST_REGEX
+
+        return re.compile(DENYLIST_REGEX)
+
+    @functools.cached_property
+    def keyword_trigger(self) -> re.Pattern[str]:
+        """Every word of the keyword detector's list (api_?key, db_?pass, pwd, secret,
+        ...) contains one of these; a line without one is not given to it."""
+        from detect_secrets.plugins.keyword import DENYLIST_REGEX
+
+        trigger = re.compile(r"key|pass|pwd|secret|contrase")
         words = DENYLIST_REGEX.strip("()").split(")")[0].split("|")
-        if not all(self.keyword_trigger.search(w.replace("_?", "_")) for w in words):
-            self.keyword_trigger = re.compile(DENYLIST_REGEX)  # a newer list: use it as is
+        if not all(trigger.search(w.replace("_?", "_")) for w in words):
+            return self.keyword_hit  # a newer list: use it as is
+        return trigger
+
+    def build_all(self) -> None:
+        """Everything, the parts a secret-ish line needs included (``prebuild``)."""
+        for part in ("context_patterns", "heuristic", "keyword", "entropy", "keyword_hit",
+                     "keyword_trigger"):
+            getattr(self, part)
 
     # -- filters ---------------------------------------------------------------------
 
@@ -560,6 +604,14 @@ def _scanner() -> _Scanner:
     return _Scanner()
 
 
+def prebuild() -> None:
+    """Build the scanner whole now (detect-secrets' detectors and every compiled pattern;
+    a pure function of the code, nothing read from the environment or files), so that
+    processes forked from this one (the command daemon's) redact without building it.
+    Secret-named environment variables are still read at each redaction."""
+    _scanner().build_all()
+
+
 def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for s, e in sorted(spans):
@@ -696,4 +748,5 @@ def contains_redaction(value: Any) -> bool:
     return False
 
 
-__all__ = ["REDACTED", "contains_redaction", "is_secret_key", "redact_obj", "redact_text"]
+__all__ = ["REDACTED", "contains_redaction", "is_secret_key", "prebuild", "redact_obj",
+           "redact_text"]
