@@ -157,6 +157,26 @@ def entry_points(group: str) -> Any:
     return _scan[1].select(group=group)
 
 
+_dists: tuple[Any, dict[str, dict[str, tuple[str, str]]]] | None = None
+
+
+def entry_point_distributions(group: str) -> dict[str, tuple[str, str]]:
+    """{entry-point name: (distribution name, version)} for ``group``; read from each
+    distribution's metadata once per scan of ``entry_points`` (every time when the cheap
+    imports are not installed)."""
+    global _dists
+    found = entry_points(group=group)
+    scan = _scan[1] if _scan is not None and CheapImports in sys.meta_path else None
+    if scan is not None and _dists is not None and _dists[0] is scan and group in _dists[1]:
+        return _dists[1][group]
+    dists = {ep.name: (ep.dist.name, ep.dist.version) for ep in found if ep.dist is not None}
+    if scan is not None:
+        if _dists is None or _dists[0] is not scan:
+            _dists = (scan, {})
+        _dists[1][group] = dists
+    return dists
+
+
 _RULES = {"sqlite_utils.db": _hiding("pandas", "numpy"),
           "pydantic.plugin._loader": _sharing_entry_points,
           "sqlite_utils.plugins": _no_empty_plugin_scan,

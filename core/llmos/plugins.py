@@ -308,12 +308,12 @@ def _load_entry_points(
     load: set[str] | None,
     disable: dict[str, str],
 ) -> None:
-    from llmos.cheap_imports import entry_points
+    from llmos.cheap_imports import entry_point_distributions, entry_points
 
     # one scan of the installed distributions (shared with pydantic's under the CLI)
     found = entry_points(group=ENTRY_POINT_GROUP)
     available = sorted({ep.name for ep in found})
-    dists = {ep.name: (ep.dist.name, ep.dist.version) for ep in found if ep.dist is not None}
+    dists = entry_point_distributions(ENTRY_POINT_GROUP)
     wanted = []
     for name in available:
         why = _disabled_by(name, load, disable)
@@ -348,10 +348,9 @@ def _load_entry_points(
     )
     for ext in manager:
         dist = getattr(ext.entry_point, "dist", None)
-        # stevedore's cached entry points carry no distribution: look it up by name
-        dist_name, dist_version = (
-            (dist.name, dist.version) if dist is not None else dists.get(ext.name, (None, None))
-        )
+        # read once per scan (a distribution's name and version parse its metadata file)
+        dist_name, dist_version = dists.get(ext.name) or (
+            (dist.name, dist.version) if dist is not None else (None, None))
         info = PluginInfo(ext.name, dist_name, dist_version, kind="entry-point")
         try:
             if ext.name in infos or pm.has_plugin(ext.name):
@@ -365,6 +364,27 @@ def _load_entry_points(
         info = PluginInfo(name, dist_name, dist_version, kind="entry-point")
         info.fail(_one_line(exc), exc)
         infos[name] = info
+
+
+def preload_entry_points() -> list[str]:
+    """Import (not register) the modules of the ``llmos`` entry points that the
+    environment's ``LLMOS_LOAD_PLUGINS`` / ``LLMOS_DISABLE_PLUGINS`` leave in, and read
+    their distributions' names and versions, so that managers built later in this process
+    (or in processes forked from it) find them loaded. Returns those that failed."""
+    from llmos.cheap_imports import entry_point_distributions, entry_points
+
+    load = _env_list("LLMOS_LOAD_PLUGINS")
+    disable = _env_list("LLMOS_DISABLE_PLUGINS") or set()
+    entry_point_distributions(ENTRY_POINT_GROUP)
+    failed = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if _disabled_by(ep.name, load, disable) is not None:
+            continue
+        try:
+            importlib.import_module(ep.module)
+        except (Exception, SystemExit):
+            failed.append(ep.name)
+    return failed
 
 
 def unavailable_sections(infos: dict[str, PluginInfo]) -> dict[str, str]:

@@ -123,3 +123,20 @@ def styled(*parts: str | tuple[str, str]) -> Text:
     from rich.text import Text
 
     return Text.assemble(*parts)
+
+
+def prewarm() -> list[str]:
+    """``llmos.kernel.prewarm()`` and the modules ``llmos run`` imports (for a fork
+    server's parent: a command forked after it starts with them loaded). Returns the
+    modules that failed to import."""
+    import importlib
+
+    from llmos.kernel import prewarm as prewarm_kernel
+
+    failed = prewarm_kernel()
+    for name in ("llmos.cli.run",):
+        try:
+            importlib.import_module(name)
+        except Exception:
+            failed.append(name)
+    return failed
