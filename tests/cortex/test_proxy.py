@@ -125,6 +125,46 @@ async def test_concurrent_requests_of_several_runs_never_overspend(economy):
     assert economy.balance_micro == 200_000 - spent
 
 
+
+async def test_a_runs_fixed_prompt_part_is_counted_once_and_its_growing_part_by_bytes(economy):
+    """Claude Code resends the same system prompt and tools on every turn: when the bytes
+    bound does not fit, their exact size is asked of the service once per run, and the
+    messages are bounded by their bytes; a request still not fitting, or one holding an
+    image or document, is counted whole, each time."""
+    tools = [{"name": "t", "description": "x" * 40_000, "input_schema": {"type": "object"}}]
+    script = Script()
+    for _ in range(5):
+        script.text("ok", usage=Usage(100, 10))
+
+    def turn(*messages: dict) -> dict:
+        return {**body(max_tokens=4000), "tools": tools,
+                "messages": [{"role": "user", "content": "hi"}, *messages]}
+
+    answer = {"role": "assistant", "content": "ok"}
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": "iVBORw0KGgo="}}
+    requests = [turn(), turn(answer, {"role": "user", "content": "more"}),
+                turn(answer, {"role": "user", "content": "more"}, answer,
+                     {"role": "user", "content": "again"}),
+                turn({"role": "user", "content": "y" * 20_000}),
+                turn({"role": "user", "content": [image]})]
+    counted = []
+    # at $0.15 the bytes bound (40 kB of tools) does not fit 4000 output tokens
+    with ScriptedModelServer(script) as server:
+        async with proxy_for(economy, server, cap_usd=0.15) as proxy:
+            for payload in requests:
+                response = await post(proxy, payload)
+                assert response.status_code == 200, response.text
+                counted.append(len([r for r in server.requests if r.kind == "count_tokens"]))
+    # sized by the fixed part (counted once), then twice whole (20 kB of messages; an image)
+    assert counted == [1, 1, 1, 2, 3]
+    first = next(r for r in server.requests if r.kind == "count_tokens").body
+    assert first["tools"] == tools and first["messages"] == [{"role": "user", "content": "."}]
+    # nothing was lowered: every bound fitted the request as asked
+    assert [r.body["max_tokens"] for r in server.conversation_requests] == [4000] * 5
+    assert economy.status()["reserved_micro"] == 0
+
+
 @pytest.mark.parametrize("started", [True, False])
 async def test_a_request_in_flight_when_the_proxy_stops_is_charged_what_it_may_cost(
     economy, started

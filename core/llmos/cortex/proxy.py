@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import random
@@ -158,7 +159,8 @@ class MeteringProxy:
         """The first thing that made the run fail here (what to tell the user)."""
         self._open: dict[str, _Metered] = {}
         self._sizing_problem: str | None = None
-        self._server: uvicorn.Server | None = None
+        self._fixed_sizes: dict[bytes, int] = {}
+        self._server: _QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
         self._client: httpx.AsyncClient | None = None
@@ -205,8 +207,7 @@ class MeteringProxy:
     async def stop(self) -> None:
         """Stop serving; whatever is still in flight is charged its reservation."""
         if self._server is not None:
-            self._server.should_exit = True
-            self._server.force_exit = True
+            self._server.exit_now()
         if self._task is not None:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(self._task), 2)
@@ -349,17 +350,8 @@ class MeteringProxy:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         asked = body.get("max_tokens")
         metered = self._reserve(body, len(raw))
-        if self.settings.prompt_estimate == "count_tokens" and (
-                isinstance(metered, str) or body.get("max_tokens") != asked):
-            # the bytes bound is coarse: size the prompt exactly before lowering or refusing
-            count = await self._count_tokens(body, headers)
-            if count is not None and count < len(raw):
-                if not isinstance(metered, str):
-                    self._release(metered)
-                    body["max_tokens"] = asked
-                metered = self._reserve(body, count)
-            elif count is None and isinstance(metered, str) and self._sizing_problem:
-                metered += f" ({self._sizing_problem})"
+        if self.settings.prompt_estimate == "count_tokens":
+            metered = await self._resize(body, headers, asked, len(raw), metered)
         if isinstance(metered, str):
             if self.fault is None:  # a budget stop after a fault is not the news
                 self.stopped = "cap" if metered.startswith("stopped on its cap") else "battery"
@@ -455,6 +447,49 @@ class MeteringProxy:
             return await self._passthrough(request)
         return _error(404, "not_found_error", f"llmos: {request.url.path} is not served")
 
+    async def _resize(self, body: dict[str, Any], headers: dict[str, str], asked: Any,
+                      bound: int, metered: _Metered | str) -> _Metered | str:
+        """A request whose bytes bound made it lowered or refused, sized more tightly
+        before lowering or refusing it: first by the exact size of its fixed part (model,
+        system prompt, tools: asked of the service once per run and remembered, since
+        they do not change from turn to turn) plus its messages' bytes, then, when that
+        still does not fit, by its own exact size (each such request asks the service)."""
+        exact = False
+        for sizing in (self._fixed_part_bound, self._count_tokens):
+            if not isinstance(metered, str) and body.get("max_tokens") == asked:
+                break  # it fits as asked
+            count = await sizing(body, headers)
+            exact = sizing == self._count_tokens
+            if count is None or count >= bound:
+                continue
+            bound = count
+            if not isinstance(metered, str):
+                self._release(metered)
+                body["max_tokens"] = asked
+            metered = self._reserve(body, count)
+        if exact and isinstance(metered, str) and count is None and self._sizing_problem:
+            metered += f" ({self._sizing_problem})"
+        return metered
+
+    async def _fixed_part_bound(self, body: dict[str, Any], headers: dict[str, str]
+                                ) -> int | None:
+        """At most how many tokens the prompt has: its fixed part's exact size (with
+        ``_count_tokens``' margin) plus its messages' size in bytes (the bytes bound of
+        the part that grows), or None when the messages hold an image or a document
+        (whose tokens are not bounded by their bytes in every case: counted exactly)."""
+        messages = body.get("messages")
+        if not isinstance(messages, list) or _has_media(messages):
+            return None
+        fixed = {k: body[k] for k in _COUNTED_FIELDS if k in body and k != "messages"}
+        key = hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).digest()
+        if key not in self._fixed_sizes:
+            count = await self._count_tokens(
+                {**fixed, "messages": [{"role": "user", "content": "."}]}, headers)
+            if count is None:
+                return None
+            self._fixed_sizes[key] = count
+        return self._fixed_sizes[key] + len(json.dumps(messages).encode())
+
     async def _count_tokens(self, body: dict[str, Any], headers: dict[str, str]) -> int | None:
         """The prompt's exact size from the service (free), with a small margin."""
         payload = {k: body[k] for k in _COUNTED_FIELDS if k in body}
@@ -542,11 +577,40 @@ class MeteringProxy:
 
 
 class _QuietServer(uvicorn.Server):
-    """uvicorn without its signal handlers: llmos's own handlers stop the run."""
+    """uvicorn without its signal handlers (llmos's own handlers stop the run), stopping as
+    soon as ``exit_now`` is called: uvicorn itself looks at its exit flag every 0.1 s and
+    then waits 0.1 s more before closing, up to 0.2 s added to the end of every run."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit = asyncio.Event()
 
     @contextlib.contextmanager
     def capture_signals(self):  # type: ignore[override]
         yield
+
+    def exit_now(self) -> None:
+        """Stop serving; requests in flight are cut (what ``stop`` then charges)."""
+        self.should_exit = self.force_exit = True
+        self._exit.set()
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):  # the Date header, once a second
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit.wait(), 0.1)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        await asyncio.sleep(0)  # (uvicorn waits 0.1 s here, for nothing once forced)
+        for server in self.servers:
+            await server.wait_closed()
 
 
 class _SseUsage:
@@ -620,6 +684,16 @@ def _fit_thinking(body: dict[str, Any], max_tokens: int) -> None:
             thinking["budget_tokens"] = max(1024, max_tokens // 2)
         else:
             body.pop("thinking")
+
+
+def _has_media(value: Any) -> bool:
+    """Whether an image or document block is anywhere in ``value`` (messages)."""
+    if isinstance(value, list):
+        return any(_has_media(item) for item in value)
+    if isinstance(value, dict):
+        return value.get("type") in ("image", "document") or any(
+            _has_media(item) for item in value.values() if isinstance(item, (list, dict)))
+    return False
 
 
 def _ints(usage: Mapping[str, Any]) -> dict[str, int]:
