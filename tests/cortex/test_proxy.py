@@ -165,6 +165,23 @@ async def test_a_runs_fixed_prompt_part_is_counted_once_and_its_growing_part_by_
     assert economy.status()["reserved_micro"] == 0
 
 
+
+async def test_a_request_lowered_anyway_is_counted_whole_once(economy):
+    """When even an empty prompt would not let ``max_tokens`` be sent as asked (the cap
+    pays for less output), only the exact size matters: one count_tokens per request,
+    of the whole prompt, never one of the fixed part besides."""
+    tools = [{"name": "t", "description": "x" * 40_000, "input_schema": {"type": "object"}}]
+    with ScriptedModelServer(Script().text("a").text("b")) as server:
+        async with proxy_for(economy, server, cap_usd=0.07) as proxy:
+            for content in ("hi", "more"):  # 5000 output tokens alone cost $0.075
+                payload = {**body(max_tokens=5000), "tools": tools,
+                           "messages": [{"role": "user", "content": content}]}
+                assert (await post(proxy, payload)).status_code == 200
+    counts = [r.body for r in server.requests if r.kind == "count_tokens"]
+    assert [c["messages"][0]["content"] for c in counts] == ["hi", "more"]
+    assert all(1024 <= r.body["max_tokens"] < 5000 for r in server.conversation_requests)
+
+
 @pytest.mark.parametrize("started", [True, False])
 async def test_a_request_in_flight_when_the_proxy_stops_is_charged_what_it_may_cost(
     economy, started

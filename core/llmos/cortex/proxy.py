@@ -450,45 +450,57 @@ class MeteringProxy:
     async def _resize(self, body: dict[str, Any], headers: dict[str, str], asked: Any,
                       bound: int, metered: _Metered | str) -> _Metered | str:
         """A request whose bytes bound made it lowered or refused, sized more tightly
-        before lowering or refusing it: first by the exact size of its fixed part (model,
-        system prompt, tools: asked of the service once per run and remembered, since
-        they do not change from turn to turn) plus its messages' bytes, then, when that
-        still does not fit, by its own exact size (each such request asks the service)."""
-        exact = False
-        for sizing in (self._fixed_part_bound, self._count_tokens):
-            if not isinstance(metered, str) and body.get("max_tokens") == asked:
-                break  # it fits as asked
-            count = await sizing(body, headers)
-            exact = sizing == self._count_tokens
-            if count is None or count >= bound:
-                continue
-            bound = count
+        before lowering or refusing it. When a bound made of its fixed part's exact size
+        (model, system prompt, tools: the same on every turn, asked of the service once
+        per run) and its messages' bytes lets it be sent as asked, that bound; otherwise
+        its own exact size, as the service counts it (each such request asks)."""
+        if not isinstance(metered, str) and body.get("max_tokens") == asked:
+            return metered
+        count = await self._fixed_part_bound(body, headers)
+        if count is None or count >= bound or not self._fits(body, count):
+            count = await self._count_tokens(body, headers)
+        if count is not None and count < bound:
             if not isinstance(metered, str):
                 self._release(metered)
                 body["max_tokens"] = asked
-            metered = self._reserve(body, count)
-        if exact and isinstance(metered, str) and count is None and self._sizing_problem:
+            return self._reserve(body, count)
+        if count is None and isinstance(metered, str) and self._sizing_problem:
             metered += f" ({self._sizing_problem})"
         return metered
+
+    def _fits(self, body: dict[str, Any], tokens: int) -> bool:
+        """Whether a prompt of ``tokens`` with the ``max_tokens`` asked fits in what is left
+        (of the run's cap and of the balance)."""
+        price = price_for(body.get("model"), self.settings.prices)
+        asked = body.get("max_tokens")
+        asked = asked if isinstance(asked, int) and asked > 0 else DEFAULT_MAX_TOKENS
+        left = min(self.settings.run_cap_micro - self.spent_micro - self.open_micro,
+                   self.economy.available_micro)
+        return price.worst_case_micro(tokens, asked) <= left
 
     async def _fixed_part_bound(self, body: dict[str, Any], headers: dict[str, str]
                                 ) -> int | None:
         """At most how many tokens the prompt has: its fixed part's exact size (with
         ``_count_tokens``' margin) plus its messages' size in bytes (the bytes bound of
-        the part that grows), or None when the messages hold an image or a document
-        (whose tokens are not bounded by their bytes in every case: counted exactly)."""
+        the part that grows). None when the messages hold an image or a document (whose
+        tokens are not bounded by their bytes in every case), or when the fixed part is
+        not counted yet and even its messages alone would not let the request be sent
+        as asked (then only the exact size helps: asking twice would be waste)."""
         messages = body.get("messages")
         if not isinstance(messages, list) or _has_media(messages):
             return None
+        grows = len(json.dumps(messages).encode())
         fixed = {k: body[k] for k in _COUNTED_FIELDS if k in body and k != "messages"}
         key = hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).digest()
         if key not in self._fixed_sizes:
+            if not self._fits(body, grows):
+                return None
             count = await self._count_tokens(
                 {**fixed, "messages": [{"role": "user", "content": "."}]}, headers)
             if count is None:
                 return None
             self._fixed_sizes[key] = count
-        return self._fixed_sizes[key] + len(json.dumps(messages).encode())
+        return self._fixed_sizes[key] + grows
 
     async def _count_tokens(self, body: dict[str, Any], headers: dict[str, str]) -> int | None:
         """The prompt's exact size from the service (free), with a small margin."""
