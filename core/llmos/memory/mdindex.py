@@ -45,7 +45,9 @@ RACY_NS = 2_000_000_000
 """A directory modified this recently before a scan is rescanned next time (timestamps
 can be as coarse as 2 s on some file systems)."""
 
-VERSION = 4  # 4: records as JSON; 3: SQLite side index; 2: goal normalization 2, JSON
+# 5: rowids in (created, id) order; 4: records as JSON; 3: SQLite side index;
+# 2: goal normalization 2, JSON
+VERSION = 5
 _TEXT = FullTextIndex("docs", "docs_fts", "docs_terms")
 
 
@@ -195,9 +197,10 @@ class DocIndex:
         text = " ".join(sorted(doc.tokens))
         conn.execute("INSERT INTO files (file, ino, mtime, size) VALUES (?, ?, ?, ?)",
                      (doc.file, *doc.stat))
-        conn.execute("INSERT INTO docs (id, created_at, search_text, file, key, flag, tags,"
-                     " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     (doc.id, doc.created, text, doc.file, doc.key, int(doc.flag),
+        conn.execute("INSERT INTO docs (rowid, id, created_at, search_text, file, key, flag,"
+                     " tags, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (_TEXT.place(conn, doc.id, doc.created), doc.id, doc.created, text,
+                      doc.file, doc.key, int(doc.flag),
                       json.dumps(list(doc.tags)), doc.data))
         _TEXT.maintain(conn, None, text)
 
