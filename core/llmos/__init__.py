@@ -7,14 +7,13 @@ on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-import pluggy
+TYPE_CHECKING = False  # not ``typing``'s: the ``llmos`` command's client imports this
 
 __version__ = "0.1.0"
 
-hookimpl = pluggy.HookimplMarker("llmos")
-"""Decorator for plugin hook implementations: ``@llmos.hookimpl``."""
+# ``hookimpl`` (the decorator for plugin hook implementations, ``@llmos.hookimpl``) is
+# made on first use by ``__getattr__`` below: importing pluggy here would cost every
+# ``llmos`` command's thin client (``llmos.client``) its import.
 
 
 _LAZY = {
@@ -46,6 +45,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    import pluggy
+
     from llmos.api import LLMOS
     from llmos.calls import CallContext, Decision, ToolCall, ToolResult
     from llmos.config import ConfigError
@@ -53,8 +54,15 @@ if TYPE_CHECKING:
     from llmos.kernel import Kernel
     from llmos.tools import Tool, ToolMeta
 
+    hookimpl: pluggy.HookimplMarker
 
-def __getattr__(name: str) -> Any:
+
+def __getattr__(name: str) -> object:
+    if name == "hookimpl":
+        import pluggy
+
+        marker = globals()["hookimpl"] = pluggy.HookimplMarker("llmos")
+        return marker
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'llmos' has no attribute {name!r}")

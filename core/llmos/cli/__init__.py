@@ -39,6 +39,7 @@ BUILTIN_COMMANDS = {
     "worker": "llmos.cli.worker:worker", "submit": "llmos.cli.worker:submit",
     "schedule": "llmos.cli.schedule:schedule",
     "shell": "llmos.cli.shell:shell",
+    "daemon": "llmos.cli.daemon:daemon",
 }
 
 

@@ -131,6 +131,8 @@ class Session:
             "DISABLE_ERROR_REPORTING": "1",
             # offer plugin tools directly instead of behind the CLI's ToolSearch tool
             "ENABLE_TOOL_SEARCH": "false",
+            # an agent's process: its llmos commands never use the command daemon
+            "LLMOS_AGENT_PROCESS": "1",
         })
         return env
 

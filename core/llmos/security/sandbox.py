@@ -299,6 +299,7 @@ def sandbox_env(env: Mapping[str, str] | None, workspace: Path) -> dict[str, str
     clean.setdefault("LANG", "C.UTF-8")
     clean["PWD"] = str(workspace)
     clean.pop("TMPDIR", None)
+    clean["LLMOS_AGENT_PROCESS"] = "1"  # an agent's: never served by the command daemon
     return clean
 
 
