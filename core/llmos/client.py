@@ -52,7 +52,9 @@ PROTOCOL = 1
 EXIT_DAEMON_LOST = 70
 
 STATUS_FIELDS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
-                 "NoNewPrivs", "Seccomp")
+                 "NoNewPrivs", "Seccomp", "Seccomp_filters")
+#: Fields older kernels do not have (then absent for both processes).
+OPTIONAL_FIELDS = frozenset({"CapAmb", "Seccomp_filters"})
 NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts", "cgroup")
 
 
@@ -168,20 +170,17 @@ def check_dir(path: str, create: bool) -> str | None:
     return None
 
 
-def socket_key(path0: str | None = None) -> str:
+def socket_key(mine: dict | None = None) -> str:
     """The socket's name: a hash of what makes one daemon's interpreter this one's (uid,
-    interpreter, module search path, mount namespace, llmos version), so a venv, a
-    PYTHONPATH or a sandbox never reaches another's daemon."""
+    interpreter, module search path, llmos version) and of this process's privileges and
+    confinement (``attributes``: ids, capabilities, namespaces, cgroup, ...), so a venv, a
+    PYTHONPATH or a sandbox never reaches another's daemon, nor starts one in its place."""
     import llmos
 
-    path = list(sys.path)
-    if path0 is not None and path:
-        path[0] = path0
-    try:
-        mnt = os.readlink("/proc/self/ns/mnt")
-    except OSError:
-        mnt = "?"
-    text = repr((os.getuid(), sys.executable, path, mnt, llmos.__version__))
+    if mine is None:
+        mine = attributes("self")
+    compared = sorted((k, v) for k, v in mine.items() if not k.startswith("_"))
+    text = repr((os.getuid(), sys.executable, list(sys.path), llmos.__version__, compared))
     # FNV-1a 64 twice (no hashlib import on the client's path); a name, not a secret
     h1, h2 = 0xCBF29CE484222325, 0x84222325CBF29CE4
     for byte in text.encode("utf-8", "surrogateescape"):
@@ -199,8 +198,8 @@ def socket_path(directory: str, key: str) -> str:
 
 def attributes(pid: int | str) -> dict:
     """What makes a process exactly as privileged and confined as another: ids, groups,
-    capabilities, no_new_privs, seccomp, namespaces, cgroup, LSM label. Raises OSError
-    when /proc cannot tell."""
+    capabilities, no_new_privs, seccomp, namespaces, cgroup, LSM label (and, not compared,
+    ``_umask``). Raises OSError when /proc cannot tell."""
     base = f"/proc/{pid}"
     out: dict = {}
     with open(f"{base}/status", "rb") as f:
@@ -208,7 +207,9 @@ def attributes(pid: int | str) -> dict:
             name, _, value = line.partition(":")
             if name in STATUS_FIELDS:
                 out[name] = " ".join(value.split())
-    missing = [n for n in STATUS_FIELDS if n not in out and n not in ("CapAmb",)]
+            elif name == "Umask":
+                out["_umask"] = int(value.strip(), 8)
+    missing = [n for n in STATUS_FIELDS if n not in out and n not in OPTIONAL_FIELDS]
     if missing:
         raise OSError(f"{base}/status lacks {', '.join(missing)}")
     for ns in NAMESPACES:
@@ -223,6 +224,11 @@ def attributes(pid: int | str) -> dict:
     return out
 
 
+def differences(theirs: dict, ours: dict) -> list[str]:
+    return sorted(k for k in set(theirs) | set(ours)
+                  if not k.startswith("_") and theirs.get(k) != ours.get(k))
+
+
 def peer_pid(sock) -> int:
     import _socket
 
@@ -234,15 +240,24 @@ def peer_pid(sock) -> int:
     return pid
 
 
-def same_process_attributes(pid: int) -> str | None:
-    """None when process ``pid`` is exactly as privileged and confined as this one, else
-    what differs."""
+def same_process_attributes(pid: int, ours: dict) -> str | None:
+    """None when process ``pid`` is exactly as privileged and confined as ``ours`` (this
+    process's ``attributes``), else what differs."""
     try:
-        theirs, ours = attributes(pid), attributes("self")
+        theirs = attributes(pid)
     except OSError as exc:
         return f"cannot read /proc for process {pid}: {exc}"
-    diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    diff = differences(theirs, ours)
     return f"process {pid} differs in {', '.join(diff)}" if diff else None
+
+
+def unservable(mine: dict) -> str | None:
+    """Why a process with these attributes never uses a daemon: under no_new_privs it may
+    be in a Landlock domain, which /proc does not show, so no daemon can be proven to be
+    as confined as it."""
+    if mine.get("NoNewPrivs", "0") != "0":
+        return "no_new_privs is set (a Landlock domain cannot be compared)"
+    return None
 
 
 # --- the request ----------------------------------------------------------------------
@@ -254,11 +269,9 @@ def _stream_settings(stream) -> tuple:
             bool(getattr(stream, "write_through", False)))
 
 
-def _umask() -> int:
-    with open("/proc/self/status", "rb") as f:
-        for line in f:
-            if line.startswith(b"Umask:"):
-                return int(line.split()[1], 8)
+def _umask(mine: dict) -> int:
+    if "_umask" in mine:
+        return mine["_umask"]
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -284,13 +297,13 @@ def _ignored_signals() -> list[int]:
     return out
 
 
-def build_request(key: str) -> dict:
+def build_request(key: str, mine: dict) -> dict:
     import llmos
 
     return {
         "op": "run", "protocol": PROTOCOL, "key": key, "version": llmos.__version__,
         "argv": list(sys.argv), "orig_argv": list(getattr(sys, "orig_argv", sys.argv)),
-        "env": dict(os.environ), "umask": _umask(),
+        "env": dict(os.environ), "umask": _umask(mine),
         "streams": [_stream_settings(s) for s in (sys.stdin, sys.stdout, sys.stderr)],
         "flags": tuple(sys.flags), "fsencoding": (sys.getfilesystemencoding(),
                                                   sys.getfilesystemencodeerrors()),
@@ -336,9 +349,10 @@ class Lines:
         return line.decode("utf-8", "replace")
 
 
-def connect(path: str, timeout: float | None = None):
+def connect(path: str, mine: dict, timeout: float | None = None):
     """A connection to the daemon listening on ``path`` whose process is exactly as
-    privileged and confined as this one (Refused otherwise, or when none listens)."""
+    privileged and confined as this one (``mine``: its ``attributes``); Refused otherwise,
+    NoDaemon when none listens."""
     import _socket
 
     if len(os.fsencode(path)) > 100:
@@ -354,7 +368,7 @@ def connect(path: str, timeout: float | None = None):
         except OSError as exc:
             raise Refused(f"cannot connect to {path}: {exc}") from None
         pid = peer_pid(sock)
-        differs = same_process_attributes(pid)
+        differs = same_process_attributes(pid, mine)
         if differs:
             raise Refused(f"the daemon is not exactly as privileged and confined as this "
                           f"process ({differs})")
@@ -446,13 +460,19 @@ def _die_like(code: int) -> None:
 def through_daemon(path0: str) -> bool:
     """Run this command through the daemon; False when it must run in process (nothing
     was started). Does not return when the daemon ran it."""
+    try:
+        mine = attributes("self")
+    except OSError:
+        return False
+    if unservable(mine):
+        return False
     directory = daemon_dir()
     if check_dir(directory, create=True):
         return False
-    key = socket_key()
+    key = socket_key(mine)
     path = socket_path(directory, key)
     try:
-        sock = connect(path)
+        sock = connect(path, mine)
     except NoDaemon:
         spawn(path0)
         return False
@@ -465,7 +485,7 @@ def through_daemon(path0: str) -> bool:
         return False
     lines = Lines(sock)
     try:
-        send_message(sock, build_request(key), [0, 1, 2, cwd])
+        send_message(sock, build_request(key, mine), [0, 1, 2, cwd])
         os.close(cwd)
         answer = lines.next()
     except OSError:

@@ -214,7 +214,7 @@ def peer_refusal(pid: int, mine: dict, children: set[int]) -> str | None:
         theirs = client.attributes(pid)
     except OSError as exc:
         return f"cannot read /proc for process {pid}: {exc}"
-    diff = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+    diff = client.differences(theirs, mine)
     if diff:
         return "different " + ", ".join(diff)
     seen = set()
@@ -730,8 +730,16 @@ def serve(path0: str | None) -> int:
     directory = client.daemon_dir()
     if client.check_dir(directory, create=True):
         return 1
-    key = client.socket_key()
     log = Log(f"{directory}/daemon.log")
+    try:
+        mine = client.attributes("self")
+    except OSError as exc:
+        log.error(f"not serving: cannot read /proc/self: {exc}")
+        return 1
+    if client.unservable(mine):
+        log.error(f"not serving: {client.unservable(mine)}")
+        return 1
+    key = client.socket_key(mine)
     server = Server(directory, key, log, idle_seconds())
     try:
         server.prepare()

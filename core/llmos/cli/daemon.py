@@ -13,15 +13,17 @@ from llmos import client
 
 
 def _where() -> tuple[str, str, str | None]:
-    """(directory, socket path, why the directory is refused or None)."""
+    """(directory, socket path, why this process cannot use a daemon there or None)."""
     directory = client.daemon_dir()
-    path = client.socket_path(directory, client.socket_key())
-    return directory, path, client.check_dir(directory, create=False)
+    mine = client.attributes("self")
+    path = client.socket_path(directory, client.socket_key(mine))
+    return directory, path, client.unservable(mine) or client.check_dir(directory,
+                                                                        create=False)
 
 
 def _ask(path: str, op: str, timeout: float = 5.0) -> str | None:
     """The daemon's one-line answer to a control request; None when none listens."""
-    sock = client.connect(path, timeout=timeout)
+    sock = client.connect(path, client.attributes("self"), timeout=timeout)
     try:
         sock.settimeout(timeout)
         client.send_message(sock, {"op": op, "protocol": client.PROTOCOL})
@@ -100,8 +102,9 @@ def status(as_json: bool) -> None:
               help="Seconds to wait for it to listen.")
 def start(wait_s: float) -> None:
     """Start the daemon now (the llmos command otherwise starts it on first use)."""
-    directory, _path, _ = _where()
-    refused = client.check_dir(directory, create=True)
+    directory, _path, refused = _where()
+    refused = refused if refused and "no_new_privs" in refused else client.check_dir(
+        directory, create=True)
     if refused:
         raise click.ClickException(f"cannot start the daemon: {refused}")
     if _state()["running"]:
