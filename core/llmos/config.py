@@ -30,9 +30,13 @@ class ConfigError(Exception):
 
 
 class Section(BaseModel):
-    """Base for config sections: unknown keys are errors."""
+    """Base for config sections: unknown keys are errors.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    A section's validator is built the first time it is used (``defer_build``), and a
+    section that no layer sets is made from its defaults on first access, so a process
+    builds only the sections it reads or the config sets."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
 class BudgetConfig(Section):
@@ -239,23 +243,27 @@ def flags_layer(assignments: list[str]) -> Layer:
 class Config:
     """The validated configuration: core sections as attributes, plugin sections by name."""
 
-    def __init__(self, sections: dict[str, BaseModel], origins: dict[tuple[str, ...], str],
+    def __init__(self, sections: Mapping[str, BaseModel | type[BaseModel]],
+                 origins: dict[tuple[str, ...], str],
                  files: list[dict[str, Any]] | None = None,
                  warnings: list[str] | None = None):
-        self._sections = sections
+        # a model class stands for a section no layer sets: its defaults, made on first use
+        self._sections: dict[str, BaseModel | type[BaseModel]] = dict(sections)
         self.origins = origins
         self.files = files or []  # [{"path", "exists"}], in precedence order (lowest first)
         self.warnings = warnings or []  # sections ignored because their plugin is not loaded
 
     def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["_sections"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+        if name not in self.__dict__.get("_sections", ()):
+            raise AttributeError(name)
+        return self.section(name)
 
     def section(self, name: str) -> Any:
         """A section's model instance, core or contributed by a plugin."""
-        return self._sections[name]
+        value = self._sections[name]
+        if isinstance(value, type):
+            value = self._sections[name] = value()
+        return value
 
     def origin(self, *key: str) -> str:
         """Where a key's value came from ('defaults' when nobody set it): the file path,
@@ -265,7 +273,7 @@ class Config:
                                          self.origins.get(key[:1], "defaults"))
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: model.model_dump(mode="json") for name, model in self._sections.items()}
+        return {name: self.section(name).model_dump(mode="json") for name in self._sections}
 
 
 def _merge(into: dict[str, Any], values: Mapping[str, Any]) -> None:
@@ -323,8 +331,11 @@ def build_config(
             f"{src}: unknown section [{name}] is ignored: no installed plugin provides it; "
             "install the plugin it belongs to, or remove the section"
         )
-    values: dict[str, BaseModel] = {}
+    values: dict[str, BaseModel | type[BaseModel]] = {}
     for name, model in sections.items():
+        if name not in merged and _defaults_valid(model):
+            values[name] = model  # made from its defaults when first read (Config.section)
+            continue
         raw = merged.get(name, {})
         if not isinstance(raw, Mapping):
             raise ConfigError(
@@ -336,6 +347,21 @@ def build_config(
         except ValidationError as exc:
             raise ConfigError(_explain(exc, name, model, origins)) from None
     return Config(values, origins, files, warnings)
+
+
+def _defaults_valid(model: type[BaseModel]) -> bool:
+    """Whether ``model()`` is known to succeed without running it: a ``Section`` whose
+    fields all have defaults, which pydantic does not validate (no ``validate_default``),
+    with no model validator or post-init of its own that could refuse them."""
+    if not issubclass(model, Section) or model.model_config.get("validate_default"):
+        return False
+    decorators = model.__pydantic_decorators__
+    if decorators.model_validators or decorators.root_validators:
+        return False
+    if getattr(model, "__pydantic_post_init__", None) is not None:
+        return False
+    return not any(info.is_required() or info.validate_default
+                   for info in model.model_fields.values())
 
 
 def _explain(
