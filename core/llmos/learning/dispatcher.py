@@ -9,7 +9,7 @@ the MIXED threshold.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llmos.economy import MICRO, LowBatteryError
@@ -29,10 +29,11 @@ class Bid:
     trace_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["confidence"] = round(self.confidence, 4)
-        data["estimated_cost_usd"] = round(self.estimated_cost_usd, 6)
-        return data
+        # by hand: dataclasses.asdict deep-copies every field, a tenth of a route's time
+        return {"mode": self.mode, "confidence": round(self.confidence, 4),
+                "reason": self.reason,
+                "estimated_cost_usd": round(self.estimated_cost_usd, 6),
+                "trace_id": self.trace_id}
 
 
 @dataclass

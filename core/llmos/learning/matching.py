@@ -11,9 +11,10 @@ threshold so they go to LEARNER.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from llmos.goals import Goal, Slot, analyze_goal
 
@@ -81,6 +82,25 @@ def negated(tokens: list[str]) -> bool:
 def content_words(tokens: list[str]) -> set[str]:
     return {t for t in tokens if t not in STOPWORDS and t not in _VERB_GROUP
             and t not in NEGATIONS}
+
+
+class Wording(NamedTuple):
+    """What ``_unlike`` compares of a normalized goal."""
+
+    words: frozenset[str]
+    actions: frozenset[str]
+    negated: bool
+    content: frozenset[str]
+
+
+@functools.lru_cache(maxsize=4096)
+def wording(normalized: str) -> Wording:
+    """The words, action groups, negation and content words of a normalized goal text,
+    worked out once per text (a route compares the goal with every candidate; a process
+    routing many goals meets the same stored goals again), not once per comparison."""
+    tokens = words(normalized)
+    return Wording(frozenset(tokens), frozenset(actions(tokens)), negated(tokens),
+                   frozenset(content_words(tokens)))
 
 
 QUESTION_WORDS = frozenset(
@@ -153,19 +173,19 @@ def _unlike(goal: Goal, trace: Trace) -> Candidate | None:
     """A candidate capped below replay when the goal asks for something else."""
     if trace.demoted:
         return Candidate(trace, 0.0, f"demoted: {trace.demoted_reason or 'its replays failed'}")
-    mine, theirs = words(goal.normalized), words(trace.normalized_goal)
-    if actions(mine) != actions(theirs):
+    mine, theirs = wording(goal.normalized), wording(trace.normalized_goal)
+    if mine.actions != theirs.actions:
         return Candidate(
-            trace, min(NEAR_MISS_CAP, 0.5 * jaccard(set(mine), set(theirs))),
-            f"different action ({', '.join(sorted(actions(theirs))) or 'none'} → "
-            f"{', '.join(sorted(actions(mine))) or 'none'})",
+            trace, min(NEAR_MISS_CAP, 0.5 * jaccard(mine.words, theirs.words)),
+            f"different action ({', '.join(sorted(theirs.actions)) or 'none'} → "
+            f"{', '.join(sorted(mine.actions)) or 'none'})",
         )
-    if negated(mine) != negated(theirs):
-        return Candidate(trace, min(NEAR_MISS_CAP, 0.5 * jaccard(set(mine), set(theirs))),
+    if mine.negated != theirs.negated:
+        return Candidate(trace, min(NEAR_MISS_CAP, 0.5 * jaccard(mine.words, theirs.words)),
                          "negation differs")
     if goal.signature != trace.goal_signature:
-        similarity = jaccard(content_words(mine), content_words(theirs))
-        if content_words(mine) != content_words(theirs):
+        similarity = jaccard(mine.content, theirs.content)
+        if mine.content != theirs.content:
             confidence = min(NEAR_MISS_CAP, similarity * NEAR_MISS_CAP)
             return Candidate(trace, confidence, f"similar goal, other object ({similarity:.2f})")
         return Candidate(trace, min(SIMILAR_CAP, 0.8 + 0.1 * similarity),
