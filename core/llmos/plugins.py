@@ -16,9 +16,11 @@ objects passed by an embedding program.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,6 +233,25 @@ def _unknown_hooks(pm: pluggy.PluginManager, module: Any) -> list[str]:
     return found
 
 
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, finding a module plugin's hook implementations in the module's
+    namespace directly: what ``parse_hookimpl_opts`` (its documented extension point)
+    does through ``inspect.getattr_static`` for each of a module's names, which is most
+    of the cost of building a manager. Functions are read here; anything else pluggy
+    could take for a hook (a staticmethod, classmethod or bound method) is left to it."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        if type(plugin) is not types.ModuleType:
+            return super().parse_hookimpl_opts(plugin, name)
+        value = plugin.__dict__.get(name)
+        if isinstance(value, (staticmethod, classmethod, types.MethodType)):
+            return super().parse_hookimpl_opts(plugin, name)
+        if not inspect.isfunction(value):
+            return None
+        opts = getattr(value, f"{self.project_name}_impl", None)
+        return opts if isinstance(opts, dict) else None
+
+
 def build_plugin_manager(
     *,
     load_entry_points: bool = True,
@@ -251,7 +272,7 @@ def build_plugin_manager(
     objects directly (embedding, tests), by name. ``disabled`` maps more plugin names
     to what disabled them (the config's ``plugins.disable``).
     """
-    pm = pluggy.PluginManager("llmos")
+    pm = PluginManager("llmos")
     pm.add_hookspecs(hookspecs)
     infos: dict[str, PluginInfo] = {}
     load = _env_list("LLMOS_LOAD_PLUGINS")

@@ -149,3 +149,60 @@ def test_a_section_whose_validator_refuses_its_defaults_fails_at_start_up(
 
     with pytest.raises(ConfigError, match="lower must not exceed upper"):
         Kernel(tmp_path / "ws", plugins={"strict-plugin": Plugin()})
+
+
+def test_module_plugins_get_the_hooks_pluggy_itself_would_find(tmp_path: Path) -> None:
+    """``llmos.plugins.PluginManager`` reads a module plugin's namespace directly (the
+    cost of building a manager in every process); it must register exactly the hook
+    implementations pluggy's own lookup finds: every built-in, and a module with a
+    renamed implementation (``specname``), a staticmethod, a marked non-function and an
+    unmarked function."""
+    import importlib
+    import types
+
+    import pluggy
+
+    from llmos import hookspecs, plugins
+
+    odd = types.ModuleType("odd_plugin")
+    exec("""
+import llmos
+
+@llmos.hookimpl(specname="llmos_register_tools")
+def tools_under_another_name(register):
+    pass
+
+@llmos.hookimpl
+def llmos_startup(kernel):
+    pass
+
+class _Holder:
+    @staticmethod
+    @llmos.hookimpl
+    def llmos_shutdown(kernel):
+        pass
+
+llmos_shutdown = _Holder.__dict__["llmos_shutdown"]
+
+class _Marked:
+    llmos_impl = {}
+
+llmos_register_config = _Marked()
+
+def llmos_register_agents(register):
+    pass
+""", odd.__dict__)
+    modules = [importlib.import_module(name) for name in plugins.DEFAULT_PLUGINS] + [odd]
+
+    def hooks(manager_class: type) -> list[list[str]]:
+        pm = manager_class("llmos")
+        pm.add_hookspecs(hookspecs)
+        found = []
+        for module in modules:
+            pm.register(module, name=module.__name__)
+            found.append(sorted(h.name for h in pm.get_hookcallers(module) or []))
+        return found
+
+    ours, pluggys = hooks(plugins.PluginManager), hooks(pluggy.PluginManager)
+    assert ours == pluggys
+    assert ours[-1] == ["llmos_register_tools", "llmos_shutdown", "llmos_startup"]
