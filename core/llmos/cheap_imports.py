@@ -131,6 +131,7 @@ def _no_empty_plugin_scan(exec_module: Callable[[Any], None]) -> Callable[[Any],
 
 
 _scan: tuple[tuple[tuple[str, int], ...], Any] | None = None
+_groups: dict[str, Any] = {}  # group -> its entry points, from ``_scan``
 
 
 def _path_state() -> tuple[tuple[str, int], ...]:
@@ -154,7 +155,10 @@ def entry_points(group: str) -> Any:
     state = _path_state()
     if _scan is None or _scan[0] != state:
         _scan = (state, metadata.entry_points())
-    return _scan[1].select(group=group)
+        _groups.clear()
+    if group not in _groups:  # an immutable tuple: the same one serves every caller
+        _groups[group] = _scan[1].select(group=group)
+    return _groups[group]
 
 
 _dists: tuple[Any, dict[str, dict[str, tuple[str, str]]]] | None = None
