@@ -358,9 +358,10 @@ def prewarm(*, entry_points: bool = True) -> list[str]:
     """Do ahead what every kernel and run in this process would otherwise do first: import
     the built-in plugins, the modules of ``RUN_MODULES`` and (``entry_points``) the
     modules of the ``llmos`` entry points that ``LLMOS_LOAD_PLUGINS`` /
-    ``LLMOS_DISABLE_PLUGINS`` leave in, read the installed distributions' entry points,
-    and build the redaction scanner. Meant for a fork server's parent: nothing here reads
-    a workspace, its config or its files, and nothing is registered anywhere (each
+    ``LLMOS_DISABLE_PLUGINS`` leave in, read the installed distributions' entry points
+    and the security package's source (hashed into its cache keys), and build the
+    redaction scanner. Meant for a fork server's parent: nothing here reads a workspace,
+    its config or its files, nor any cache, and nothing is registered anywhere (each
     ``Kernel`` still builds its own plugin manager, and a plugin a workspace's config
     disables is imported but not registered). Returns the modules that failed to import
     (their plugin reports the failure when a kernel loads it)."""
@@ -378,4 +379,7 @@ def prewarm(*, entry_points: bool = True) -> list[str]:
     if entry_points:
         failed += plugin_loading.preload_entry_points()
     redaction.prebuild()
+    from llmos.security import probecache
+
+    probecache.code_parts()  # the policy's own source, hashed into its cache keys
     return failed

@@ -63,6 +63,20 @@ def tree_parts(root: Path, pattern: str = "*.py") -> list[str | bytes]:
     return parts
 
 
+_own_code: tuple[str | bytes, ...] | None = None
+
+
+def code_parts() -> list[str | bytes]:
+    """``tree_parts`` of this security package as this process runs it: read once per
+    process (the rules and probes that run are the ones imported when it started, so a
+    file edited later changes neither them nor this), and readable ahead by a fork
+    server's parent (``llmos.kernel.prewarm``)."""
+    global _own_code
+    if _own_code is None:
+        _own_code = tuple(tree_parts(Path(__file__).resolve().parent))
+    return list(_own_code)
+
+
 def file_identity(path: str | os.PathLike[str] | None) -> str:
     """A cheap identity of a (binary) file: its resolved path, size, mtime and inode."""
     if path is None:

@@ -172,8 +172,8 @@ def rules_fingerprint(package_dir: Path | None = None) -> str:
 
     from llmos.security import probecache
 
-    root = Path(__file__).resolve().parent if package_dir is None else package_dir
-    parts = probecache.tree_parts(root)
+    parts = (probecache.code_parts() if package_dir is None
+             else probecache.tree_parts(package_dir))
     for name in PARSER_PACKAGES:
         spec = importlib.util.find_spec(name)
         origin = getattr(spec, "origin", None)

@@ -240,7 +240,7 @@ def probe_fingerprint(bwrap: str | None) -> str:
 
     uname = os.uname()
     parts: list[str | bytes] = [
-        *probecache.tree_parts(Path(__file__).resolve().parent),
+        *probecache.code_parts(),
         "bwrap", probecache.file_identity(bwrap),
         "sh", probecache.file_identity("/bin/sh"),
         "python", probecache.file_identity(sys.executable),
