@@ -32,8 +32,14 @@ What it does, per backend and size:
    (wall well above CPU = the machine was busy elsewhere), the same goals routed once
    on an empty store in the same run (the baseline), and the chosen mode per kind (a
    near miss or novel goal chosen for FOLLOWER, or a proven exact repeat not, is flagged);
-4. runs ``llmos route GOAL --json`` as whole processes on the store and on an empty one:
-   wall, CPU and peak RSS of each process; the load average before and after;
+4. runs ``llmos route GOAL --json`` as whole processes, interleaved round by round: on
+   the store and on an empty one, each through the ``llmos`` command as installed (with
+   engineer A's command daemon once it is there) and with ``LLMOS_DAEMON=0``, next to a
+   bare interpreter (``python -c pass``): wall and CPU of each process, the median
+   paired difference to the empty store, the peak RSS of a route process (no daemon);
+   then a writer process (``--write-rss``: opens the store, saves 200 traces through
+   ``save_trace`` and deletes them): its peak RSS after the open and after the saves;
+   the load average before and after;
 5. when p99 misses the target at the largest size (or with ``--profile``): a breakdown
    of where the time goes (goal analysis, lookup by signature, full-text search, judging,
    the rest), every SQL statement timed on its own, the FTS query terms and how many rows
@@ -43,7 +49,10 @@ Traces are synthetic but shaped like real ones: 24 task templates (Write / Edit 
 Read steps that use the goal's slot values), content words drawn Zipf-like from a
 vocabulary of ~100 common words and ~4,000 rarer ones, at most 3 traces per goal
 signature (more would be replayed instead of learned again), 3% demoted and 5% with a
-poor success record. JSON results go to bench/results/route_latency.json.
+poor success record. The benchmark's own population (100k goals and their slot values,
+kept to derive the query goals) is moved out of the garbage collector's reach
+(``gc.freeze()``) before routing: a full collection of it was a 30-40 ms pause that no
+llmos process has. JSON results go to bench/results/route_latency.json.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ import argparse
 import asyncio
 import bisect
 import cProfile
+import gc
 import hashlib
 import io
 import itertools
@@ -457,8 +467,9 @@ def phase_timers(memory: Any, phases: dict[str, float]):
 
 def fts_expansion(memory: Any, goals: list[tuple[str, str]]) -> dict[str, Any]:
     """The query terms ``candidates`` sends to full-text search, and how many rows each
-    term pulls out of FTS5 into Python (at most ``text.MAX_POSTINGS`` per term; none
-    when every term is common and the newest records are walked instead)."""
+    term pulls out of FTS5 into Python (at most ``text.MAX_POSTINGS`` per term; when
+    every term is common, the 10 newest rows of the rarest one's postings, read from
+    their end)."""
     from llmos.memory.text import is_common, prefix_upper, query_terms, selective_terms
 
     db = memory.db
@@ -476,7 +487,7 @@ def fts_expansion(memory: Any, goals: list[tuple[str, str]]) -> dict[str, Any]:
         rows = 0
         chosen = selective_terms(terms, bounds, total)
         if len(chosen) == 1 and is_common(bounds[chosen[0]], total):
-            pulled.append(0)  # every term common: the newest records are walked instead
+            pulled.append(10)  # every term common: the newest, from the postings' end
             continue
         for term in chosen:
             if term not in sizes:
@@ -621,42 +632,139 @@ def fill(memory: Any, pop: Population, upto: int, rate_sample: list[float]) -> f
     return time.perf_counter() - start
 
 
-def cli_route(workspace: Path, goals: list[tuple[str, str]], settings: list[str],
+CLI_VARIANTS = ("store", "store_no_daemon", "empty_store", "empty_store_no_daemon",
+                "bare_python")
+
+
+def cli_route(workspace: Path, empty: Path, goals: list[tuple[str, str]], settings: list[str],
               runs: int) -> dict[str, Any]:
-    """``llmos route GOAL --json`` as a fresh process: wall and CPU of each process
-    (``os.wait4``), and the peak RSS of three more."""
+    """``llmos route GOAL --json`` as a fresh process, interleaved round by round with its
+    baselines: on the store and on an empty store, each through the ``llmos`` command as
+    installed (engineer A's command daemon when it is there) and with ``LLMOS_DAEMON=0``
+    (a whole interpreter every time), and a bare interpreter (``python -c pass``). A first
+    round is reported apart (``first_call_ms``: a daemon starts for the workspace then),
+    ``runs`` more make the quantiles. Wall and CPU of each process (``os.wait4``; with a
+    daemon, CPU is the thin client's only),
+    then the peak RSS of three more routes on the store without the daemon (with it, the
+    work is done in a forked server, not in the process measured)."""
     import subprocess
 
     exe = shutil.which("llmos") or str(Path(sys.executable).parent / "llmos")
     sets = [x for s in settings for x in ("--set", s)]
-    subprocess.run([exe, "--workspace", str(workspace), *sets, "budget", "set", str(BUDGET_USD)],
-                   check=True, capture_output=True)  # an empty store has no balance yet
-    walls, cpus = [], []
-    for _, goal in goals[:runs]:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([exe, "--workspace", str(workspace), *sets, "route", goal,
-                                 "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        walls.append(time.perf_counter() - t0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err = proc.stderr.read() if proc.stderr else b""
-        if proc.stderr:
-            proc.stderr.close()
-        if proc.returncode:
-            raise RuntimeError(f"llmos route failed ({proc.returncode}): {err.decode()[-500:]}")
-        cpus.append(usage.ru_utime + usage.ru_stime)
+    for ws in (workspace, empty):  # an empty store has no balance yet
+        subprocess.run([exe, "--workspace", str(ws), *sets, "budget", "set", str(BUDGET_USD)],
+                       check=True, capture_output=True)
+    base_env = dict(os.environ)
+    no_daemon = {**base_env, "LLMOS_DAEMON": "0"}
+
+    def command(variant: str, goal: str) -> tuple[list[str], dict[str, str]]:
+        if variant == "bare_python":
+            return [sys.executable, "-c", "pass"], base_env
+        ws = workspace if variant.startswith("store") else empty
+        env = no_daemon if variant.endswith("no_daemon") else base_env
+        return [exe, "--workspace", str(ws), *sets, "route", goal, "--json"], env
+
+    walls: dict[str, list[float]] = defaultdict(list)
+    cpus: dict[str, list[float]] = defaultdict(list)
+    first: dict[str, float] = {}
+    for round_, (_, goal) in enumerate(goals[:runs + 1]):
+        for variant in CLI_VARIANTS:
+            argv, env = command(variant, goal)
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+            _, status, usage = os.wait4(proc.pid, 0)
+            elapsed = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            err = proc.stderr.read() if proc.stderr else b""
+            if proc.stderr:
+                proc.stderr.close()
+            if proc.returncode:
+                raise RuntimeError(f"{variant}: {argv[0]} failed ({proc.returncode}): "
+                                   f"{err.decode()[-500:]}")
+            if round_ == 0:  # the first call (a daemon for the workspace starts then)
+                first[variant] = elapsed
+                continue
+            walls[variant].append(elapsed)
+            cpus[variant].append(usage.ru_utime + usage.ru_stime)
+    out: dict[str, Any] = {v: {"wall": quantiles_ms(walls[v]), "cpu": quantiles_ms(cpus[v]),
+                               "first_call_ms": round(first[v] * 1e3, 1)}
+                           for v in CLI_VARIANTS}
+    out["store"]["over_empty_store_ms"] = round(
+        statistics.median(a - b for a, b in zip(walls["store"], walls["empty_store"],
+                                                strict=True)) * 1e3, 2)
+    out["store_no_daemon"]["over_empty_store_ms"] = round(
+        statistics.median(a - b for a, b in zip(walls["store_no_daemon"],
+                                                walls["empty_store_no_daemon"],
+                                                strict=True)) * 1e3, 2)
     # peak memory: the child's own VmHWM, read as it exits (ru_maxrss of a child counts the
     # pages of this benchmark's process it was forked from, which holds the population)
     rss = []
     for _, goal in goals[:min(runs, 3)]:
         done = subprocess.run(
             [sys.executable, "-c", _PEAK_RSS, "--workspace", str(workspace), *sets, "route",
-             goal, "--json"], capture_output=True, text=True, check=True)
+             goal, "--json"], capture_output=True, text=True, check=True, env=no_daemon)
         rss += [int(line.split()[1]) / 1024 for line in done.stderr.splitlines()
                 if line.startswith("VmHWM:")]
-    return {"wall": quantiles_ms(walls), "cpu": quantiles_ms(cpus),
-            "max_rss_mib": round(max(rss), 1) if rss else None,
-            "median_rss_mib": round(statistics.median(rss), 1) if rss else None}
+    out["store_no_daemon"]["max_rss_mib"] = round(max(rss), 1) if rss else None
+    out["store_no_daemon"]["median_rss_mib"] = round(statistics.median(rss), 1) if rss else None
+    return out
+
+
+_WRITE_RSS = """
+import json, sys, time
+from llmos import cheap_imports
+cheap_imports.install()  # as the llmos command does: no pandas under sqlite_utils
+from llmos.memory.markdown import MarkdownMemory
+from llmos.memory.sqlite import SqliteMemory
+from llmos.goals import analyze_goal
+from llmos.memory.models import Step, Trace
+def make_trace(text):
+    goal = analyze_goal(text)
+    return Trace(goal_text=goal.text, normalized_goal=goal.normalized,
+                 goal_signature=goal.signature, slots=list(goal.slots), tools_used=['Write'],
+                 steps=[Step(tool='Write', input={'file_path': 'x.txt', 'content': text})])
+backend, path, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def hwm():
+    with open('/proc/self/status') as f:
+        return next(int(l.split()[1]) / 1024 for l in f if l.startswith('VmHWM:'))
+opened = time.perf_counter()
+store = SqliteMemory(path) if backend == 'sqlite' else MarkdownMemory(path)
+before = store.count_traces()
+opened = time.perf_counter() - opened
+at_open = hwm()
+saves, ids = [], []
+for n in range(count):
+    trace = make_trace(f'Write bench_extra_{n}.txt with the extra line {n}')
+    t0 = time.perf_counter()
+    store.save_trace(trace)
+    saves.append(time.perf_counter() - t0)
+    ids.append(trace.id)
+after_saves = hwm()
+for trace_id in ids:
+    store.delete_trace(trace_id)
+assert store.count_traces() == before
+store.close()
+saves.sort()
+print(json.dumps({'open_s': round(opened, 3), 'peak_rss_mib_after_open': round(at_open, 1),
+                  'peak_rss_mib_after_saves': round(after_saves, 1),
+                  'peak_rss_mib': round(hwm(), 1),
+                  'saves': count, 'save_p50_ms': round(saves[len(saves) // 2] * 1e3, 2),
+                  'save_max_ms': round(saves[-1] * 1e3, 2)}))
+"""
+
+
+def write_rss(backend: str, workspace: Path, count: int = 200) -> dict[str, Any]:
+    """The memory a writer needs at this size: a fresh process opens the store, saves
+    ``count`` traces (the fill's path: ``save_trace``, redaction and index upkeep) and
+    deletes them again; its peak RSS after the open and after the saves, and the save
+    latency. Stays flat with N when nothing is held per record."""
+    import subprocess
+
+    path = (workspace / ".llmos" / "llmos.db") if backend == "sqlite" else workspace / "memory"
+    done = subprocess.run([sys.executable, "-c", _WRITE_RSS, backend, str(path), str(count)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 _PEAK_RSS = """
@@ -735,6 +843,8 @@ async def run_backend(backend: str, sizes: list[int], args: argparse.Namespace,
                 time.sleep(RACY_NS / 1e9 + 0.2)  # let the index settle (see RACY_NS)
         goals = query_goals(pop, args.goals, random.Random(args.seed + size))
         warmup = query_goals(pop, 20, random.Random(args.seed - size))
+        gc.collect()  # the population is this benchmark's, not llmos's: out of the GC's
+        gc.freeze()  # scans (a full collection of it was a 30-40 ms pause mid-route)
         opens = {"store_first_open": store_open(backend, workspace)}  # may update an index
         opens["store_open"] = store_open(backend, workspace)
         opens["store_open_empty"] = store_open(backend, empty)
@@ -763,17 +873,27 @@ async def run_backend(backend: str, sizes: list[int], args: argparse.Namespace,
         async with LLMOS(empty, budget_usd=BUDGET_USD, settings=settings) as llm_os:
             row["empty_store"] = measure_routes(llm_os, goals, 1)["latency"]["all"]
         if args.cli_routes:  # whole processes, next to the same command on an empty store
-            row["cli_route"] = cli_route(workspace, goals, settings, args.cli_routes)
-            row["cli_route_empty_store"] = cli_route(empty, goals, settings, args.cli_routes)
+            row["cli_route"] = cli = cli_route(workspace, empty, goals, settings,
+                                               args.cli_routes)
             row["load_average_after"] = os.getloadavg()
-            print(f"  llmos route as a process: wall p50 "
-                  f"{row['cli_route']['wall']['p50_ms']:.0f} ms (p90 "
-                  f"{row['cli_route']['wall']['p90_ms']:.0f}), CPU p50 "
-                  f"{row['cli_route']['cpu']['p50_ms']:.0f} ms, peak RSS "
-                  f"{row['cli_route']['max_rss_mib'] or 0:.0f} MiB; on an empty store "
-                  f"{row['cli_route_empty_store']['wall']['p50_ms']:.0f} / "
-                  f"{row['cli_route_empty_store']['cpu']['p50_ms']:.0f} ms, "
-                  f"{row['cli_route_empty_store']['max_rss_mib'] or 0:.0f} MiB", flush=True)
+            print("  llmos route as a process, wall p50 / p90 ms (CPU p50), interleaved:",
+                  flush=True)
+            for variant in CLI_VARIANTS:
+                extra = (f", {cli[variant]['over_empty_store_ms']:+.1f} ms over the empty"
+                         " store" if "over_empty_store_ms" in cli[variant] else "")
+                wall, cpu = cli[variant]["wall"], cli[variant]["cpu"]
+                print(f"    {variant:<24} {wall['p50_ms']:>6.0f} / {wall['p90_ms']:>4.0f}"
+                      f" ({cpu['p50_ms']:.0f}); first call {cli[variant]['first_call_ms']:.0f}"
+                      f"{extra}", flush=True)
+            print(f"    peak RSS of llmos route (no daemon): "
+                  f"{cli['store_no_daemon']['max_rss_mib'] or 0:.1f} MiB", flush=True)
+        if args.write_rss:
+            row["writer"] = write_rss(backend, workspace, args.write_rss)
+            print(f"  a writer process: open {row['writer']['open_s'] * 1e3:.0f} ms, peak RSS "
+                  f"{row['writer']['peak_rss_mib_after_open']:.1f} MiB after the open, "
+                  f"{row['writer']['peak_rss_mib_after_saves']:.1f} MiB after "
+                  f"{row['writer']['saves']} saves (p50 {row['writer']['save_p50_ms']:.1f} ms)",
+                  flush=True)
         print(f"  store open (new handle + first count): first "
               f"{opens['store_first_open']['construct_and_count_ms']:.1f} ms, again "
               f"{opens['store_open']['construct_and_count_ms']:.1f} ms, empty store "
@@ -836,6 +956,36 @@ def print_profile(row: dict[str, Any]) -> None:
     print(flush=True)
 
 
+KINDS = ("exact", "exact_unproven", "slot_variant", "near_miss", "novel")
+
+
+def growth_with_n(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per backend, the CPU time of a route at each size, and the ratio of the largest
+    size's to the smallest's: flat (about 1) when no work per query grows with N."""
+    table: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in results:
+        cpu = row["cpu"]
+        table[row["backend"]].append({
+            "traces": row["traces"], "cpu_p50_ms": cpu["all"]["p50_ms"],
+            "cpu_p99_ms": cpu["all"]["p99_ms"], "wall_p99_ms": row["latency"]["all"]["p99_ms"],
+            "cpu_p99_ms_by_kind": {k: cpu[k]["p99_ms"] for k in KINDS if k in cpu}})
+    lines = [f"{'backend':<9}{'traces':>8} {'p50':>6} {'p99':>6} {'wall p99':>9} | "
+             + " ".join(f"{k[:12]:>12}" for k in KINDS)]
+    for backend, rows in table.items():
+        rows.sort(key=lambda r: r["traces"])
+        for r in rows:
+            lines.append(f"{backend:<9}{r['traces']:>8} {r['cpu_p50_ms']:>6.2f} "
+                         f"{r['cpu_p99_ms']:>6.2f} {r['wall_p99_ms']:>9.2f} | "
+                         + " ".join(f"{r['cpu_p99_ms_by_kind'].get(k, 0):>12.2f}"
+                                    for k in KINDS))
+        if len(rows) > 1:
+            lo, hi = rows[0], rows[-1]
+            lines.append(f"{backend:<9}{'ratio':>8} {hi['cpu_p50_ms'] / lo['cpu_p50_ms']:>6.2f} "
+                         f"{hi['cpu_p99_ms'] / lo['cpu_p99_ms']:>6.2f}   ({hi['traces']} "
+                         f"traces against {lo['traces']}: {hi['traces'] // lo['traces']}x N)")
+    return {"table": dict(table), "lines": lines}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="sqlite store sizes")
@@ -851,6 +1001,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="profile every size (default: only a largest size that misses)")
     parser.add_argument("--cli-routes", type=int, default=9,
                         help="`llmos route` processes timed per size (0: none)")
+    parser.add_argument("--write-rss", type=int, default=200,
+                        help="traces a separate writer process saves (and deletes) per size,"
+                        " for its peak RSS (0: none)")
     parser.add_argument("--keep", metavar="DIR",
                         help="fill the stores in DIR and keep them; a later run with the same "
                         "--keep, --seed and sizes reuses them (e.g. to route with a baseline "
@@ -883,6 +1036,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['not_follower_because']}")
         for bad in row["wrong_choice"]:
             print(f"  UNEXPECTED ({bad['kind']}): {bad['goal']!r} -> {bad['matched']}")
+    growth = growth_with_n(results)
+    print("\nhow the cost grows with N (CPU ms per route, first pass; p99 per goal kind):")
+    for line in growth["lines"]:
+        print("  " + line)
     print(f"total runtime {runtime:.0f} s")
     code = code_fingerprint(wall_start)
     changed = [name for name, c in code.items() if c["changed_during_run"]]
@@ -890,7 +1047,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"WARNING: changed while this ran (figures may mix versions): {changed}")
     report = {**machine(), "code": code, "target_p99_ms": TARGET_P99_MS,
               "goals_per_size": args.goals, "seed": args.seed, "runtime_s": round(runtime, 1),
-              "results": results}
+              "growth_with_n": growth["table"], "results": results}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
