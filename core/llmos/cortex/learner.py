@@ -7,8 +7,10 @@ back into an outcome with the real cost and token usage.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import time
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -181,7 +183,7 @@ async def learn(
     proxy = _metering_proxy(context, budget_usd, progress)
     outcome = ModeOutcome(success=False)
     try:
-        await proxy.start()
+        proxy.bind()
         await _converse(context, prompt, budget_usd, progress, session, proxy, outcome)
     finally:
         session.kill()
@@ -239,9 +241,15 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
     recorder = ConversationRecorder(context, prompt, options)  # kept for training data
     texts: list[str] = []
     api_errors: list[str] = []
+    # Claude Code boots for a few hundred ms before its first model request: meanwhile
+    # the proxy starts (the CLI's connections wait in its listen backlog) and, in a
+    # thread, the redaction's scanner is built (the transcript mirror's first use)
+    starting = asyncio.ensure_future(_start_while_cli_boots(proxy, session))
+    warming = asyncio.ensure_future(asyncio.to_thread(_build_redaction))
     try:
         async with ClaudeSDKClient(options=options) as client:
             try:
+                await starting  # its failure is the run's, before the prompt is sent
                 await client.query(prompt)
                 async for message in client.receive_response():
                     recorder.observe(message)
@@ -263,10 +271,30 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
     except ClaudeSDKError as exc:
         outcome.success = False
         outcome.error = _describe_sdk_error(exc, stderr)
+    finally:
+        for task in (starting, warming):  # done unless Claude Code did not start
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(starting, warming, return_exceptions=True)
     recorder.save()
     outcome.tool_calls = bridge.tool_calls
     if not outcome.output:
         outcome.output = "\n".join(texts).strip()
+
+
+async def _start_while_cli_boots(proxy: MeteringProxy, session: Session) -> None:
+    """``proxy.start()`` once the CLI's process exists (its reaper has written its pid):
+    the proxy's imports and set-up then run while the CLI boots, not before it starts."""
+    deadline = time.monotonic() + 2.0
+    while not session.pidfile.exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.002)
+    await proxy.start()
+
+
+def _build_redaction() -> None:
+    from llmos.memory.redaction import prebuild
+
+    prebuild()
 
 
 def _apply_result(

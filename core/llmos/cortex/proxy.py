@@ -173,7 +173,26 @@ class MeteringProxy:
             raise RuntimeError("the metering proxy is not running")
         return f"http://127.0.0.1:{self._socket.getsockname()[1]}"
 
+    def bind(self) -> str:
+        """Take the proxy's port on 127.0.0.1, listening already (connections wait there
+        until ``start`` serves them), so the CLI can be started with ``base_url`` while
+        the proxy starts; the base URL."""
+        if self._socket is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                # streamed events are small: send each at once (accepted sockets inherit it)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.bind(("127.0.0.1", 0))
+                sock.listen(128)
+            except OSError:
+                sock.close()
+                raise
+            self._socket = sock
+        return self.base_url
+
     async def start(self) -> MeteringProxy:
+        self.bind()
         timeout = httpx.Timeout(self.settings.request_timeout_s, connect=10.0)
         # Every request goes to a path of the upstream's base URL. A plain-http upstream (a
         # local model server) needs no TLS context: building httpx's default one loads the
@@ -188,11 +207,6 @@ class MeteringProxy:
             Route("/{path:path}", self._other, methods=["GET", "HEAD", "POST", "PUT",
                                                         "DELETE", "PATCH"]),
         ])
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # streamed events are small: send each at once (accepted sockets inherit it)
-        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._socket.bind(("127.0.0.1", 0))
         config = uvicorn.Config(app, log_level="critical", lifespan="off", access_log=False,
                                 timeout_graceful_shutdown=1)
         self._server = _QuietServer(config)

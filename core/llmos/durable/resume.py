@@ -133,6 +133,13 @@ class TranscriptMirror:
         return base / key["session_id"] / sub / name if sub else base / name
 
     async def append(self, key: Any, entries: list[Any]) -> None:
+        # redacted and synced in a thread: the event loop meanwhile answers the CLI's hooks
+        # (the SDK awaits each append before the next, so the order is kept)
+        import asyncio
+
+        await asyncio.to_thread(self._append, key, entries)
+
+    def _append(self, key: Any, entries: list[Any]) -> None:
         import json
 
         from llmos.memory.redaction import redact_obj
