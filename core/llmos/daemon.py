@@ -448,6 +448,7 @@ class Server:
         self.inode = os.stat(self.path).st_ino
         self.sock.setblocking(False)
         self.listening = True
+        self.last_request = time.monotonic()  # idle from now, not from the preload
 
     def stop_listening(self) -> None:
         if not self.listening:
@@ -522,10 +523,10 @@ class Server:
                     for i in (0, 4))
         fds: list[int] = []
         try:
-            if uid != os.getuid() or pid <= 0:
-                return self.answer(conn, "fallback peer: another user")
-            refused = peer_refusal(pid, self.mine, set(self.children))
+            refused = ("another user" if uid != os.getuid() or pid <= 0 else
+                       peer_refusal(pid, self.mine, set(self.children)))
             if refused:
+                self.fallbacks += 1
                 return self.answer(conn, f"fallback peer: {refused}")
             head, fds, _, _ = self.socket_mod.recv_fds(conn, 4, 8)
             if len(head) != 4:
