@@ -19,6 +19,14 @@ before anything imports them; a program embedding llmos opts in with ``install()
   the heuristic filters only. Both packages' own code runs on first use of one of their
   own attributes (``detect_secrets.SecretsCollection``), not on the import of one of
   their submodules, which loads just that submodule (and what it imports).
+* ``httpx`` (the LEARNER's metering proxy) imports its command-line tool, and with it
+  pygments and ``rich.console`` (~25 ms), whenever they are installed; ``httpcore`` imports ``trio``
+  (~40 ms) whenever it is installed, for requests made under trio. llmos runs neither
+  the tool nor trio: while ``httpx`` (resp. a module of ``httpcore``) runs, pygments and
+  rich (resp. ``trio``) cannot be imported unless loaded already, so ``httpx.main`` is its
+  stub that says to install ``httpx[cli]`` and ``httpcore`` serves asyncio and the
+  synchronous API only (under trio it says trio is not installed, unless trio was loaded
+  first); both import normally afterwards, for anyone else.
 * Entry points: pydantic looks for its plugins, sqlite-utils for its own and llmos for
   its packs, and each lookup reads the entry points of every installed distribution
   (~10 ms each). While installed, ``entry_points(group)`` below (which ``llmos.plugins``
@@ -182,11 +190,13 @@ def entry_point_distributions(group: str) -> dict[str, tuple[str, str]]:
 
 
 _RULES = {"sqlite_utils.db": _hiding("pandas", "numpy"),
+          "httpx": _hiding("pygments", "rich"),
           "pydantic.plugin._loader": _sharing_entry_points,
           "sqlite_utils.plugins": _no_empty_plugin_scan,
           "detect_secrets": _deferred_init, "detect_secrets.filters": _deferred_init}
 #: Rules for a package and every module in it.
-_PACKAGE_RULES = {"detect_secrets": _deferring("requests", frozenset({"Response"}))}
+_PACKAGE_RULES = {"detect_secrets": _deferring("requests", frozenset({"Response"})),
+                  "httpcore": _hiding("trio")}
 
 
 class CheapImports:
