@@ -26,13 +26,15 @@ or JavaScript string literal, a CSV cell) or the replay is declined.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import contextvars
 import functools
 import json
 import re
 import shlex
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmos.goals import Slot, extension_of
 
@@ -62,6 +64,37 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 class Declined(ValueError):
     """The new values cannot be placed safely; the message says why."""
+
+
+# ----------------------------------------------------------------------------- memo
+R = TypeVar("R")
+_MEMO: contextvars.ContextVar[dict[tuple[Any, ...], tuple[Any, Any]] | None] = \
+    contextvars.ContextVar("llmos_generalize_memo", default=None)
+
+
+@contextlib.contextmanager
+def memoized() -> Iterator[None]:
+    """While judging the traces of one signature against each other: what is computed of
+    a trace alone (its structure, the numbers its steps wrote, where the slot values
+    stand in each of its texts) is computed once per trace object or text, not once per
+    pair (12 traces judged with up to 6 others each recomputed them ~80 times: 25-55 ms
+    a route). Entries keep their trace alive, so an id is never reused within the block;
+    nothing survives it."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def _once(kind: str, trace: Trace, compute: Callable[[Trace], R]) -> R:
+    memo = _MEMO.get()
+    if memo is None:
+        return compute(trace)
+    hit = memo.get((kind, id(trace)))
+    if hit is None or hit[0] is not trace:
+        hit = memo[(kind, id(trace))] = (trace, compute(trace))
+    return hit[1]
 
 
 # ----------------------------------------------------------------------------- forms
@@ -143,6 +176,19 @@ def occurrences(text: str, slots: Sequence[Slot], which: set[int] | None = None
     return found
 
 
+def _occurrences_once(text: str, slots: Sequence[Slot]) -> dict[int, list[tuple[int, Hole]]]:
+    """``occurrences(text, slots)``, once per text and slot values inside ``memoized()``
+    (a trace's text is aligned with each of the other instances in turn); read only."""
+    memo = _MEMO.get()
+    if memo is None:
+        return occurrences(text, slots)
+    key = ("occurrences", text, tuple((s.kind, s.value) for s in slots))
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = (None, occurrences(text, slots))
+    return hit[1]
+
+
 # ----------------------------------------------------------------------------- alignment
 def _merge(pieces: Sequence[Piece]) -> Template:
     out: list[Piece] = []
@@ -167,7 +213,7 @@ def explain(a: str, a_slots: Sequence[Slot], b: str, b_slots: Sequence[Slot]) ->
     Raises Ambiguous when there are too many to consider."""
     if len(a) > MAX_ALIGN_CHARS or len(b) > MAX_ALIGN_CHARS:
         raise Ambiguous("too long to align")
-    occ = occurrences(a, a_slots)
+    occ = _occurrences_once(a, a_slots)
     starts = sorted(occ)
     if len(starts) > MAX_OCCURRENCES:
         raise Ambiguous(f"the values occur {len(starts)} times: too often to align")
@@ -429,6 +475,10 @@ def replay_steps(trace: Trace) -> list[Step]:
 
 def structure(trace: Trace) -> tuple[Any, ...]:
     """Two traces align only when they made the same calls with inputs of the same shape."""
+    return _once("structure", trace, _structure)
+
+
+def _structure(trace: Trace) -> tuple[Any, ...]:
     return tuple((s.tool, _shape(s.input), s.outcome.is_error) for s in replay_steps(trace))
 
 
@@ -652,13 +702,17 @@ def _derivations(values: dict[int, float]) -> dict[str, float]:
 
 
 def _step_numbers(trace: Trace) -> set[float]:
+    return _once("numbers", trace, _numbers_written)
+
+
+def _numbers_written(trace: Trace) -> set[float]:
     found: set[float] = set()
     for step in replay_steps(trace):
         for _, leaf in _leaves(step.input):
             text = _as_leaf_text(leaf)
             if text is not None:
                 found.update(float(m.group()) for m in _NUMBER_TOKEN.finditer(text))
-    return found
+    return found  # shared through the memo: never changed in place
 
 
 def _check_numbers(base: Trace, others: Sequence[Trace], goal_slots: Sequence[Slot]) -> None:
@@ -679,8 +733,18 @@ def _check_numbers(base: Trace, others: Sequence[Trace], goal_slots: Sequence[Sl
     if not common:
         return
     derived = [_derivations(v) for v in values]
+    # the derivations of the base instance sorted by value, so that each number written
+    # looks up the few that may equal it instead of comparing with all of them (a step
+    # writing a thousand numbers made this quadratic); the same test, in the same order
+    order = list(derived[0].items())
+    index = sorted((result, n) for n, (_, result) in enumerate(order) if result == result)
+    keys = [result for result, _ in index]
     for number in common:
-        for name, result in derived[0].items():
+        slack = 2e-9 + abs(number) * 1e-15  # wider than the test: the test decides
+        low = bisect.bisect_left(keys, number - slack)
+        high = bisect.bisect_right(keys, number + slack)
+        for n in sorted(n for _, n in index[low:high]):
+            name, result = order[n]
             if abs(result - number) < 1e-9 and all(
                     abs(d.get(name, float("nan")) - number) < 1e-9 for d in derived[1:]):
                 raise Declined(f"{number:g}, written by every solved instance, equals "

@@ -251,8 +251,11 @@ def _rank(c: Candidate) -> tuple[Any, ...]:
 def candidates(memory: MemoryBackend, goal: Goal, limit: int = 5) -> list[Candidate]:
     """The best traces for ``goal``: exact-signature ones first (judged with each other as
     evidence), then lexical neighbours as guidance."""
+    from llmos.learning.generalize import memoized
+
     family = memory.find_traces(signature=goal.signature)[:FAMILY_LIMIT]
-    judged = [judge(goal, trace, family) for trace in family]
+    with memoized():  # each trace's structure and numbers once, not once per pair
+        judged = [judge(goal, trace, family) for trace in family]
     seen = {t.id for t in family}
     if not any(c.replayable for c in judged):  # a replayable match needs no search
         terms = [w for w in content_words(words(goal.normalized)) if not w.startswith("<")]
