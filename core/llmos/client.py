@@ -423,24 +423,56 @@ def _send_signal(sock, num: int) -> None:
         pass
 
 
-def _install_relay(sock) -> None:
-    import _signal
+class _Relay:
+    """Relays this process's signals to the command; those that arrive before it started
+    wait, and are raised here again if the command runs in process after all."""
 
-    def relay(num, _frame):
-        _send_signal(sock, num)
+    def __init__(self, sock) -> None:
+        self.sock, self.started = sock, False
+        self.pending: list[int] = []
+        self.saved: dict[int, object] = {}
 
-    def stop(num, _frame):  # Ctrl-Z: stop the command, then this client
-        _send_signal(sock, _signal.SIGTSTP)
-        _signal.signal(_signal.SIGTSTP, _signal.SIG_DFL)
-        os.kill(os.getpid(), _signal.SIGTSTP)
-        _signal.signal(_signal.SIGTSTP, stop)
+    def install(self) -> None:
+        import _signal
 
-    # relayed even when this process inherited them ignored: the command inherited that
-    # too, and decides (llmos handles SIGINT and SIGTERM itself), as it would in process
-    for name in FORWARDED:
-        _signal.signal(getattr(_signal, name), relay)
-    if _signal.getsignal(_signal.SIGTSTP) != _signal.SIG_IGN:
-        _signal.signal(_signal.SIGTSTP, stop)
+        # relayed even when this process inherited them ignored: the command inherited
+        # that too and decides (llmos handles SIGINT and SIGTERM itself), as in process
+        for name in FORWARDED:
+            num = getattr(_signal, name)
+            self.saved[num] = _signal.signal(num, self.relay)
+        if _signal.getsignal(_signal.SIGTSTP) != _signal.SIG_IGN:
+            self.saved[_signal.SIGTSTP] = _signal.signal(_signal.SIGTSTP, self.stop)
+
+    def relay(self, num: int, _frame) -> None:
+        if self.started:
+            _send_signal(self.sock, num)
+        else:
+            self.pending.append(num)
+
+    def stop(self, num: int, _frame) -> None:  # Ctrl-Z: stop the command, then this client
+        import _signal
+
+        if not self.started:
+            self.pending.append(num)
+            return
+        _send_signal(self.sock, num)
+        _signal.signal(num, _signal.SIG_DFL)
+        os.kill(os.getpid(), num)
+        _signal.signal(num, self.stop)
+
+    def go(self) -> None:
+        self.started = True
+        for num in self.pending:
+            _send_signal(self.sock, num)
+        self.pending = []
+
+    def restore(self) -> None:
+        import _signal
+
+        for num, old in self.saved.items():
+            _signal.signal(num, _signal.SIG_DFL if old is None else old)
+        for num in self.pending:
+            os.kill(os.getpid(), num)
 
 
 def _die_like(code: int) -> None:
@@ -484,8 +516,11 @@ def through_daemon(path0: str) -> bool:
         sock.close()
         return False
     lines = Lines(sock)
+    relay = _Relay(sock)
     try:
-        send_message(sock, build_request(key, mine), [0, 1, 2, cwd])
+        request = build_request(key, mine)  # (it reads the inherited dispositions first)
+        relay.install()
+        send_message(sock, request, [0, 1, 2, cwd])
         os.close(cwd)
         answer = lines.next()
     except OSError:
@@ -494,8 +529,9 @@ def through_daemon(path0: str) -> bool:
         sock.close()
         if answer == "fallback stale":
             spawn(path0)  # the stale daemon has stopped listening: start a fresh one
+        relay.restore()
         return False
-    _install_relay(sock)
+    relay.go()
     while True:
         line = lines.next()
         if line is None:
