@@ -87,7 +87,10 @@ def started_run(llmos_model_server, llmos_workspace):
         "Write", {"file_path": str(script), "content": "import time\ntime.sleep(300)\n"},
         usage=Usage(1000, 50),
     ).tool_use("Bash", {"command": f"python3 {MARK}"}, usage=Usage(1000, 50)).text("never")
-    env = {**os.environ, "LLMOS_KERNEL__INTERACTIVE": "never", "LLMOS_BUDGET__RUN_CAP_USD": "0.5"}
+    # in process: these tests walk the process tree below the llmos pid (through the
+    # command daemon the run is the daemon's child; tests/daemon covers that case)
+    env = {**os.environ, "LLMOS_KERNEL__INTERACTIVE": "never", "LLMOS_BUDGET__RUN_CAP_USD": "0.5",
+           "LLMOS_DAEMON": "0"}
     subprocess.run([LLMOS, "-w", str(llmos_workspace), "budget", "set", "5"], check=True,
                    env=env, capture_output=True)
     proc = subprocess.Popen([LLMOS, "-w", str(llmos_workspace), "run", "--json", "Sleep"],
@@ -166,7 +169,7 @@ def test_kill_9_of_llmos_takes_claude_code_down_and_the_cost_is_charged(
 def test_a_second_ctrl_c_forces_the_exit(llmos_model_server, llmos_workspace):
     """A run whose first Ctrl-C is still settling leaves at once on the second."""
     llmos_model_server.script.slow("slowly " * 200, event_delay=0.5)
-    env = {**os.environ, "LLMOS_KERNEL__INTERACTIVE": "never"}
+    env = {**os.environ, "LLMOS_KERNEL__INTERACTIVE": "never", "LLMOS_DAEMON": "0"}
     subprocess.run([LLMOS, "-w", str(llmos_workspace), "budget", "set", "5"], check=True,
                    env=env, capture_output=True)
     proc = subprocess.Popen([LLMOS, "-w", str(llmos_workspace), "run", "Talk"], env=env,
