@@ -342,6 +342,10 @@ def main() -> None:
               "replay_in_process_ms": {f"{v}/{m}": round(statistics.median(d) * 1e3, 1)
                                        for (v, m), d in IN_PROCESS.items()},
               "throughput": scaling, "instructions": counted, "failed_runs": FAILURES}
+    for v in variants:
+        if v.socket:  # the benchmark's own daemon (its idle exit is an hour)
+            subprocess.run([v.exe, "daemon", "stop"], env=v.env, capture_output=True,
+                           check=False)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
