@@ -30,13 +30,10 @@ class ConfigError(Exception):
 
 
 class Section(BaseModel):
-    """Base for config sections: unknown keys are errors.
+    """Base for config sections: unknown keys are errors. A section that no layer sets is
+    made from its defaults when first read (``Config.section``)."""
 
-    A section's validator is built the first time it is used (``defer_build``), and a
-    section that no layer sets is made from its defaults on first access, so a process
-    builds only the sections it reads or the config sets."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class BudgetConfig(Section):
