@@ -246,10 +246,15 @@ def throughput(variant: Variant, procs: int, total: int) -> dict[str, float]:
     with ThreadPoolExecutor(procs) as pool:
         list(pool.map(lambda _: timed(variant.replay, variant.env), range(total)))
     elapsed, cpu = time.perf_counter() - start, cpu_of_children() - cpu0
+    served = None
     if variant.socket:
-        cpu += daemon_cpu(before, daemon_state(variant.socket))
+        after = daemon_state(variant.socket)
+        cpu += daemon_cpu(before, after)
+        served = (after["requests"] - before["requests"]
+                  if before and after and before["pid"] == after["pid"] else 0)
     return {"procs": procs, "replays": total, "per_s": round(total / elapsed, 2),
-            "cores_busy": round(cpu / elapsed, 2), "load_average": os.getloadavg()[0]}
+            "cores_busy": round(cpu / elapsed, 2), "load_average": os.getloadavg()[0],
+            "served": served}
 
 
 def instructions(argv: list[str], env: dict[str, str]) -> int | None:
@@ -381,8 +386,9 @@ def table(report: dict, variants: list[Variant], modes: list[str]) -> str:
     for i, first in enumerate(report["throughput"][variants[0].name]):
         cells = [report["throughput"][v.name][i] for v in variants]
         lines.append(f"| {first['procs']} processes | " + " | ".join(
-            f"{c['per_s']} ({c['cores_busy']:.2f}, {c['load_average']:.1f})" for c in cells)
-            + " |")
+            f"{c['per_s']} ({c['cores_busy']:.2f}, {c['load_average']:.1f})"
+            + (f" served {c['served']}/{c['replays']}" if c.get("served") is not None else "")
+            for c in cells) + " |")
     d = report.get("daemon") or {}
     if d:
         lines.append(f"\ndaemon: RSS {d['rss_mib']} MiB, start-up {d['startup_s']} s "
