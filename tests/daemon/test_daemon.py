@@ -242,11 +242,8 @@ def test_communicate_returns_when_the_command_ends(env, replay):
     assert alive(after["pid"])
 
 
-def test_each_request_sees_its_own_environment(env, tmp_path):
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "envprobe.py").write_text('''
-import os, json
+PROBE_PLUGIN = '''
+import json, os, resource
 from pydantic import BaseModel
 import llmos
 
@@ -254,13 +251,31 @@ class NoInput(BaseModel):
     pass
 
 async def envprobe(args: NoInput, context: llmos.CallContext) -> str:
-    return json.dumps({k: os.environ.get(k) for k in ("HOME", "LLMOS_CACHE_DIR", "PATH")})
+    mask = os.umask(0)
+    os.umask(mask)
+    return json.dumps({**{k: os.environ.get(k) for k in ("HOME", "LLMOS_CACHE_DIR", "PATH")},
+                       "umask": mask, "nice": os.getpriority(os.PRIO_PROCESS, 0),
+                       "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+                       "cpus": sorted(os.sched_getaffinity(0)), "cwd": os.getcwd()})
 
 @llmos.hookimpl
 def llmos_register_tools(register):
     register(llmos.Tool("envprobe", "Report the environment", NoInput, envprobe,
                         llmos.ToolMeta(side_effects="read-only")))
-''')
+'''
+
+
+@pytest.fixture
+def probe(tmp_path: Path) -> Path:
+    """A plugin directory with a tool that reports what its process runs with."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "envprobe.py").write_text(PROBE_PLUGIN)
+    return plugins
+
+
+def test_each_request_sees_its_own_environment(env, tmp_path, probe):
+    plugins = probe
     workspace = tmp_path / "ws"
     workspace.mkdir()
     seen = []
@@ -353,3 +368,56 @@ def test_the_daemons_directory_must_be_private(env, daemon_dir, replay):
     link.symlink_to(daemon_dir)
     state = status({**env, "LLMOS_DAEMON_DIR": str(link)})
     assert "symbolic link" in state["reason"]
+
+
+def test_umask_nice_limits_affinity_and_cwd_are_the_clients(env, tmp_path, probe):
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    call = ["-w", str(workspace), "tools", "call", "envprobe", "--input", "{}"]
+    mine = {**env, "LLMOS_PLUGIN_DIR": str(probe)}
+    cpus = sorted(os.sched_getaffinity(0))
+    wrapped = ["sh", "-c", 'umask 027; exec nice -n 3 prlimit --nofile=300:4000 '
+               f'taskset -c {cpus[0]} "$@"', "sh", str(LLMOS)]
+    for _ in range(8):
+        before = start(mine)
+        proc = subprocess.run([*wrapped, *call], env=mine, cwd=workspace, capture_output=True,
+                              timeout=300, check=False)
+        after = status(mine)["daemon"]
+        if after["requests"] == before["requests"] + 1:
+            break
+    else:
+        pytest.fail("never served")
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    assert seen["umask"] == 0o027
+    assert seen["nice"] == os.getpriority(os.PRIO_PROCESS, 0) + 3
+    assert seen["nofile"] == [300, 4000]
+    assert seen["cpus"] == cpus[:1]
+    assert seen["cwd"] == str(workspace)
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_ctrl_z_stops_the_command_and_fg_continues_it(env, tmp_path):
+    goal = make_trace(tmp_path / "ws", "Sleep for a minute", "sleep 60")
+    for _ in range(8):
+        start(env)
+        proc = subprocess.Popen([str(LLMOS), "-w", str(tmp_path / "ws"), "run", goal],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            command = _wait_for_command(env)
+            break
+        except pytest.fail.Exception:
+            proc.kill()
+            proc.communicate()
+    else:
+        pytest.fail("never served")
+    proc.send_signal(signal.SIGTSTP)
+    wait_until(lambda: _state(command) == "T" and _state(proc.pid) == "T", 30, "stopped")
+    proc.send_signal(signal.SIGCONT)
+    wait_until(lambda: _state(command) != "T" and _state(proc.pid) != "T", 30, "continued")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 130
