@@ -32,7 +32,9 @@ CPU is counted in none of them). Reported per way: median wall and CPU time. CPU
 bwrap); for a run the daemon served, the daemon's own CPU and its waited-for children's
 (the forked command and what it started) are added, read from ``/proc/PID/stat`` before
 and after, so the thin client's small figure does not flatter it. Whether each daemon run
-was really served by the daemon is counted (``served``).
+was really served by the daemon is counted (``served``); one that ran in process instead
+(the daemon stopped because llmos's files changed: it is restarted before the next, outside
+the timing) is left out of the daemon's figures and of their paired ratios.
 
 Next to the whole process, the in-process figures: llmos's ``duration_s`` (from routing to
 the settled run: the interpreter's start-up, llmos's imports and exit are the rest; in
@@ -152,6 +154,7 @@ class Bench:
         self.served = 0
         self.daemon_runs = 0
         self.daemon_starts = 0
+        self.last_served = False
 
     def way_names(self, cold: bool) -> list[str]:
         ways = [DAEMON, IN_PROCESS]
@@ -182,8 +185,14 @@ class Bench:
         one that stopped, e.g. because llmos's files changed, is restarted outside the
         timed run)."""
         state = self.daemon_state(env)
+        if state is not None and (state.get("stale") or not state.get("listening", True)):
+            self.stop_daemon()  # llmos's files changed since it started (a shared tree)
+            deadline = time.monotonic() + 10
+            while self.daemon_state(env) is not None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            state = None
         if state is None:
-            subprocess.run([self.llmos, "daemon", "start"], env=env, capture_output=True,
+            subprocess.run([self.llmos, "daemon", "start"], env=self.base, capture_output=True,
                            check=False)
             state = self.daemon_state(env)
             self.daemon_starts += 1
@@ -272,13 +281,14 @@ class Bench:
                           and after["requests"] > daemon["requests"])
             if served and daemon_cpu is not None:
                 cpu += (process_cpu(daemon["pid"]) or daemon_cpu) - daemon_cpu
+            self.last_served = served
             if n:
                 self.daemon_runs += 1
                 self.served += int(served)
         if n:
             cold = COLD_SUFFIX if "PYTHONPYCACHEPREFIX" in env else ""
             self.in_process.setdefault(f"{kind}{cold} duration_s", []).append(
-                data["duration_s"])
+                None if kind == DAEMON and not self.last_served else data["duration_s"])
         return wall, cpu
 
 
@@ -299,10 +309,13 @@ def main() -> None:
             bench.one(way, 0)
         bench.one(DAEMON, 0)  # the daemon's first command
         load_before = os.getloadavg()
-        samples: dict[str, list[tuple[float, float]]] = {w: [] for w in ways}
+        samples: dict[str, list[tuple[float, float] | None]] = {w: [] for w in ways}
         for n in range(1, args.rounds + 1):
             for way in ways:
-                samples[way].append(bench.one(way, n))
+                sample: tuple[float, float] | None = bench.one(way, n)
+                if way == DAEMON and not bench.last_served:
+                    sample = None  # it ran in process: not a daemon figure
+                samples[way].append(sample)
         load_after = os.getloadavg()
     finally:
         bench.stop_daemon()
@@ -315,11 +328,16 @@ def main() -> None:
 
 
 def summarize(args, bench: Bench, ways: list[str], samples, load_before, load_after) -> dict:
-    def med(way: str, i: int) -> float:
-        return round(statistics.median(s[i] for s in samples[way]) * 1e3, 1)
+    def med(way: str, i: int) -> float | None:
+        values = [s[i] for s in samples[way] if s is not None]
+        return round(statistics.median(values) * 1e3, 1) if values else None
 
-    def ratio(a: list[float], b: list[float]) -> float:
-        return round(statistics.median(x / y for x, y in zip(a, b, strict=True)), 3)
+    def ratio(a: list[float | None], b: list[float | None]) -> float | None:
+        values = [x / y for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+        return round(statistics.median(values), 3) if values else None
+
+    def column(way: str, i: int) -> list[float | None]:
+        return [None if s is None else s[i] for s in samples[way]]
 
     llmos_ways = [DAEMON, IN_PROCESS] + ([bench.baseline_way] if args.baseline else [])
     pairs = [(a, b) for a in llmos_ways for b in (SDK, SDK_SANDBOX)]
@@ -329,10 +347,8 @@ def summarize(args, bench: Bench, ways: list[str], samples, load_before, load_af
     if args.cold:
         pairs += [(IN_PROCESS + COLD_SUFFIX, SDK + COLD_SUFFIX),
                   (IN_PROCESS + COLD_SUFFIX, IN_PROCESS)]
-    paired = {f"{a} / {b}": {"wall": ratio([s[0] for s in samples[a]],
-                                           [s[0] for s in samples[b]]),
-                             "cpu": ratio([s[1] for s in samples[a]],
-                                          [s[1] for s in samples[b]])}
+    paired = {f"{a} / {b}": {"wall": ratio(column(a, 0), column(b, 0)),
+                             "cpu": ratio(column(a, 1), column(b, 1))}
               for a, b in pairs}
     inp = bench.in_process
     in_pairs = [(f"{DAEMON} duration_s", f"{SDK} query_s"),
@@ -347,7 +363,8 @@ def summarize(args, bench: Bench, ways: list[str], samples, load_before, load_af
         "daemon_served": f"{bench.served}/{bench.daemon_runs}",
         "daemon_starts": bench.daemon_starts,
         "median_ms": {w: {"wall": med(w, 0), "cpu": med(w, 1)} for w in ways},
-        "in_process_ms": {k: round(statistics.median(v) * 1e3, 1) for k, v in inp.items()},
+        "in_process_ms": {k: round(statistics.median(x for x in v if x is not None) * 1e3, 1)
+                          for k, v in inp.items() if any(x is not None for x in v)},
         "paired_ratio": paired,
         "in_process_paired_ratio": {f"{a} / {b}": ratio(inp[a], inp[b])
                                     for a, b in in_pairs if a in inp and b in inp},
@@ -361,17 +378,20 @@ def print_report(report: dict) -> None:
           f"{report['rounds']} rounds; daemon runs served by the daemon: "
           f"{report['daemon_served']} (daemon started {report['daemon_starts']} times)\n")
     print("| way | wall ms | CPU ms |\n|---|---|---|")
+    def ms(value: float | None, digits: int = 0) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
     for way, m in report["median_ms"].items():
-        print(f"| {way} | {m['wall']:.0f} | {m['cpu']:.0f} |")
+        print(f"| {way} | {ms(m['wall'])} | {ms(m['cpu'])} |")
     print("\n| in process | ms |\n|---|---|")
     for name, value in report["in_process_ms"].items():
         print(f"| {name} | {value:.0f} |")
     print(f"\n| paired ratio (target <= {TARGET:.2f} for llmos / sdk) | wall | CPU |\n"
           "|---|---|---|")
     for name, r in report["paired_ratio"].items():
-        print(f"| {name} | {r['wall']:.2f} | {r['cpu']:.2f} |")
+        print(f"| {name} | {ms(r['wall'], 2)} | {ms(r['cpu'], 2)} |")
     for name, r in report["in_process_paired_ratio"].items():
-        print(f"| in process: {name} | {r:.2f} | |")
+        print(f"| in process: {name} | {ms(r, 2)} | |")
 
 
 if __name__ == "__main__":
