@@ -172,7 +172,7 @@ def check_dir(path: str, create: bool) -> str | None:
 
 def socket_key(mine: dict | None = None) -> str:
     """The socket's name: a hash of what makes one daemon's interpreter this one's (uid,
-    interpreter, module search path, llmos version) and of this process's privileges and
+    interpreter, module search path, flags, llmos version) and of this process's privileges and
     confinement (``attributes``: ids, capabilities, namespaces, cgroup, ...), so a venv, a
     PYTHONPATH or a sandbox never reaches another's daemon, nor starts one in its place."""
     import llmos
@@ -180,7 +180,8 @@ def socket_key(mine: dict | None = None) -> str:
     if mine is None:
         mine = attributes("self")
     compared = sorted((k, v) for k, v in mine.items() if not k.startswith("_"))
-    text = repr((os.getuid(), sys.executable, list(sys.path), llmos.__version__, compared))
+    text = repr((os.getuid(), sys.executable, list(sys.path), llmos.__version__, compared,
+                 tuple(sys.flags), sys.getfilesystemencoding()))
     # FNV-1a 64 twice (no hashlib import on the client's path); a name, not a secret
     h1, h2 = 0xCBF29CE484222325, 0x84222325CBF29CE4
     for byte in text.encode("utf-8", "surrogateescape"):
