@@ -40,7 +40,10 @@ What it does, per backend and size:
    then a writer process (``--write-rss``: opens the store, saves 200 traces through
    ``save_trace`` and deletes them): its peak RSS after the open and after the saves;
    the load average before and after;
-5. when p99 misses the target at the largest size (or with ``--profile``): a breakdown
+5. on a small separate store where each signature holds ``FAMILY_LIMIT`` (12) traces
+   (``--families``): an exact repeat and two slot variants per template, every trace
+   of the family judged against the others (the main stores hold at most 3);
+6. when p99 misses the target at the largest size (or with ``--profile``): a breakdown
    of where the time goes (goal analysis, lookup by signature, full-text search, judging,
    the rest), every SQL statement timed on its own, the FTS query terms and how many rows
    each pulls into Python, and the top functions under cProfile.
@@ -914,6 +917,55 @@ async def run_backend(backend: str, sizes: list[int], args: argparse.Namespace,
     return rows
 
 
+def family_values(gen: Generator, fmt: str, like: dict[str, str]) -> dict[str, str]:
+    """Fresh slot values for ``fmt`` with the content words and file kinds of ``like``:
+    the same goal signature."""
+    values = gen.slots(fmt, words={k: v for k, v in like.items() if k.startswith("w")})
+    for key in ("f", "g"):
+        if key in values:
+            values[key] = values[key].rsplit(".", 1)[0] + "." + like[key].rsplit(".", 1)[1]
+    if values.get("f") == values.get("g") and "g" in values:
+        values["g"] = "out_" + values["g"]
+    return values
+
+
+async def full_families(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Routing where one signature holds ``matching.FAMILY_LIMIT`` traces (12), all
+    judged against each other: the main stores hold at most 3 per signature, but a slot
+    variant the evidence cannot settle is learned again and stored, so a family grows. A
+    small sqlite store (one family per template), an exact repeat and two slot variants
+    per template, routed ``--passes`` times: CPU of the first pass and chosen modes."""
+    rng = random.Random(args.seed + 7)
+    gen = Generator(rng, vocabulary(random.Random(args.seed)))
+    workspace = workdir / "sqlite-families"
+    fresh = not workspace.exists()
+    workspace.mkdir(parents=True, exist_ok=True)
+    settings = ["memory.backend=sqlite"]
+    goals: list[tuple[str, str]] = []
+    async with LLMOS(workspace, budget_usd=BUDGET_USD, settings=settings) as llm_os:
+        memory = llm_os.kernel.memory
+        for template, (fmt, _) in enumerate(TEMPLATES):
+            first = gen.slots(fmt)
+            signature = analyze_goal(fmt.format(**first)).signature
+            stored = [first]
+            while len(stored) < matching.FAMILY_LIMIT:
+                values = family_values(gen, fmt, first)
+                if analyze_goal(fmt.format(**values)).signature == signature:
+                    stored.append(values)
+            if fresh:
+                for values in stored:
+                    memory.save_trace(build_trace(template, values))
+            goals.append(("exact", fmt.format(**rng.choice(stored))))
+            for _ in range(2):
+                goals.append(("slot_variant", fmt.format(**family_values(gen, fmt, first))))
+        for _, goal in goals[:5]:
+            llm_os.route(goal)
+        measured = measure_routes(llm_os, goals, args.passes)
+    return {"traces_per_signature": matching.FAMILY_LIMIT, "signatures": len(TEMPLATES),
+            "goals": len(goals), "cpu": measured["cpu"], "latency": measured["latency"],
+            "best_of_passes": measured["best_of_passes"], "chosen": measured["chosen"]}
+
+
 HEADER = (f"{'backend':<9}{'traces':>8} | {'fill s':>7} {'saves/s':>8} | "
           f"{'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} | "
           f"{'cpu p50':>7} {'cpu p99':>7} | {'best p99':>8} | target (5 / 20 ms)")
@@ -1004,6 +1056,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-rss", type=int, default=200,
                         help="traces a separate writer process saves (and deletes) per size,"
                         " for its peak RSS (0: none)")
+    parser.add_argument("--families", type=int, default=1,
+                        help="also route on signatures holding FAMILY_LIMIT traces (0: no)")
     parser.add_argument("--keep", metavar="DIR",
                         help="fill the stores in DIR and keep them; a later run with the same "
                         "--keep, --seed and sizes reuses them (e.g. to route with a baseline "
@@ -1017,12 +1071,21 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER)
     print("-" * len(HEADER))
     results: list[dict[str, Any]] = []
+    families: dict[str, Any] | None = None
     try:
         plan = [("sqlite", args.sizes), ("markdown", args.markdown_sizes)]
         for backend, sizes in plan:
             parsed = sorted(int(s) for s in sizes.split(",") if s.strip())
             if parsed:
                 results += asyncio.run(run_backend(backend, parsed, args, workdir))
+        if args.families:
+            families = asyncio.run(full_families(workdir, args))
+            cpu = families["cpu"]
+            print(f"\nfull families ({families['traces_per_signature']} traces per signature, "
+                  f"{families['signatures']} signatures, sqlite): CPU p50 / p99 ms "
+                  + ", ".join(f"{k} {cpu[k]['p50_ms']:.2f} / {cpu[k]['p99_ms']:.2f}"
+                              for k in ("all", "exact", "slot_variant")), flush=True)
+            print(f"  chosen {families['chosen']}", flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -1047,7 +1110,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"WARNING: changed while this ran (figures may mix versions): {changed}")
     report = {**machine(), "code": code, "target_p99_ms": TARGET_P99_MS,
               "goals_per_size": args.goals, "seed": args.seed, "runtime_s": round(runtime, 1),
-              "growth_with_n": growth["table"], "results": results}
+              "growth_with_n": growth["table"], "full_families": families,
+              "results": results}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -150,3 +150,32 @@ def test_indexed_numbers_check_declines_exactly_as_the_plain_one(pairs, extra, a
     assert indexed_check(base, others, goal.slots) == plain_check(base, others, goal.slots)
     with memoized():
         assert indexed_check(base, others, goal.slots) == plain_check(base, others, goal.slots)
+
+
+@pytest.mark.parametrize("template", range(len(TEMPLATES)))
+def test_a_family_judged_lazily_gives_the_best_candidates_of_judging_all(template: int
+                                                                         ) -> None:
+    """``judge_family`` leaves traces unjudged only when they cannot be among the best:
+    the best ``limit`` (and whether any is replayable) are those of judging every trace,
+    in the same order, for every limit; some traces are left unjudged."""
+    from llmos.learning.matching import _rank, judge_family
+
+    skipped = 0
+    for seed in range(4):
+        traces, goal = family(template, FAMILY_LIMIT, seed)
+        rng = random.Random(seed)
+        for n, trace in enumerate(traces):  # ratings, uses and demotions differ
+            update = {"success_count": rng.randint(0, 3), "usage_count": 3}
+            update["success_rating"] = update["success_count"] / 3
+            update["demoted"] = n % 7 == 6
+            traces[n] = trace.model_copy(update=update)
+        full = [judge(goal, t, traces) for t in traces]
+        best_all = sorted(full, key=_rank, reverse=True)
+        for limit in (1, 2, 5, FAMILY_LIMIT):
+            lazy = judge_family(goal, traces, limit)
+            skipped += len(traces) - len(lazy)
+            assert [summary(c) for c in sorted(lazy, key=_rank, reverse=True)[:limit]] == [
+                summary(c) for c in best_all[:limit]], limit
+            assert any(c.replayable for c in lazy) == any(c.replayable for c in full)
+    if template in (0, 3):  # families that replay: the lazy judging does save work
+        assert skipped > 0

@@ -248,6 +248,50 @@ def _rank(c: Candidate) -> tuple[Any, ...]:
             c.trace.success_count, c.trace.created_at)
 
 
+def _best_possible(goal: Goal, trace: Trace) -> tuple[Any, ...] | None:
+    """An upper bound of ``_rank(judge(goal, trace, ...))`` known without aligning
+    anything, for a trace whose judgement would try evidence (same words, other slot
+    values); None for the others, whose judgement is cheap."""
+    if _unlike(goal, trace) is not None:
+        return None
+    bindings = slot_bindings(trace.slots, goal.slots)
+    if not bindings:  # slots that do not line up, or the exact goal: cheap either way
+        return None
+    # at best replayable on evidence (never "exact": the values differ) at full confidence
+    return (True, _EVIDENCE_ORDER["evidence"], _confidence(trace), trace.success_count,
+            trace.created_at)
+
+
+def judge_family(goal: Goal, family: list[Trace], limit: int) -> list[Candidate]:
+    """The judgements of ``family`` that can be among the best ``limit``, in family
+    order: the same list ``[judge(goal, t, family) for t in family]`` gives once sorted
+    by ``_rank`` and cut at ``limit`` (and the same answer to "is any replayable?").
+
+    Traces whose judgement aligns them with the others (the costly part: each with up
+    to ``EVIDENCE_LIMIT`` instances, every string of every step) are judged best bound
+    first, and the rest are left unjudged once ``limit`` judged ones rank strictly above
+    the best any of them could reach; a trace left out could only rank below all of
+    those, and since a bound is replayable, none is left out unless ``limit`` judged
+    ones rank above a replayable bound, i.e. are replayable themselves."""
+    if limit < 1:
+        return [judge(goal, trace, family) for trace in family]
+    done: dict[int, Candidate] = {}
+    costly: list[tuple[tuple[Any, ...], int]] = []
+    for i, trace in enumerate(family):
+        bound = _best_possible(goal, trace)
+        if bound is None:
+            done[i] = judge(goal, trace, family)
+        else:
+            costly.append((bound, i))
+    costly.sort(key=lambda item: item[0], reverse=True)  # stable: ties in family order
+    for bound, i in costly:
+        ranks = sorted((_rank(c) for c in done.values()), reverse=True)
+        if len(ranks) >= limit and ranks[limit - 1] > bound:
+            break  # this trace and all after it rank below the best `limit` judged
+        done[i] = judge(goal, family[i], family)
+    return [done[i] for i in sorted(done)]
+
+
 def candidates(memory: MemoryBackend, goal: Goal, limit: int = 5) -> list[Candidate]:
     """The best traces for ``goal``: exact-signature ones first (judged with each other as
     evidence), then lexical neighbours as guidance."""
@@ -255,7 +299,7 @@ def candidates(memory: MemoryBackend, goal: Goal, limit: int = 5) -> list[Candid
 
     family = memory.find_traces(signature=goal.signature)[:FAMILY_LIMIT]
     with memoized():  # each trace's structure and numbers once, not once per pair
-        judged = [judge(goal, trace, family) for trace in family]
+        judged = judge_family(goal, family, limit)
     seen = {t.id for t in family}
     if not any(c.replayable for c in judged):  # a replayable match needs no search
         terms = [w for w in content_words(words(goal.normalized)) if not w.startswith("<")]
