@@ -171,30 +171,32 @@ class Bench:
 
     # -- the daemon --------------------------------------------------------------------
 
-    def daemon_state(self, env: dict[str, str]) -> dict | None:
+    def daemon_state(self) -> dict | None:
+        """The daemon's status, asked in the benchmark's own environment (a run's adds the
+        model server's HOME, under which the status command would look elsewhere)."""
         proc = subprocess.run([self.llmos, "daemon", "status", "--json"], env={
-            **env, "LLMOS_DAEMON": "0"}, capture_output=True, text=True, check=False)
+            **self.base, "LLMOS_DAEMON": "0"}, capture_output=True, text=True, check=False)
         try:
             state = json.loads(proc.stdout)
         except ValueError:
             return None  # no daemon command in this tree
         return state.get("daemon") if state.get("running") else None
 
-    def ensure_daemon(self, env: dict[str, str]) -> dict | None:
+    def ensure_daemon(self) -> dict | None:
         """The daemon's state, started first when none runs (it is a pre-warmed server:
         one that stopped, e.g. because llmos's files changed, is restarted outside the
         timed run)."""
-        state = self.daemon_state(env)
+        state = self.daemon_state()
         if state is not None and (state.get("stale") or not state.get("listening", True)):
             self.stop_daemon()  # llmos's files changed since it started (a shared tree)
             deadline = time.monotonic() + 10
-            while self.daemon_state(env) is not None and time.monotonic() < deadline:
+            while self.daemon_state() is not None and time.monotonic() < deadline:
                 time.sleep(0.05)
             state = None
         if state is None:
             subprocess.run([self.llmos, "daemon", "start"], env=self.base, capture_output=True,
                            check=False)
-            state = self.daemon_state(env)
+            state = self.daemon_state()
             self.daemon_starts += 1
         return state
 
@@ -265,18 +267,18 @@ class Bench:
             sys.executable, "-c", "import sys; from llmos.cli import main; sys.exit(main())"]
         subprocess.run([*exe, "--workspace", str(workspace), "budget", "set", "5"],
                        env=setup, check=True, capture_output=True)
-        daemon = self.ensure_daemon(setup) if kind == DAEMON else None
+        daemon = self.ensure_daemon() if kind == DAEMON else None
         daemon_cpu = process_cpu(daemon["pid"]) if daemon else None
         wall, cpu, out = self.timed([*exe, "--workspace", str(workspace), "run",
                                      "--json", GOAL], env, workspace)
         data = json.loads(out)
         assert data["mode"] == "LEARNER" and data["success"], data
         if kind == DAEMON:
-            after = self.daemon_state(setup)
+            after = self.daemon_state()
             deadline = time.monotonic() + 5
             while after and after["running"] and time.monotonic() < deadline:
                 time.sleep(0.02)  # until the daemon has waited for the command it forked
-                after = self.daemon_state(setup)
+                after = self.daemon_state()
             served = bool(daemon and after and after["pid"] == daemon["pid"]
                           and after["requests"] > daemon["requests"])
             if served and daemon_cpu is not None:
