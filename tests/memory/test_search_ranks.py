@@ -156,3 +156,33 @@ def test_a_relabel_moves_neighbours_without_losing_them(tmp_path: Path,
     assert len(set(ranks)) == 40
     assert [t.id for t in store.search_traces("squeeze", limit=40)] == sorted(ids, reverse=True)
     store.close()
+
+
+def test_a_markdown_index_rebuilt_in_batches_ranks_and_searches_alike(
+        tmp_path: Path, tight_ranks: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first build reads files in name order (not creation order): ranks are spread
+    out again and again, the FTS index is merged at the end; searches are unchanged."""
+    from llmos.memory.mdindex import DocIndex
+
+    monkeypatch.setattr(DocIndex, "BATCH", 7)
+    rng = random.Random(5)
+    store = open_markdown(tmp_path)
+    base = datetime(2025, 1, 1, tzinfo=UTC)
+    records = {}
+    for n in range(80):
+        trace = make_trace(f"everywhere {' '.join(rng.sample(WORDS, 3))} item {n % 5}",
+                           created_at=base + timedelta(seconds=rng.randint(0, 20)))
+        store.save_trace(trace)
+        records[trace.id] = (iso(trace.created_at), trace_search_text(trace))
+    store.close()
+    index = tmp_path / ".cache" / "traces.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{index}{suffix}").unlink(missing_ok=True)
+    again = open_markdown(tmp_path)
+    assert again.count_traces() == 80
+    assert_ranked(again.traces.conn, "docs", "docs_fts")
+    for query in QUERIES:
+        for limit in (1, 4, 30):
+            assert ([t.id for t in again.search_traces(query, limit=limit)]
+                    == reference(records, query, limit)), (query, limit)
+    again.close()

@@ -354,6 +354,11 @@ class DocIndex:
                 conn.execute("BEGIN IMMEDIATE")
         if gone or fresh:
             self._retry_problems(conn)
+        if len(fresh) >= self.BATCH:
+            # a first build or a large catch-up: files come in name order, not creation
+            # order, so ranks were spread out again and again (FullTextIndex.place) and
+            # the FTS index holds many small segments; merged into one (0.4 s at 100k)
+            conn.execute(f"INSERT INTO {_TEXT.fts} ({_TEXT.fts}) VALUES ('optimize')")
 
     def _rescan(self, conn: sqlite3.Connection) -> None:
         """Names and inodes only: new, replaced and removed files."""
