@@ -161,9 +161,9 @@ class Variant:
         self.name = name
         env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
         env.update(XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"),
-                   PYTHONDONTWRITEBYTECODE="0",
                    LLMOS_CACHE_DIR=str(home / f"cache-{name.replace(' ', '-')}"))
         env.pop("PYTHONPATH", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # any value, even "0", stops .pyc writes
         self.socket: str | None = None
         if tree is not None:
             env["PYTHONPATH"] = os.pathsep.join(str(tree / p) for p in ("core", *PACK_SOURCES))

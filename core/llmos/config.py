@@ -170,11 +170,19 @@ def user_config_path() -> Path:
 
 
 def read_toml_layer(path: Path) -> Layer | None:
-    """A config file as a layer, or None when it does not exist."""
-    if not path.is_file():
-        return None
+    """A config file as a layer, or None when it does not exist.
+
+    It may vanish between the check and the read: while a sandboxed command runs, the
+    sandbox holds an empty placeholder at a protected path that does not exist (so the
+    command cannot create it), and removes it afterwards. Gone is the same as absent.
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory: remove it or make it a "
+                          "TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -87,6 +87,12 @@ def test_invalid_toml_names_the_file(llmos_workspace):
         Kernel(llmos_workspace, load_entry_points=False)
 
 
+def test_a_config_path_that_is_a_directory_is_an_error_naming_it(llmos_workspace):
+    (llmos_workspace / "llmos.toml").mkdir()
+    with pytest.raises(ConfigError, match=r"llmos\.toml is a directory: remove it"):
+        Kernel(llmos_workspace, load_entry_points=False)
+
+
 def test_bad_set_flag_explains_the_form(llmos_workspace):
     with pytest.raises(ConfigError, match=r"expected SECTION\.KEY=VALUE"):
         Kernel(llmos_workspace, flags=["run_cap_usd=3"], load_entry_points=False)

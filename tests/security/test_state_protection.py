@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -560,3 +561,40 @@ def test_replay_file_tools_refuse_llmos_state_whatever_the_backend(llmos_cli, ll
         assert result.exit_code == 1, result.output
         assert "path refused" in json.loads(result.stdout)["error"]
     _assert_untouched(llmos_workspace, before)
+
+
+@needs_bwrap
+def test_config_loads_while_sandboxes_come_and_go(tmp_path):
+    """A sandbox holds an empty placeholder at llmos.toml while its command runs (so the
+    command cannot create it) and removes it afterwards: another process reading the
+    workspace's config meanwhile sees no file or an empty one, never an error."""
+    import threading
+
+    from llmos.config import load_layers
+    from llmos.security.sandbox import run_sandboxed
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            run_sandboxed("true", workspace=workspace, timeout=60)
+
+    workers = [threading.Thread(target=churn) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    seen_placeholder = 0
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            seen_placeholder += (workspace / "llmos.toml").exists()
+            layers = load_layers(workspace, [], environ={})
+            assert all(layer.values == {} for layer in layers if layer.path is not None
+                       and layer.path.parent == workspace), layers
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert seen_placeholder, "the placeholder was never seen: the test did not race"
+    assert not (workspace / "llmos.toml").exists()
