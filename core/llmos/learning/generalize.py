@@ -60,6 +60,7 @@ _SHELL_WORD = re.compile(r"[\w\-.+@%/:,]+")  # nothing the shell expands or spli
 _STRUCTURED_SAFE = re.compile(r"[\w\-.+@%/:=~ ]*")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SEPARATOR = re.compile(r"[/\\]")
 
 
 class Declined(ValueError):
@@ -123,7 +124,7 @@ Template = tuple[Piece, ...]
 
 def stem(value: str) -> str:
     """``reports/q1.tar.gz`` -> ``q1``; the name a program may derive from a file name."""
-    name = re.split(r"[/\\]", value.rstrip("/\\"))[-1]
+    name = _SEPARATOR.split(value.rstrip("/\\"))[-1]
     ext = extension_of(value)
     if ext and ext != "/" and name.lower().endswith("." + ext):
         return name[: -len(ext) - 1]
@@ -150,6 +151,7 @@ def forms_of(slot: Slot) -> list[tuple[str, str]]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)  # per value: re's own cache (512) was overrun
 def occurrence_pattern(text: str, kind: str, form: str) -> re.Pattern[str]:
     """Where ``text`` stands as a whole token: ``10`` is not inside ``100``, a folder
     ``mail/inbox/`` also starts a longer path, ``2`` is glued to a flag in ``cut -f2``."""
