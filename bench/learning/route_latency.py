@@ -890,13 +890,6 @@ async def run_backend(backend: str, sizes: list[int], args: argparse.Namespace,
                       f"{extra}", flush=True)
             print(f"    peak RSS of llmos route (no daemon): "
                   f"{cli['store_no_daemon']['max_rss_mib'] or 0:.1f} MiB", flush=True)
-        if args.write_rss:
-            row["writer"] = write_rss(backend, workspace, args.write_rss)
-            print(f"  a writer process: open {row['writer']['open_s'] * 1e3:.0f} ms, peak RSS "
-                  f"{row['writer']['peak_rss_mib_after_open']:.1f} MiB after the open, "
-                  f"{row['writer']['peak_rss_mib_after_saves']:.1f} MiB after "
-                  f"{row['writer']['saves']} saves (p50 {row['writer']['save_p50_ms']:.1f} ms)",
-                  flush=True)
         print(f"  store open (new handle + first count): first "
               f"{opens['store_first_open']['construct_and_count_ms']:.1f} ms, again "
               f"{opens['store_open']['construct_and_count_ms']:.1f} ms, empty store "
@@ -913,6 +906,14 @@ async def run_backend(backend: str, sizes: list[int], args: argparse.Namespace,
             if args.profile or (size == max(sizes) and not row["target_met"]):
                 row["profile"] = profile(llm_os, goals, backend)
                 print_profile(row)
+        if args.write_rss:  # last: its changes would make a markdown index rescan
+            row["writer"] = write_rss(backend, workspace, args.write_rss)
+            print(f"  a writer process: open {row['writer']['open_s'] * 1e3:.0f} ms, peak RSS "
+                  f"{row['writer']['peak_rss_mib_after_open']:.1f} MiB after the open, "
+                  f"{row['writer']['peak_rss_mib_after_saves']:.1f} MiB after "
+                  f"{row['writer']['saves']} saves (p50 {row['writer']['save_p50_ms']:.1f} ms), "
+                  f"{row['writer']['peak_rss_mib']:.1f} MiB after deleting them and counting"
+                  " again", flush=True)
         rows.append(row)
     return rows
 
