@@ -173,7 +173,7 @@ def check_dir(path: str, create: bool) -> str | None:
 def socket_key(mine: dict | None = None) -> str:
     """The socket's name: a hash of what makes one daemon's interpreter this one's (uid,
     interpreter, module search path, flags, llmos version) and of this process's privileges and
-    confinement (``attributes``: ids, capabilities, namespaces, cgroup, ...), so a venv, a
+    confinement (``attributes``: ids, capabilities, namespaces, ...), so a venv, a
     PYTHONPATH or a sandbox never reaches another's daemon, nor starts one in its place."""
     import llmos
 
@@ -199,8 +199,9 @@ def socket_path(directory: str, key: str) -> str:
 
 def attributes(pid: int | str) -> dict:
     """What makes a process exactly as privileged and confined as another: ids, groups,
-    capabilities, no_new_privs, seccomp, namespaces, cgroup, LSM label (and, not compared,
-    ``_umask``). Raises OSError when /proc cannot tell."""
+    capabilities, no_new_privs, seccomp, namespaces, LSM label (and, not compared,
+    ``_umask`` and ``_cgroup``: a served command is moved into its client's control groups,
+    so one daemon serves every terminal's scope). Raises OSError when /proc cannot tell."""
     base = f"/proc/{pid}"
     out: dict = {}
     with open(f"{base}/status", "rb") as f:
@@ -215,8 +216,8 @@ def attributes(pid: int | str) -> dict:
         raise OSError(f"{base}/status lacks {', '.join(missing)}")
     for ns in NAMESPACES:
         out["ns:" + ns] = os.readlink(f"{base}/ns/{ns}")
-    with open(f"{base}/cgroup", "rb") as f:
-        out["cgroup"] = f.read()
+    with open(f"{base}/cgroup", "rb") as f:  # not compared: a command joins its client's
+        out["_cgroup"] = f.read()
     try:
         with open(f"{base}/attr/current", "rb") as f:
             out["lsm"] = f.read().rstrip(b"\0\n")

@@ -7,9 +7,10 @@ per-user directory. Each request (``llmos.client``) brings a command with its ar
 environment, standard streams (their file descriptors), umask, CPU affinity, nice value
 and resource limits; the daemon checks that the client is exactly as privileged and
 confined as itself (same ids, groups, capabilities, no_new_privs, seccomp, namespaces,
-cgroup, LSM label; no agent's process among its ancestors), that no loaded module or
-``sys.path`` folder changed since it started, and forks: the child becomes the command
-(its own process group, killed if the daemon dies), the parent relays signals, reports
+LSM label; no agent's process among its ancestors), that no loaded module or
+``sys.path`` folder changed since it started, and forks: the child joins the client's
+control groups (its memory and CPU limits, a terminal's systemd scope) and becomes the
+command (its own process group, killed if the daemon dies), the parent relays signals, reports
 the exit status and kills the command's process group if the client goes away.
 
 Anything it cannot reproduce exactly is answered "fallback <reason>" before the command
@@ -310,8 +311,72 @@ def _streams(settings: list) -> None:
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = made
 
 
+def _cgroup_mounts() -> dict[str, str]:
+    """Each mounted cgroup hierarchy's mount point, keyed as /proc/PID/cgroup names it:
+    its controllers ("memory", "cpu,cpuacct", "name=systemd") for v1, "" for v2."""
+    mounts: dict[str, str] = {}
+    with open("/proc/cgroups", encoding="ascii", errors="replace") as f:
+        known = {line.split()[0] for line in f if line.strip() and not line.startswith("#")}
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            fields = line.split()
+            if "-" not in fields:
+                continue
+            at = fields.index("-")
+            root, point = fields[3], fields[4].replace("\\040", " ")
+            kind, options = fields[at + 1], set(fields[at + 3].split(","))
+            if root != "/":
+                continue  # a bind of a sub-tree: its paths are not the kernel's
+            if kind == "cgroup2":
+                mounts.setdefault("", point)
+            elif kind == "cgroup":
+                names = sorted(o for o in options if o in known or o.startswith("name="))
+                mounts.setdefault(",".join(names), point)
+    return mounts
+
+
+def _hierarchies(text: bytes) -> dict[str, str]:
+    out = {}
+    for line in text.decode("utf-8", "surrogateescape").splitlines():
+        _hid, controllers, path = line.split(":", 2)
+        out[",".join(sorted(controllers.split(","))) if controllers else ""] = path
+    return out
+
+
+def join_cgroups(target: bytes) -> None:
+    """Move this process into the control groups of ``target`` (its client's
+    /proc/PID/cgroup, read by the daemon), so the command is limited and accounted as if
+    the client had run it; OSError (the command then runs in its client) when a hierarchy
+    cannot be joined."""
+    with open("/proc/self/cgroup", "rb") as f:
+        if f.read() == target:
+            return
+        f.seek(0)
+        mine = _hierarchies(f.read())
+    wanted = _hierarchies(target)
+    mounts = None
+    for controllers, path in wanted.items():
+        if mine.get(controllers) == path:
+            continue
+        mounts = mounts if mounts is not None else _cgroup_mounts()
+        point = mounts.get(controllers)
+        if point is None:
+            raise OSError(f"cannot join the client's cgroup {path!r}: hierarchy "
+                          f"{controllers or 'v2'} is not mounted here")
+        try:
+            with open(f"{point.rstrip('/')}{path}/cgroup.procs", "w") as procs:
+                procs.write(str(os.getpid()))
+        except OSError as exc:
+            raise OSError(f"cannot join the client's cgroup {path!r} "
+                          f"({controllers or 'v2'}): {exc.strerror}") from None
+    with open("/proc/self/cgroup", "rb") as f:
+        if _hierarchies(f.read()) != wanted:
+            raise OSError("cannot join the client's cgroups")
+
+
 def _become(req: dict, fds: list[int]) -> None:
     """Turn this forked child into the client's process as far as the command can tell."""
+    join_cgroups(req["cgroup"])
     _apply_limits(req)
     os.umask(req["umask"])
     for fd in (0, 1, 2):
@@ -542,6 +607,14 @@ class Server:
                     return None
                 body += chunk
             req = marshal.loads(bytes(body))
+            if not isinstance(req, dict):
+                return self.answer(conn, "fallback protocol")
+            try:  # read here, not taken from the request: where the command must live
+                with open(f"/proc/{pid}/cgroup", "rb") as f:
+                    req["cgroup"] = f.read()
+            except OSError as exc:
+                self.fallbacks += 1
+                return self.answer(conn, f"fallback peer: cannot read its cgroup: {exc}")
             op = req.get("op")
             if op == "status":
                 import json
