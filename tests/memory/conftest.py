@@ -62,3 +62,19 @@ def cli(workspace: Path) -> Callable[..., Any]:
         )
 
     return invoke
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The Markdown files the markdown driver parses from now on (the index keeps the rest)."""
+    files: list[str] = []
+    import llmos.memory.markdown as driver
+
+    real = driver.parse_trace
+
+    def counting(text: str, source: str, **kw):
+        files.append(Path(source).name)
+        return real(text, source, **kw)
+
+    monkeypatch.setattr(driver, "parse_trace", counting)
+    return files

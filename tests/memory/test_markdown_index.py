@@ -10,25 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import llmos.memory.markdown as driver
 from llmos.memory.markdown import MarkdownMemory
 from llmos.memory.markdown_format import render_trace
 from llmos.memory.mdindex import RACY_NS
 from llmos.testing.memory_conformance import make_trace
-
-
-@pytest.fixture
-def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The Markdown files parsed from now on (the index keeps the rest)."""
-    files: list[str] = []
-    real = driver.parse_trace
-
-    def counting(text: str, source: str, **kw):
-        files.append(Path(source).name)
-        return real(text, source, **kw)
-
-    monkeypatch.setattr(driver, "parse_trace", counting)
-    return files
 
 
 def settle(root: Path) -> None:

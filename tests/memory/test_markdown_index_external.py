@@ -14,37 +14,17 @@ from pathlib import Path
 
 import pytest
 
-import llmos.memory.markdown as driver
 from llmos.memory.markdown import MarkdownMemory
 from llmos.memory.markdown_format import render_trace
-from llmos.memory.mdindex import RACY_NS, VERSION
+from llmos.memory.mdindex import VERSION
 from llmos.testing.memory_conformance import make_trace
+
+from .test_markdown_index import settle
 
 GOALS = ["Create fruit.txt listing apples", "Write squares.csv with squares",
          "Delete the old logs folder", "Summarize notes.md into summary.md",
          "Plot the temperatures of sensors.csv as chart.png"]
 MARKER = "test: not rebuilt"
-
-
-@pytest.fixture
-def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The Markdown files this process parses from now on."""
-    files: list[str] = []
-    real = driver.parse_trace
-
-    def counting(text: str, source: str, **kw):
-        files.append(Path(source).name)
-        return real(text, source, **kw)
-
-    monkeypatch.setattr(driver, "parse_trace", counting)
-    return files
-
-
-def settle(root: Path) -> None:
-    """The directory's mtime aged past the racy window, as a few seconds after a write."""
-    traces = root / "traces"
-    past = os.stat(traces).st_mtime_ns - 2 * RACY_NS
-    os.utime(traces, ns=(past, past))
 
 
 def mark_index(root: Path) -> None:
