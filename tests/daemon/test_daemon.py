@@ -183,20 +183,26 @@ def test_a_signal_to_the_client_reaches_the_command(env, tmp_path, sig):
     assert codes["1"][0] == 128 + sig
 
 
-def test_kill_9_of_the_client_kills_the_command_and_its_sandboxed_children(env, tmp_path):
-    goal = make_trace(tmp_path / "ws", "Sleep for a minute", "sleep 60")
+def _serve_sleeper(env, workspace: Path, **popen) -> tuple[subprocess.Popen, int]:
+    """A served ``llmos run`` of a replay sleeping a minute: the client and its command."""
+    goal = make_trace(workspace, "Sleep for a minute", "sleep 60")
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
     for _ in range(8):
         start(env)
-        proc = subprocess.Popen([str(LLMOS), "-w", str(tmp_path / "ws"), "run", goal],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen([str(LLMOS), "-w", str(workspace), "run", goal], env=env,
+                                **popen)
         try:
-            command = _wait_for_command(env)
-            break
+            return proc, _wait_for_command(env)
         except pytest.fail.Exception:
             proc.kill()
-            proc.wait()
-    else:
-        pytest.fail("never served")
+            proc.communicate()  # ran in process (a stale daemon): try again
+    pytest.fail("never served")
+
+
+def test_kill_9_of_the_client_kills_the_command_and_its_sandboxed_children(env, tmp_path):
+    proc, command = _serve_sleeper(env, tmp_path / "ws", stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
     tree = [command, *descendants(command)]
     proc.kill()
     proc.wait()
@@ -205,19 +211,8 @@ def test_kill_9_of_the_client_kills_the_command_and_its_sandboxed_children(env, 
 
 
 def test_kill_9_of_the_daemon_fails_the_client_and_leaves_no_orphan(env, tmp_path):
-    goal = make_trace(tmp_path / "ws", "Sleep for a minute", "sleep 60")
-    for _ in range(8):
-        daemon = start(env)
-        proc = subprocess.Popen([str(LLMOS), "-w", str(tmp_path / "ws"), "run", goal],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            command = _wait_for_command(env)
-            break
-        except pytest.fail.Exception:
-            proc.kill()
-            proc.communicate()
-    else:
-        pytest.fail("never served")
+    proc, command = _serve_sleeper(env, tmp_path / "ws")
+    daemon = status(env)["daemon"]
     tree = [command, *descendants(command)]
     os.kill(daemon["pid"], signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
@@ -401,19 +396,7 @@ def _state(pid: int) -> str:
 
 
 def test_ctrl_z_stops_the_command_and_fg_continues_it(env, tmp_path):
-    goal = make_trace(tmp_path / "ws", "Sleep for a minute", "sleep 60")
-    for _ in range(8):
-        start(env)
-        proc = subprocess.Popen([str(LLMOS), "-w", str(tmp_path / "ws"), "run", goal],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            command = _wait_for_command(env)
-            break
-        except pytest.fail.Exception:
-            proc.kill()
-            proc.communicate()
-    else:
-        pytest.fail("never served")
+    proc, command = _serve_sleeper(env, tmp_path / "ws")
     proc.send_signal(signal.SIGTSTP)
     wait_until(lambda: _state(command) == "T" and _state(proc.pid) == "T", 30, "stopped")
     proc.send_signal(signal.SIGCONT)
