@@ -242,10 +242,11 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
     texts: list[str] = []
     api_errors: list[str] = []
     # Claude Code boots for a few hundred ms before its first model request: meanwhile
-    # the proxy starts (the CLI's connections wait in its listen backlog) and, in a
-    # thread, the redaction's scanner is built (the transcript mirror's first use)
-    starting = asyncio.ensure_future(_start_while_cli_boots(proxy, session))
-    warming = asyncio.ensure_future(asyncio.to_thread(_build_redaction))
+    # the proxy starts (the CLI's connections wait in its listen backlog) and the policy
+    # backend is built (the gate's first use), and, in a thread, the redaction's scanner
+    # is built (the transcript mirror's first use) and the shell policy imported
+    starting = asyncio.ensure_future(_start_while_cli_boots(proxy, session, context.kernel))
+    warming = asyncio.ensure_future(asyncio.to_thread(_warm_up))
     try:
         async with ClaudeSDKClient(options=options) as client:
             try:
@@ -282,19 +283,41 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
         outcome.output = "\n".join(texts).strip()
 
 
-async def _start_while_cli_boots(proxy: MeteringProxy, session: Session) -> None:
+async def _start_while_cli_boots(proxy: MeteringProxy, session: Session,
+                                 kernel: Any) -> None:
     """``proxy.start()`` once the CLI's process exists (its reaper has written its pid):
-    the proxy's imports and set-up then run while the CLI boots, not before it starts."""
+    the proxy's imports and set-up then run while the CLI boots, not before it starts.
+    Then the kernel's security backend is built, on this thread (a backend may keep
+    thread-bound state): the gate's first call would build it otherwise."""
     deadline = time.monotonic() + 2.0
     while not session.pidfile.exists() and time.monotonic() < deadline:
         await asyncio.sleep(0.002)
     await proxy.start()
+    _build_security(kernel)
 
 
-def _build_redaction() -> None:
+def _build_security(kernel: Any) -> None:
+    """``kernel.security`` and the audit log ahead of the first tool call (the layered
+    policy checks its rules' examples, or finds them checked). A backend that cannot be
+    built is left to the gate, whose first call then fails to build it again and denies."""
+    for name in ("security", "audit"):  # cached properties, built here
+        try:
+            getattr(kernel, name)
+        except Exception:  # reported (and denied) by the gate itself
+            continue
+
+
+def _warm_up() -> None:
+    """What the transcript mirror and the gate use first, built in a thread while the CLI
+    boots: the redaction's scanner, and the shell policy's modules (the Bash grammar's
+    parser, the programs' rules), imported on the first Bash call otherwise."""
     from llmos.memory.redaction import prebuild
 
     prebuild()
+    try:
+        import llmos.security.shell  # noqa: F401
+    except Exception:  # the gate imports it again, fails and denies
+        return
 
 
 def _apply_result(
