@@ -1,9 +1,11 @@
 """The policy gate is made ready while Claude Code boots (issue 12): the security backend
 is built on the event loop's thread before the prompt is sent, once, and the shell policy
-is imported in a thread; a backend that cannot be built still fails closed at the gate."""
+is imported in a thread; a backend that cannot be built still fails closed at the gate.
+The conversation is saved (once) while the CLI exits."""
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 
@@ -78,7 +80,13 @@ async def test_the_backend_is_built_once_on_the_loop_thread_before_the_first_cal
     async with kernel(llmos_workspace, "recording", plugin) as k:
         k.economy.set_balance(5)
         result = await execute(k, "Write hello.txt and show it")
+        from llmos.export.store import ConversationStore
+
+        kept = ConversationStore(k.db).for_run(result.run_id)
     assert result.success, result.error
+    # saved once, whole, while the CLI exited (the last message is the final answer)
+    assert len(kept) == 1
+    assert "Done." in json.dumps(kept[0]["messages"][-1])
     assert plugin.events == ["built", "decide Write", "decide Bash", "decide Bash"]
     assert plugin.threads == [threading.get_ident()]  # the loop's, not the warm-up thread's
     assert plugin.requests_before == [0]  # before the prompt was sent, not at the first call

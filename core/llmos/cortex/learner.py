@@ -246,6 +246,7 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
     # backend is built (the gate's first use), and, in a thread, the redaction's scanner
     # is built (the transcript mirror's first use) and the shell policy imported
     starting = asyncio.ensure_future(_start_while_cli_boots(proxy, session, context.kernel))
+    saving: asyncio.Future[None] | None = None
     warming = asyncio.ensure_future(asyncio.to_thread(_warm_up))
     try:
         async with ClaudeSDKClient(options=options) as client:
@@ -269,6 +270,9 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
             except BaseException:
                 session.kill()  # at once: the SDK's own close waits for the CLI
                 raise
+            # the conversation is over: it is saved while the SDK's disconnect waits for
+            # the CLI to exit (it flushes its session file once its stdin closes)
+            saving = asyncio.ensure_future(_save_while_cli_exits(recorder))
     except ClaudeSDKError as exc:
         outcome.success = False
         outcome.error = _describe_sdk_error(exc, stderr)
@@ -277,7 +281,10 @@ async def _converse(context: CallContext, prompt: str, budget_usd: float,
             if not task.done():
                 task.cancel()
         await asyncio.gather(starting, warming, return_exceptions=True)
-    recorder.save()
+        if saving is not None:
+            await saving
+    if saving is None:  # the conversation failed: what it recorded so far
+        recorder.save()
     outcome.tool_calls = bridge.tool_calls
     if not outcome.output:
         outcome.output = "\n".join(texts).strip()
@@ -294,6 +301,14 @@ async def _start_while_cli_boots(proxy: MeteringProxy, session: Session,
         await asyncio.sleep(0.002)
     await proxy.start()
     _build_security(kernel)
+
+
+async def _save_while_cli_exits(recorder: Any) -> None:
+    """``recorder.save()`` (on the loop's thread: it writes to the kernel's database) once
+    the SDK's disconnect has had a moment to close the CLI's stdin; it then waits for the
+    CLI to exit, which happens meanwhile on the other core."""
+    await asyncio.sleep(0.005)
+    recorder.save()
 
 
 def _build_security(kernel: Any) -> None:
