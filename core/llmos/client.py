@@ -35,9 +35,12 @@ GLOBAL_OPTIONS = {"--workspace": True, "-w": True, "--set": True, "--project": T
                   "-h": False}
 
 #: ``PYTHON*`` variables that do not change what the interpreter loads or how it runs
-#: (the streams' settings they make are sent with the request).
+#: (the streams' settings they make are sent with the request), and PYTHONHASHSEED, whose
+#: value is part of the socket's key: a daemon started with it hashes as its clients do
+#: (tox sets one for every test run).
 HARMLESS_PYTHON_VARS = frozenset({"PYTHONIOENCODING", "PYTHONUTF8",
-                                  "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
+                                  "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED",
+                                  "PYTHONHASHSEED"})
 
 #: Set in the environment of every process llmos starts for an agent's work (sandboxed
 #: commands, Claude Code): such a process never uses (or starts) the daemon.
@@ -181,7 +184,8 @@ def socket_key(mine: dict | None = None) -> str:
         mine = attributes("self")
     compared = sorted((k, v) for k, v in mine.items() if not k.startswith("_"))
     text = repr((os.getuid(), sys.executable, list(sys.path), llmos.__version__, compared,
-                 tuple(sys.flags), sys.getfilesystemencoding()))
+                 tuple(sys.flags), sys.getfilesystemencoding(),
+                 os.environ.get("PYTHONHASHSEED")))
     # FNV-1a 64 twice (no hashlib import on the client's path); a name, not a secret
     h1, h2 = 0xCBF29CE484222325, 0x84222325CBF29CE4
     for byte in text.encode("utf-8", "surrogateescape"):

@@ -404,3 +404,40 @@ def test_ctrl_z_stops_the_command_and_fg_continues_it(env, tmp_path):
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=120)
     assert proc.returncode == 130
+
+
+HASH_PLUGIN = '''
+import llmos
+from pydantic import BaseModel
+
+class NoInput(BaseModel):
+    pass
+
+async def hashprobe(_input, _ctx):
+    return str(hash("llmos"))
+
+@llmos.hookimpl
+def llmos_register_tools(register):
+    register(llmos.Tool("hashprobe", "Hash a string", NoInput, hashprobe,
+                        llmos.ToolMeta(side_effects="read-only")))
+'''
+
+
+def test_a_hash_seed_is_served_by_a_daemon_hashing_with_it(env, tmp_path):
+    """tox (and anyone wanting reproducible hashing) sets PYTHONHASHSEED: such a client is
+    served, by a daemon started with the same seed, so str hashes are what they would be
+    in process."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "hashprobe.py").write_text(HASH_PLUGIN)
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    args = ["-w", str(workspace), "tools", "call", "hashprobe", "--input", "{}"]
+    seen = {}
+    for seed in ("123", "456"):
+        mine = {**env, "LLMOS_PLUGIN_DIR": str(plugins), "PYTHONHASHSEED": seed}
+        expected = llmos(*args, env={**mine, "LLMOS_DAEMON": "0"})
+        got = served(args, mine)
+        assert (got.returncode, got.stdout) == (expected.returncode, expected.stdout)
+        seen[seed] = got.stdout
+    assert seen["123"] != seen["456"]
