@@ -122,6 +122,18 @@ def test_a_process_whose_ancestor_is_an_agents_is_refused_by_the_daemon(env, rep
     assert (pid, requests) == before[:2] and fallbacks == before[2] + 1
 
 
+def _answered_in_process(env, replay, record: Path, *, mine=None) -> None:
+    """``llmos route`` gave the in-process answer, and the planted listener got nothing."""
+    out = llmos(*route(replay), env=mine or env)
+    expected = answer(env, replay)
+    assert (out.returncode, out.stdout) == (expected.returncode, expected.stdout)
+    time.sleep(0.5)
+    if mine is None:
+        assert record.read_text().split() == ["0", "0"]  # connected, got nothing
+    else:
+        assert not record.exists()  # never even connected
+
+
 def _plant(env, tmp_path, socket_path: Path, wrapper: list[str], python: str):
     record = tmp_path / "record"
     fake = tmp_path / "fake.py"
@@ -145,11 +157,7 @@ def test_a_socket_planted_by_another_user_never_receives_anything(env, replay, t
                           "/usr/bin/python3")
     try:
         os.rename(theirs / "s", target)  # as if it had been put there
-        out = llmos(*route(replay), env=env)
-        expected = answer(env, replay)
-        assert (out.returncode, out.stdout) == (expected.returncode, expected.stdout)
-        time.sleep(0.5)
-        assert record.read_text().split() == ["0", "0"]  # connected, got nothing
+        _answered_in_process(env, replay, record)
     finally:
         proc.kill()
         proc.communicate()
@@ -165,11 +173,7 @@ def test_a_socket_in_a_directory_others_can_write_is_never_used(env, replay, tmp
     target = Path(status(mine)["socket"])
     proc, record = _plant(env, tmp_path, target, [], sys.executable)
     try:
-        out = llmos(*route(replay), env=mine)
-        expected = answer(env, replay)
-        assert (out.returncode, out.stdout) == (expected.returncode, expected.stdout)
-        time.sleep(0.5)
-        assert not record.exists()  # never even connected
+        _answered_in_process(env, replay, record, mine=mine)
     finally:
         proc.kill()
         proc.communicate()
@@ -182,11 +186,7 @@ def test_a_listener_in_another_namespace_never_receives_anything(env, replay, tm
                           [bwrap(), "--dev-bind", "/", "/", "--unshare-pid",
                            "--die-with-parent"], sys.executable)
     try:
-        out = llmos(*route(replay), env=env)
-        expected = answer(env, replay)
-        assert (out.returncode, out.stdout) == (expected.returncode, expected.stdout)
-        time.sleep(0.5)
-        assert record.read_text().split() == ["0", "0"]  # connected, got nothing
+        _answered_in_process(env, replay, record)
     finally:
         proc.kill()
         proc.communicate()
