@@ -598,3 +598,28 @@ def test_config_loads_while_sandboxes_come_and_go(tmp_path):
             worker.join()
     assert seen_placeholder, "the placeholder was never seen: the test did not race"
     assert not (workspace / "llmos.toml").exists()
+
+
+@needs_bwrap
+def test_sandboxes_starting_while_others_end_all_run(tmp_path):
+    """A sandbox that sees another's placeholder (an empty llmos.toml held while that one
+    runs) binds it; the placeholder is not removed under it when the other ends first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from llmos.security.sandbox import run_sandboxed
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+
+    def runs(_: int) -> list[tuple[int, str]]:
+        out = []
+        for _ in range(50):
+            done = run_sandboxed("true", workspace=workspace, timeout=60)
+            out.append((done.returncode, done.stderr))
+        return out
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [r for batch in pool.map(runs, range(4)) for r in batch]
+    failed = [r for r in results if r[0] != 0]
+    assert not failed, failed[:3]
+    assert sorted(os.listdir(workspace)) == []

@@ -263,10 +263,11 @@ def _lock_path(workspace: Path) -> str:
 
 
 class SandboxLease:
-    """Held while a sandboxed command runs in a workspace (a shared lock). The mount
-    points bwrap made for placeholders are noted beside the lock; on release, the last
-    sandbox out (an exclusive lock, taken only when no other sandbox of this workspace
-    runs) removes those still empty."""
+    """Held while a sandboxed command is prepared and runs in a workspace (a shared
+    lock). The mount points bwrap makes for placeholders are noted beside the lock
+    (``note``, once the command line is built); on release, the last sandbox out (an
+    exclusive lock, taken only when no other sandbox of this workspace runs) removes those
+    still empty."""
 
     def __init__(self, protected: ProtectedPaths, placeholders: list[str]) -> None:
         self.protected = protected
@@ -279,6 +280,11 @@ class SandboxLease:
 
         self._fd = os.open(self._lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_SH)
+        self.note()
+        return self
+
+    def note(self) -> None:
+        """Record the placeholders listed so far (before bwrap makes them)."""
         if self.placeholders:
             note = os.open(self._lock + ".made", os.O_WRONLY | os.O_CREAT | os.O_APPEND
                            | os.O_CLOEXEC, 0o600)
@@ -286,7 +292,6 @@ class SandboxLease:
                 os.write(note, "".join(f"{p}\n" for p in self.placeholders).encode())
             finally:
                 os.close(note)
-        return self
 
     def __exit__(self, *exc: object) -> None:
         import fcntl

@@ -429,26 +429,31 @@ def run_sandboxed(
     limits = limits or Limits()
     side = os.pipe() if report_cwd and isinstance(command, str) else None
     placeholders: list[str] = []
-    try:
-        argv = _shell_argv(command, limits, side[1] if side else None)
-        clean_env = sandbox_env(env, workspace)
-        clean_env["PWD"] = str(start)
-        if chosen == "bwrap":
-            assert status.bwrap_path is not None
-            full = [*bwrap_args(status.bwrap_path, workspace, allow_network=allow_network,
-                                ro_paths=ro_paths, extra_writable=extra_writable,
-                                home=clean_env.get("HOME"), protected=protected, cwd=start,
-                                placeholders=placeholders),
-                    "--", *argv]
-        else:
-            full = _landlock_command(argv, workspace, allow_network, ro_paths, extra_writable,
-                                     protected)
-    except BaseException:
-        if side:
-            os.close(side[0])
-            os.close(side[1])
-        raise
-    with SandboxLease(protected, placeholders):
+    # The lease is taken before the protected entries are looked at: another sandbox's
+    # placeholder seen now (an empty llmos.toml) is then removed only after this one ends
+    # (else bwrap would be told to bind a file that vanished, and the command fail).
+    with SandboxLease(protected, placeholders) as lease:
+        try:
+            argv = _shell_argv(command, limits, side[1] if side else None)
+            clean_env = sandbox_env(env, workspace)
+            clean_env["PWD"] = str(start)
+            if chosen == "bwrap":
+                assert status.bwrap_path is not None
+                full = [*bwrap_args(status.bwrap_path, workspace,
+                                    allow_network=allow_network, ro_paths=ro_paths,
+                                    extra_writable=extra_writable,
+                                    home=clean_env.get("HOME"), protected=protected,
+                                    cwd=start, placeholders=placeholders),
+                        "--", *argv]
+            else:
+                full = _landlock_command(argv, workspace, allow_network, ro_paths,
+                                         extra_writable, protected)
+            lease.note()
+        except BaseException:
+            if side:
+                os.close(side[0])
+                os.close(side[1])
+            raise
         done = run_bounded(full, cwd=str(start), env=clean_env, stdin=stdin, timeout=timeout,
                            max_bytes=max_output_bytes, side=side)
     final: str | None = None
