@@ -623,3 +623,26 @@ def test_sandboxes_starting_while_others_end_all_run(tmp_path):
     failed = [r for r in results if r[0] != 0]
     assert not failed, failed[:3]
     assert sorted(os.listdir(workspace)) == []
+
+
+def test_what_is_beneath_a_placeholder_is_not_looked_at_again(tmp_path, monkeypatch):
+    """Another sandbox may make the mount point of its placeholder (``.git``) while this
+    one's command line is being built: entries beneath a component found missing stay
+    covered by this one's placeholder, never a mount inside another's read-only one."""
+    from llmos.security import protected as module
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    real = os.path.lexists
+
+    def lexists(path) -> bool:
+        found = real(path)
+        if not found and os.fspath(path) == str(workspace / ".git"):
+            (workspace / ".git").mkdir()  # another sandbox's bwrap, just now
+        return found
+
+    monkeypatch.setattr(module.os.path, "lexists", lexists)
+    args = module.bwrap_protection(module.base_protected_paths(workspace), [])
+    targets = [args[i + 2] for i, a in enumerate(args) if a in ("--bind", "--ro-bind")]
+    assert str(workspace / ".git") in targets
+    assert not [t for t in targets if t.startswith(str(workspace / ".git") + "/")], targets

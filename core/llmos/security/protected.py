@@ -223,6 +223,7 @@ def bwrap_protection(protected: ProtectedPaths,
     root = Path(os.path.realpath(protected.workspace))
     args: list[str] = []
     done: set[str] = set()
+    missing: set[str] = set()  # placeholders: what is beneath them is covered by them
     for entry in protected.entries:
         current = root
         parts = entry.rel.parts
@@ -230,6 +231,8 @@ def bwrap_protection(protected: ProtectedPaths,
             current = current / part
             last = index == len(parts) - 1
             key = str(current)
+            if key in missing:
+                break  # decided missing above (even if another sandbox made it since)
             if os.path.islink(current):
                 raise UnprotectablePath(
                     f"{current.relative_to(root)} is a symlink, so llmos cannot keep "
@@ -240,6 +243,7 @@ def bwrap_protection(protected: ProtectedPaths,
                     kind: Kind = entry.kind if last else "dir"
                     args += ["--ro-bind", _placeholder(kind), key]
                     done.add(key)
+                    missing.add(key)
                     if placeholders is not None:
                         placeholders.append(key)
                 break
