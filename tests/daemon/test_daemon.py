@@ -183,6 +183,15 @@ def test_a_signal_to_the_client_reaches_the_command(env, tmp_path, sig):
     assert codes["1"][0] == 128 + sig
 
 
+def _describe(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError as exc:
+        return f"gone ({exc.strerror})"
+    return f"state {stat[0]} ppid {stat[1]} pgid {stat[2]}: {cmdline[:120]!r}"
+
+
 def _serve_sleeper(env, workspace: Path, **popen) -> tuple[subprocess.Popen, int]:
     """A served ``llmos run`` of a replay sleeping a minute: the client and its command."""
     goal = make_trace(workspace, "Sleep for a minute", "sleep 60")
@@ -206,7 +215,13 @@ def test_kill_9_of_the_client_kills_the_command_and_its_sandboxed_children(env, 
     tree = [command, *descendants(command)]
     proc.kill()
     proc.wait()
-    wait_until(lambda: not any(alive(p) for p in tree), 60, "the command's processes to end")
+    try:
+        wait_until(lambda: not any(alive(p) for p in tree), 60,
+                   "the command's processes to end")
+    except pytest.fail.Exception:
+        left = {p: _describe(p) for p in tree if alive(p)}
+        pytest.fail(f"still running after kill -9 of the client: {left}; "
+                    f"daemon: {status(env)['daemon']}")
     assert status(env)["daemon"]["running"] == []
 
 
