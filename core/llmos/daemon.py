@@ -449,9 +449,31 @@ def _run_command(argv: list[str]) -> None:
 # --- the server -----------------------------------------------------------------------
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (/proc's children lists, all threads), nearest first."""
+    out: list[int] = []
+    todo = [pid]
+    while todo and len(out) < 10_000:
+        current = todo.pop(0)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as f:
+                    found = [int(c) for c in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            out += found
+            todo += found
+    return out
+
+
 class Child:
-    def __init__(self, pid: int, conn, pidfd: int) -> None:
+    def __init__(self, pid: int, conn, pidfd: int, client_fd: int = -1) -> None:
         self.pid, self.conn, self.pidfd = pid, conn, pidfd
+        self.client_fd = client_fd  # a pidfd of the client: readable once it has died
         self.client_gone = False
         self.buffer = b""
 
@@ -573,6 +595,8 @@ class Server:
                 raise
         elif what[0] == "conn":
             self.from_client(self.children[what[1]])
+        elif what[0] == "client":
+            self.client_died(self.children[what[1]])
         elif what[0] == "exit":
             self.reap(self.children[what[1]])
 
@@ -632,7 +656,7 @@ class Server:
                 if reason == "stale":
                     self.stop_listening()
                 return None
-            self.fork(conn, req, fds)
+            self.fork(conn, req, fds, client_pid=pid)
             fds = []
             conn = None
         finally:
@@ -670,7 +694,7 @@ class Server:
             return "stale"
         return None
 
-    def fork(self, conn, req: dict, fds: list[int]) -> None:
+    def fork(self, conn, req: dict, fds: list[int], client_pid: int = 0) -> None:
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
         parent = os.getpid()
         pid = os.fork()
@@ -712,10 +736,19 @@ class Server:
             return
         self.requests += 1
         pidfd = os.pidfd_open(pid)
-        child = self.children[pid] = Child(pid, conn, pidfd)
+        try:  # the client's death is seen on its pidfd too, not only as the end of its socket
+            client_fd = os.pidfd_open(client_pid) if client_pid > 0 else -1
+        except OSError:
+            client_fd = -1
+        child = self.children[pid] = Child(pid, conn, pidfd, client_fd)
         conn.setblocking(False)
         self.selector.register(conn, self.selectors.EVENT_READ, ("conn", pid))
         self.selector.register(pidfd, self.selectors.EVENT_READ, ("exit", pid))
+        if client_fd >= 0:
+            self.selector.register(client_fd, self.selectors.EVENT_READ, ("client", pid))
+        elif client_pid > 0:  # already gone
+            self.client_died(child)
+            return
         self.answer(conn, f"started {pid}")
         del child
 
@@ -732,8 +765,29 @@ class Server:
                 child.conn.close()
             with contextlib.suppress(OSError):
                 os.close(child.pidfd)
+            if child.client_fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(child.client_fd)
         conn.close()
         self.children = {}
+
+    def client_died(self, child: Child) -> None:
+        """The client is gone (its connection ended, or its pidfd says it exited): so is
+        its command, as if it had been killed with it."""
+        child.client_gone = True
+        for fd in (child.conn, child.client_fd):
+            with contextlib.suppress(Exception):
+                self.selector.unregister(fd)
+        # its sandboxes run in their own process groups and sessions and die with it by
+        # their parent-death signal; they are killed here too, not left to that alone
+        below = _descendants(child.pid)
+        with contextlib.suppress(OSError):
+            os.killpg(child.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.kill(child.pid, signal.SIGKILL)
+        for pid in below:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
     def from_client(self, child: Child) -> None:
         try:
@@ -743,13 +797,7 @@ class Server:
         except OSError:
             data = b""
         if not data:  # the client is gone: so is its command, as if it had been killed
-            child.client_gone = True
-            with contextlib.suppress(Exception):
-                self.selector.unregister(child.conn)
-            with contextlib.suppress(OSError):
-                os.killpg(child.pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                os.kill(child.pid, signal.SIGKILL)
+            self.client_died(child)
             return
         child.buffer += data
         while b"\n" in child.buffer:
@@ -768,6 +816,10 @@ class Server:
         with contextlib.suppress(Exception):
             self.selector.unregister(child.conn)
         os.close(child.pidfd)
+        if child.client_fd >= 0:
+            with contextlib.suppress(Exception):
+                self.selector.unregister(child.client_fd)
+            os.close(child.client_fd)
         if not child.client_gone:
             child.conn.setblocking(True)
             child.conn.settimeout(5)
