@@ -183,10 +183,6 @@ def changed(recorded: tuple) -> str | None:
     return None
 
 
-def is_stale(recorded: tuple) -> bool:
-    return changed(recorded) is not None
-
-
 # --- peers ----------------------------------------------------------------------------
 
 
@@ -210,12 +206,9 @@ def _has_marker(pid: int) -> bool:
     return environ.startswith(marker) or b"\0" + marker in environ
 
 
-def peer_refusal(pid: int, mine: dict, children: set[int]) -> str | None:
-    """Why the process ``pid`` must not be served (None: it may)."""
-    try:
-        theirs = client.attributes(pid)
-    except OSError as exc:
-        return f"cannot read /proc for process {pid}: {exc}"
+def peer_refusal(pid: int, theirs: dict, mine: dict, children: set[int]) -> str | None:
+    """Why the process ``pid``, whose ``attributes`` are ``theirs``, must not be served
+    (None: it may)."""
     diff = client.differences(theirs, mine)
     if diff:
         return "different " + ", ".join(diff)
@@ -449,7 +442,7 @@ def _run_command(argv: list[str]) -> None:
 # --- the server -----------------------------------------------------------------------
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (/proc's children lists, all threads), nearest first."""
     out: list[int] = []
     todo = [pid]
@@ -612,9 +605,15 @@ class Server:
         pid, uid = (int.from_bytes(creds[i:i + 4], sys.byteorder, signed=True)
                     for i in (0, 4))
         fds: list[int] = []
+        theirs: dict | str = "another user"
         try:
-            refused = ("another user" if uid != os.getuid() or pid <= 0 else
-                       peer_refusal(pid, self.mine, set(self.children)))
+            if uid == os.getuid() and pid > 0:
+                try:
+                    theirs = client.attributes(pid)
+                except OSError as exc:
+                    theirs = f"cannot read /proc for process {pid}: {exc}"
+            refused = theirs if isinstance(theirs, str) else peer_refusal(
+                pid, theirs, self.mine, set(self.children))
             if refused:
                 self.fallbacks += 1
                 return self.answer(conn, f"fallback peer: {refused}")
@@ -633,12 +632,8 @@ class Server:
             req = marshal.loads(bytes(body))
             if not isinstance(req, dict):
                 return self.answer(conn, "fallback protocol")
-            try:  # read here, not taken from the request: where the command must live
-                with open(f"/proc/{pid}/cgroup", "rb") as f:
-                    req["cgroup"] = f.read()
-            except OSError as exc:
-                self.fallbacks += 1
-                return self.answer(conn, f"fallback peer: cannot read its cgroup: {exc}")
+            # where the command must live: read from /proc, never taken from the request
+            req["cgroup"] = theirs["_cgroup"]
             op = req.get("op")
             if op == "status":
                 import json
@@ -780,7 +775,7 @@ class Server:
                 self.selector.unregister(fd)
         # its sandboxes run in their own process groups and sessions and die with it by
         # their parent-death signal; they are killed here too, not left to that alone
-        below = _descendants(child.pid)
+        below = descendants(child.pid)
         with contextlib.suppress(OSError):
             os.killpg(child.pid, signal.SIGKILL)
         with contextlib.suppress(OSError):

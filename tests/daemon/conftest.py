@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from llmos.daemon import descendants  # noqa: F401  (the tests' process-tree walk)
+
 ROOT = Path(__file__).resolve().parents[2]
 LLMOS = Path(sys.executable).parent / "llmos"
 TIMEOUT = 300
@@ -127,18 +129,6 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
-
-
-def descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            with contextlib.suppress(OSError):
-                for child in (task / "children").read_text().split():
-                    out.append(int(child))
-                    todo.append(int(child))
-    return out
 
 
 @pytest.fixture
