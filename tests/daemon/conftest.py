@@ -131,6 +131,35 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def probe_plugin(tool: str, returns: str, imports: str = "") -> str:
+    """A local plugin's source: a read-only tool ``tool`` answering ``returns`` (a Python
+    expression, evaluated in the process that runs the command)."""
+    return f'''
+import llmos
+from pydantic import BaseModel
+{imports}
+
+class NoInput(BaseModel):
+    pass
+
+async def {tool}(args: NoInput, context: llmos.CallContext) -> str:
+    return {returns}
+
+@llmos.hookimpl
+def llmos_register_tools(register):
+    register(llmos.Tool("{tool}", "A probe of the process", NoInput, {tool},
+                        llmos.ToolMeta(side_effects="read-only")))
+'''
+
+
+def plugin_dir(root: Path, tool: str, returns: str, imports: str = "") -> Path:
+    """A plugin directory (for ``LLMOS_PLUGIN_DIR``) holding ``probe_plugin(...)``."""
+    plugins = root / "plugins"
+    plugins.mkdir()
+    (plugins / f"{tool}.py").write_text(probe_plugin(tool, returns, imports))
+    return plugins
+
+
 @pytest.fixture
 def daemon_dir() -> Iterator[Path]:
     """A private daemon directory (short: a socket path has at most 108 bytes); every

@@ -12,23 +12,7 @@ import pytest
 
 from llmos import daemon
 
-from .conftest import LLMOS, served, status
-
-CGPROBE = '''
-import llmos
-from pydantic import BaseModel
-
-class NoInput(BaseModel):
-    pass
-
-async def cgprobe(_input, _ctx):
-    return open("/proc/self/cgroup").read()
-
-@llmos.hookimpl
-def llmos_register_tools(register):
-    register(llmos.Tool("cgprobe", "Report the control groups", NoInput, cgprobe,
-                        llmos.ToolMeta(side_effects="read-only")))
-'''
+from .conftest import LLMOS, plugin_dir, served, status
 
 
 def _new_cgroup() -> tuple[str, Path] | None:
@@ -60,9 +44,7 @@ def cgroup():
 def test_a_client_in_another_cgroup_is_served_and_its_command_lives_there(
         env, tmp_path, cgroup):
     controllers, path = cgroup
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "cgprobe.py").write_text(CGPROBE)
+    plugins = plugin_dir(tmp_path, "cgprobe", 'open("/proc/self/cgroup").read()')
     workspace = tmp_path / "ws"
     workspace.mkdir()
     mine = {**env, "LLMOS_PLUGIN_DIR": str(plugins)}

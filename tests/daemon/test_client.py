@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from llmos import client
-from tests.daemon.conftest import alive, llmos, served, status, wait_until
+from tests.daemon.conftest import alive, llmos, probe_plugin, served, status, wait_until
 
 
 def test_the_client_imports_no_click_pluggy_or_pydantic():
@@ -104,21 +104,7 @@ def test_interpreter_options_run_in_process(env, replay):
 
 
 PLUGIN_V1 = "import llmos\n"
-PLUGIN_V2 = '''
-from pydantic import BaseModel
-import llmos
-
-class NoInput(BaseModel):
-    pass
-
-async def probe_tool(args: NoInput, context: llmos.CallContext) -> str:
-    return "v2"
-
-@llmos.hookimpl
-def llmos_register_tools(register):
-    register(llmos.Tool("probe_tool", "v2 of the probe", NoInput, probe_tool,
-                        llmos.ToolMeta(side_effects="read-only")))
-'''
+PLUGIN_V2 = probe_plugin("probe_tool", '"v2"')
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from tests.daemon.conftest import (
     descendants,
     llmos,
     make_trace,
+    plugin_dir,
     served,
     start,
     status,
@@ -252,36 +253,24 @@ def test_communicate_returns_when_the_command_ends(env, replay):
     assert alive(after["pid"])
 
 
-PROBE_PLUGIN = '''
+ENVPROBE_IMPORTS = """
 import json, os, resource
-from pydantic import BaseModel
-import llmos
 
-class NoInput(BaseModel):
-    pass
-
-async def envprobe(args: NoInput, context: llmos.CallContext) -> str:
+def umask():
     mask = os.umask(0)
     os.umask(mask)
-    return json.dumps({**{k: os.environ.get(k) for k in ("HOME", "LLMOS_CACHE_DIR", "PATH")},
-                       "umask": mask, "nice": os.getpriority(os.PRIO_PROCESS, 0),
-                       "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
-                       "cpus": sorted(os.sched_getaffinity(0)), "cwd": os.getcwd()})
-
-@llmos.hookimpl
-def llmos_register_tools(register):
-    register(llmos.Tool("envprobe", "Report the environment", NoInput, envprobe,
-                        llmos.ToolMeta(side_effects="read-only")))
-'''
+    return mask
+"""
+ENVPROBE = """json.dumps({**{k: os.environ.get(k) for k in ("HOME", "LLMOS_CACHE_DIR", "PATH")},
+                   "umask": umask(), "nice": os.getpriority(os.PRIO_PROCESS, 0),
+                   "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+                   "cpus": sorted(os.sched_getaffinity(0)), "cwd": os.getcwd()})"""
 
 
 @pytest.fixture
 def probe(tmp_path: Path) -> Path:
     """A plugin directory with a tool that reports what its process runs with."""
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "envprobe.py").write_text(PROBE_PLUGIN)
-    return plugins
+    return plugin_dir(tmp_path, "envprobe", ENVPROBE, ENVPROBE_IMPORTS)
 
 
 def test_each_request_sees_its_own_environment(env, tmp_path, probe):
@@ -421,30 +410,13 @@ def test_ctrl_z_stops_the_command_and_fg_continues_it(env, tmp_path):
     assert proc.returncode == 130
 
 
-HASH_PLUGIN = '''
-import llmos
-from pydantic import BaseModel
-
-class NoInput(BaseModel):
-    pass
-
-async def hashprobe(_input, _ctx):
-    return str(hash("llmos"))
-
-@llmos.hookimpl
-def llmos_register_tools(register):
-    register(llmos.Tool("hashprobe", "Hash a string", NoInput, hashprobe,
-                        llmos.ToolMeta(side_effects="read-only")))
-'''
 
 
 def test_a_hash_seed_is_served_by_a_daemon_hashing_with_it(env, tmp_path):
     """tox (and anyone wanting reproducible hashing) sets PYTHONHASHSEED: such a client is
     served, by a daemon started with the same seed, so str hashes are what they would be
     in process."""
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "hashprobe.py").write_text(HASH_PLUGIN)
+    plugins = plugin_dir(tmp_path, "hashprobe", 'str(hash("llmos"))')
     workspace = tmp_path / "ws"
     workspace.mkdir()
     args = ["-w", str(workspace), "tools", "call", "hashprobe", "--input", "{}"]
